@@ -1,0 +1,293 @@
+"""Port, toolchain and host-tool definitions, loaded from TOML data.
+
+Facts about ports live in ``ports/<port>.toml`` and facts about compilers in
+``toolchains/<name>.toml``; code reads them here and never branches on a port
+name. Board lists are not copied into the data: a port says where its boards
+live in the tree (``boards.discover``), and :meth:`PortDef.boards` reads that
+folder.
+
+String values may contain placeholders, filled by :func:`expand`:
+
+``{tree}``      the MicroPython tree (``micropython/``)
+``{port_dir}``  the port's make directory inside the tree
+``{build}``     the target's out-of-tree build directory
+``{board}``     the board name (empty for board-less ports)
+``{prefix}``    a deplib's install prefix (deplib steps only)
+``{cross}``     the toolchain's ``CROSS_COMPILE`` prefix
+``{cc}``        the toolchain's C compiler (``{cross}gcc``)
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, UnknownTarget
+
+VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)*(?:\.rel\d+)?)")
+
+
+def expand(value: str, values: Mapping[str, str]) -> str:
+    """Fill ``{name}`` placeholders; an unknown name is a :class:`ConfigError`."""
+    try:
+        return string.Formatter().vformat(value, (), dict(values))
+    except KeyError as exc:
+        raise ConfigError(f"unknown placeholder {{{exc.args[0]}}} in {value!r}",
+                          f"use one of: {', '.join(sorted(values))}") from exc
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: invalid TOML: {exc}", f"fix {path}") from exc
+
+
+def _need(data: Mapping[str, Any], key: str, kind: type, where: Path) -> Any:
+    if key not in data:
+        raise ConfigError(f"{where.name}: missing required key '{key}'", f"add it to {where}")
+    if not isinstance(data[key], kind):
+        raise ConfigError(f"{where.name}: '{key}' must be a {kind.__name__}", f"fix {where}")
+    return data[key]
+
+
+def _str_list(data: Mapping[str, Any], key: str, where: Path) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where.name}: '{key}' must be a list of strings", f"fix {where}")
+    return list(value)
+
+
+def _str_map(data: Mapping[str, Any], key: str, where: Path) -> dict[str, str]:
+    value = data.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f"{where.name}: '{key}' must be a table of strings", f"fix {where}")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    """A host program some job needs (``git``, ``autoconf``, ``dfu-util``)."""
+
+    name: str
+    probe: list[str]
+    debian: str = ""
+    hint: str = ""
+    purpose: str = ""
+
+    def install_hint(self) -> str:
+        if self.debian:
+            return f"apt-get install {self.debian}"
+        return self.hint or "install it and put it on PATH"
+
+
+@dataclass(frozen=True)
+class ToolchainDef:
+    """A C toolchain: ``CROSS_COMPILE`` prefix, version probe, packages."""
+
+    name: str
+    description: str
+    cross_compile: str
+    probe: list[str]
+    debian: list[str] = field(default_factory=list)
+    hint: str = ""
+    make_vars: dict[str, str] = field(default_factory=dict)
+    path_env: str = ""
+    path_subdir: str = "bin"
+    source: Path | None = None
+
+    @property
+    def cc(self) -> str:
+        return f"{self.cross_compile}gcc"
+
+    def install_hint(self) -> str:
+        if self.debian:
+            return f"apt-get install {' '.join(self.debian)}"
+        return self.hint or f"install the {self.name} toolchain and put it on PATH"
+
+    @classmethod
+    def from_file(cls, path: Path) -> "ToolchainDef":
+        data = _load(path)
+        return cls(
+            name=path.stem,
+            description=data.get("description", ""),
+            cross_compile=data.get("cross_compile", ""),
+            probe=_str_list(data, "probe", path) or [f"{data.get('cross_compile', '')}gcc", "-dumpfullversion"],
+            debian=_str_list(data, "debian", path),
+            hint=data.get("hint", ""),
+            make_vars=_str_map(data, "make_vars", path),
+            path_env=data.get("path_env", ""),
+            path_subdir=data.get("path_subdir", "bin"),
+            source=path,
+        )
+
+
+@dataclass(frozen=True)
+class DeplibDef:
+    """A dependency library built out of tree from a submodule's sources.
+
+    The sources of ``source`` (a folder of the tree, usually a submodule) are
+    exported to ``build/deplibs/<port>/<name>/src`` and ``steps`` run there
+    (a step written as ``{ in = "sub", run = [...] }`` runs in ``src/sub``,
+    made on demand); the library installs into ``{prefix}``. ``make_vars`` are then passed to
+    the port's make so it links against the result.
+    """
+
+    name: str
+    source: str
+    steps: list[tuple[str, list[str]]]  # (sub-folder of src, argv)
+    make_vars: dict[str, str]
+    outputs: list[str]
+    tools: list[str]
+
+
+@dataclass(frozen=True)
+class ArtifactDef:
+    """A file make produces (``path``, with placeholders) and its name in ``dist/``."""
+
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PortDef:
+    """One port of the tree, as described by ``ports/<name>.toml``."""
+
+    name: str
+    description: str
+    make_dir: str
+    toolchain: str
+    tools: list[str]
+    submodules: list[str]
+    make_vars: dict[str, str]
+    make_targets: list[str]
+    build_var: str
+    artifacts: list[ArtifactDef]
+    deplibs: list[DeplibDef]
+    boards_dir: str = ""
+    board_marker: str = "mpconfigboard.h"
+    board_var: str = ""
+    default_board: str = ""
+    board_make_vars: dict[str, dict[str, str]] = field(default_factory=dict)
+    flash: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def has_boards(self) -> bool:
+        return bool(self.boards_dir)
+
+    def boards(self, tree: Path) -> list[str]:
+        """Board names read from the tree: folders of ``boards.dir`` holding the marker file."""
+        if not self.has_boards:
+            return []
+        folder = tree / self.make_dir / self.boards_dir
+        return sorted(p.parent.name for p in folder.glob(f"*/{self.board_marker}"))
+
+    def target_name(self, board: str) -> str:
+        """``unix``, or ``stmhal-PYBV10`` for a board of a board port."""
+        return f"{self.name}-{board}" if board else self.name
+
+    @classmethod
+    def from_file(cls, path: Path) -> "PortDef":
+        data = _load(path)
+        make = data.get("make", {})
+        boards = data.get("boards", {})
+        deplibs = []
+        for raw in data.get("deplibs", []):
+            steps: list[tuple[str, list[str]]] = []
+            for step in raw.get("steps", []):
+                sub, argv = (step.get("in", ""), step.get("run")) if isinstance(step, dict) else ("", step)
+                if not isinstance(argv, list) or not argv:
+                    raise ConfigError(f"{path.name}: deplib steps must be non-empty argv lists "
+                                      "or {{ in = DIR, run = [...] }}", f"fix {path}")
+                steps.append((sub, [str(a) for a in argv]))
+            deplibs.append(DeplibDef(
+                name=_need(raw, "name", str, path),
+                source=_need(raw, "source", str, path),
+                steps=steps,
+                make_vars=_str_map(raw, "make_vars", path),
+                outputs=_str_list(raw, "outputs", path),
+                tools=_str_list(raw, "tools", path),
+            ))
+        artifacts = [ArtifactDef(_need(a, "path", str, path), a.get("name") or Path(a["path"]).name)
+                     for a in data.get("artifacts", [])]
+        if not artifacts:
+            raise ConfigError(f"{path.name}: no [[artifacts]] declared", f"add one to {path}")
+        board_vars = boards.get("make_vars", {})
+        return cls(
+            name=path.stem,
+            description=data.get("description", ""),
+            make_dir=_need(data, "make_dir", str, path),
+            toolchain=_need(data, "toolchain", str, path),
+            tools=_str_list(data, "tools", path),
+            submodules=_str_list(data, "submodules", path),
+            make_vars=_str_map(make, "vars", path),
+            make_targets=_str_list(make, "targets", path) or ["all"],
+            build_var=make.get("build_var", "BUILD"),
+            artifacts=artifacts,
+            deplibs=deplibs,
+            boards_dir=boards.get("dir", ""),
+            board_marker=boards.get("marker", "mpconfigboard.h"),
+            board_var=boards.get("var", "BOARD"),
+            default_board=boards.get("default", ""),
+            board_make_vars={k: dict(v) for k, v in board_vars.items()},
+            flash=dict(data.get("flash", {})),
+            source=path,
+        )
+
+
+@dataclass
+class Catalog:
+    """Every port, toolchain and host tool the project defines."""
+
+    ports: dict[str, PortDef]
+    toolchains: dict[str, ToolchainDef]
+    tools: dict[str, ToolDef]
+
+    @classmethod
+    def load(cls, ports_dir: Path, toolchains_dir: Path) -> "Catalog":
+        if not ports_dir.is_dir():
+            raise ConfigError(f"no ports folder at {ports_dir}", "run mpforge from the project checkout")
+        ports = {p.stem: PortDef.from_file(p) for p in sorted(ports_dir.glob("*.toml"))}
+        toolchains = {p.stem: ToolchainDef.from_file(p)
+                      for p in sorted(toolchains_dir.glob("*.toml")) if p.stem != "host-tools"}
+        tools: dict[str, ToolDef] = {}
+        host_tools = toolchains_dir / "host-tools.toml"
+        if host_tools.exists():
+            for name, raw in _load(host_tools).get("tools", {}).items():
+                tools[name] = ToolDef(
+                    name=name,
+                    probe=_str_list(raw, "probe", host_tools) or [name, "--version"],
+                    debian=raw.get("debian", ""),
+                    hint=raw.get("hint", ""),
+                    purpose=raw.get("purpose", ""),
+                )
+        catalog = cls(ports, toolchains, tools)
+        catalog._check_references()
+        return catalog
+
+    def _check_references(self) -> None:
+        for port in self.ports.values():
+            if port.toolchain not in self.toolchains:
+                raise ConfigError(f"{port.name}.toml names unknown toolchain '{port.toolchain}'",
+                                  f"add toolchains/{port.toolchain}.toml or fix the name")
+            needed = port.tools + [t for d in port.deplibs for t in d.tools]
+            for tool in needed:
+                if tool not in self.tools:
+                    raise ConfigError(f"{port.name}.toml needs unknown host tool '{tool}'",
+                                      "define it in toolchains/host-tools.toml")
+
+    def port(self, name: str) -> PortDef:
+        if name not in self.ports:
+            raise UnknownTarget(f"unknown port '{name}'",
+                                f"valid ports: {', '.join(sorted(self.ports))}")
+        return self.ports[name]
+
+    def toolchain_for(self, port: PortDef) -> ToolchainDef:
+        return self.toolchains[port.toolchain]

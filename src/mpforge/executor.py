@@ -1,0 +1,139 @@
+"""The one place where mpforge starts external programs.
+
+Everything that runs a command (git, make, gcc probes, dfu-util, ...) goes
+through :class:`Executor`. That gives, for free and in one place:
+
+* argv lists only, never a shell string;
+* every command logged, shell-quoted, before it runs;
+* a dry-run mode that logs and returns a successful empty :class:`Result`;
+* optional teeing of the full output into a log file;
+* :class:`~mpforge.errors.CommandFailed` errors that carry the tail of the
+  output, and :class:`~mpforge.errors.MissingTool` when the program does not
+  exist at all.
+
+Tests substitute the executor (see ``tests/test_executor.py``) or run it for
+real with ``sys.executable -c ...`` as the stand-in tool.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CommandFailed, MissingTool
+
+#: How many trailing output lines an error carries.
+TAIL_LINES = 20
+
+
+@dataclass
+class Result:
+    """What a finished command left behind."""
+
+    argv: list[str]
+    returncode: int = 0
+    stdout: str = ""
+    duration: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def __bool__(self) -> bool:  # ``if not ex.run(...):`` reads naturally
+        return self.ok
+
+    def tail(self, lines: int = TAIL_LINES) -> str:
+        return "\n".join(self.stdout.rstrip().splitlines()[-lines:])
+
+
+def quote(argv: Sequence[str]) -> str:
+    """The command as a user could paste it into a shell."""
+    return shlex.join(str(a) for a in argv)
+
+
+@dataclass
+class Executor:
+    """Runs commands; see the module docstring.
+
+    :param log: called with each quoted command line (and nothing else).
+    :param dry_run: when true, commands are only logged.
+    """
+
+    log: Callable[[str], None] = lambda line: None
+    dry_run: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        check: bool = True,
+        log_file: Path | None = None,
+        timeout: float | None = None,
+        what: str | None = None,
+        hint: str = "",
+        mutates: bool = True,
+    ) -> Result:
+        """Run ``argv`` and return its :class:`Result`.
+
+        Output (stdout and stderr merged) is captured; with ``log_file`` it is
+        also appended there. ``check`` raises :class:`CommandFailed` on a
+        non-zero exit, naming ``what`` (defaults to the program name).
+        ``mutates=False`` marks read-only queries (``git rev-parse``, version
+        probes) that still run under dry-run, so a dry run can plan.
+        """
+        args = [os.fspath(a) for a in argv]
+        where = f" (in {cwd})" if cwd else ""
+        self.log(f"$ {quote(args)}{where}")
+        if self.dry_run and mutates:
+            return Result(args, dry_run=True)
+        full_env = None
+        if env or self.env:
+            full_env = {**os.environ, **self.env, **(env or {})}
+        search_path = (full_env or os.environ).get("PATH")
+        if os.path.sep not in args[0] and shutil.which(args[0], path=search_path) is None:
+            raise MissingTool(args[0], f"program not found: {args[0]}",
+                              hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(
+                args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                timeout=timeout, check=False,
+            )
+            output = proc.stdout.decode("utf-8", "replace")
+            code = proc.returncode
+        except FileNotFoundError as exc:
+            raise MissingTool(args[0], f"program not found: {args[0]}",
+                              hint or "install it or add its folder to PATH") from exc
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stdout or b"").decode("utf-8", "replace")
+            code = -1
+            output += f"\n[mpforge: timed out after {timeout:g} s]"
+        result = Result(args, code, output, time.monotonic() - start)
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with log_file.open("a", encoding="utf-8") as fh:
+                fh.write(f"$ {quote(args)}{where}\n{output}")
+                if not output.endswith("\n"):
+                    fh.write("\n")
+        if check and not result.ok:
+            name = what or Path(args[0]).name
+            status = "timed out" if code == -1 else f"exited with status {code}"
+            raise CommandFailed(f"{name} {status}: {quote(args)}", hint,
+                                result.tail(), code)
+        return result
+
+    def output(self, argv: Sequence[str | os.PathLike[str]], **kwargs) -> str:
+        """Run a read-only query and return its stripped output."""
+        kwargs.setdefault("mutates", False)
+        return self.run(argv, **kwargs).stdout.strip()

@@ -1,0 +1,91 @@
+"""``invoke fetch``: bring ``micropython/`` to its pin, with the submodules a port needs.
+
+The pin is the gitlink the project records for ``micropython/``; nothing
+else decides it. Fetching:
+
+1. checks the tree: at the pin already, missing, or elsewhere. A tree that is
+   elsewhere *and* has local changes is never touched (:class:`DirtyTree`);
+   local changes at the pin (an applied patch series, say) are kept and
+   reported;
+2. probes the remote first when a clone is needed, so being offline fails in
+   seconds with the URL and the ``--mirror`` option named;
+3. runs ``git submodule update --init`` for the tree and then for the port's
+   nested submodules, all through the mirror mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DirtyTree
+from .git import Git
+from .project import Project
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch` did, for the task layer to print and tests to check."""
+
+    pin: str
+    cloned: bool = False
+    checked_out: bool = False
+    submodules_initialised: list[str] = field(default_factory=list)
+    local_changes: list[str] = field(default_factory=list)
+
+
+def submodule_ready(git: Git, repo: Path, path: str) -> bool:
+    """True when ``repo/path`` is checked out at the commit ``repo`` pins."""
+    sub = repo / path
+    return git.is_checkout(sub) and git.head(sub) == git.gitlink(repo, path)
+
+
+def fetch(project: Project, ports: list[str], mirror: str | None) -> FetchReport:
+    """Initialise the tree at its pin and the nested submodules ``ports`` need."""
+    git = Git(project.executor, mirror)
+    root, tree = project.root, project.tree
+    rel = tree.relative_to(root).as_posix() if tree.is_relative_to(root) else None
+    for name in ports:  # validate names before touching anything
+        project.catalog.port(name)
+
+    if rel is None:
+        # An external tree (MPFORGE_TREE): we do not own its checkout, only its submodules.
+        report = FetchReport(pin=git.head(tree))
+    else:
+        pin = git.gitlink(root, rel)
+        report = FetchReport(pin=pin)
+        if git.is_checkout(tree):
+            head = git.head(tree)
+            changes = git.changed_files(tree)
+            if head != pin and changes:
+                shown = ", ".join(changes[:5]) + (" ..." if len(changes) > 5 else "")
+                raise DirtyTree(
+                    f"micropython/ is at {head[:10]}, not the pin {pin[:10]}, and has "
+                    f"local changes ({shown})",
+                    "commit or stash them in micropython/, or `invoke patch --revert` if they are the series")
+            if head != pin:
+                if not git.has_commit(tree, pin):
+                    git.probe(git.submodule_url(root, rel), root)
+                git.run(root, "submodule", "update", "--init", "--", rel, what="git submodule update")
+                report.checked_out = True
+            report.local_changes = changes
+        else:
+            git.probe(git.submodule_url(root, rel), root)
+            git.run(root, "submodule", "update", "--init", "--", rel, what="git submodule update",
+                    hint="check the mirror or your network")
+            report.cloned = True
+
+    wanted: list[str] = []
+    for name in ports:
+        for path in project.catalog.port(name).submodules:
+            if path not in wanted:
+                wanted.append(path)
+    missing = [p for p in wanted if not submodule_ready(git, tree, p)]
+    for path in missing:
+        if not git.is_checkout(tree / path):
+            git.probe(git.submodule_url(tree, path), tree)
+    if missing:
+        git.run(tree, "submodule", "update", "--init", "--", *missing,
+                what="git submodule update", hint="check the mirror or your network")
+        report.submodules_initialised = missing
+    return report

@@ -1,0 +1,130 @@
+"""The project checkout: where the data, the tree, and the outputs live.
+
+A :class:`Project` is the root of an mpforge checkout (the folder holding
+``ports/``, ``toolchains/``, ``patches/`` and the ``micropython/``
+submodule). Every job takes one. It also resolves "port + board" into a
+:class:`Target` with its build and dist folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Catalog, PortDef, ToolchainDef
+from .errors import ConfigError, UnknownTarget
+from .executor import Executor
+from .ui import Console
+
+#: Where the tree lives inside the project, unless MPFORGE_TREE says otherwise.
+TREE_DIR = "micropython"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` that has ``ports/`` and ``toolchains/``.
+
+    ``MPFORGE_ROOT`` overrides the search.
+    """
+    if os.environ.get("MPFORGE_ROOT"):
+        return Path(os.environ["MPFORGE_ROOT"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "ports").is_dir() and (folder / "toolchains").is_dir():
+            return folder
+    raise ConfigError(f"no mpforge project at or above {here}",
+                      "run from the mpforge checkout, or set MPFORGE_ROOT")
+
+
+@dataclass
+class Target:
+    """One buildable thing: a port, or a port with a board."""
+
+    port: PortDef
+    board: str
+    toolchain: ToolchainDef
+    project: "Project"
+
+    @property
+    def name(self) -> str:
+        return self.port.target_name(self.board)
+
+    @property
+    def port_dir(self) -> Path:
+        return self.project.tree / self.port.make_dir
+
+    @property
+    def build_dir(self) -> Path:
+        return self.project.build_root / self.name
+
+    @property
+    def dist_dir(self) -> Path:
+        return self.project.dist_root / self.name
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "tree": str(self.project.tree),
+            "port_dir": str(self.port_dir),
+            "build": str(self.build_dir),
+            "board": self.board,
+            "cross": self.toolchain.cross_compile,
+            "cc": self.toolchain.cc,
+        }
+
+
+@dataclass
+class Project:
+    """An mpforge checkout plus the console and executor jobs report through."""
+
+    root: Path
+    console: Console = field(default_factory=Console)
+    executor: Executor | None = None
+    tree: Path | None = None  # type: ignore[assignment]
+    _catalog: Catalog | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        if self.tree is None:
+            override = os.environ.get("MPFORGE_TREE")
+            self.tree = Path(override).resolve() if override else self.root / TREE_DIR
+        if self.executor is None:
+            self.executor = Executor(log=self.console.detail)
+
+    @classmethod
+    def discover(cls, console: Console | None = None, dry_run: bool = False) -> "Project":
+        console = console or Console()
+        return cls(find_root(), console, Executor(log=console.detail, dry_run=dry_run))
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.load(self.root / "ports", self.root / "toolchains")
+        return self._catalog
+
+    @property
+    def patches_dir(self) -> Path:
+        return self.root / "patches"
+
+    @property
+    def build_root(self) -> Path:
+        return self.root / "build"
+
+    @property
+    def dist_root(self) -> Path:
+        return self.root / "dist"
+
+    def target(self, port_name: str, board: str | None = None) -> Target:
+        """Resolve a port (and board) name, checking both against the data and the tree."""
+        port = self.catalog.port(port_name)
+        toolchain = self.catalog.toolchain_for(port)
+        if not port.has_boards:
+            if board:
+                raise UnknownTarget(f"port '{port.name}' has no boards (got --board {board})",
+                                    "drop --board")
+            return Target(port, "", toolchain, self)
+        board = board or port.default_board
+        boards = port.boards(self.tree)
+        if boards and board not in boards:
+            raise UnknownTarget(f"unknown board '{board}' for port '{port.name}'",
+                                f"valid boards: {', '.join(boards)}")
+        return Target(port, board, toolchain, self)

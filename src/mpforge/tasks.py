@@ -1,0 +1,186 @@
+"""The invoke tasks: thin wrappers that turn library results into output.
+
+This is the only module that prints to the user and decides exit codes.
+Library errors (:class:`~mpforge.errors.MpforgeError`) become one red line
+plus a hint and exit status 1; a traceback is shown only with ``--debug``
+(or ``MPFORGE_DEBUG=1``). ``tasks.py`` at the top of the checkout and the
+``mpforge`` console script both serve :data:`ns`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Collection, Context, Exit, task
+
+from . import build as build_mod
+from . import doctor as doctor_mod
+from .deplibs import build_deplibs
+from .errors import MpforgeError
+from .fetch import fetch as fetch_tree
+from .git import mirror_from_env
+from .patches import PatchQueue, PatchState
+from .project import Project
+from .ui import Console, human_size
+
+_HELP = {
+    "verbose": "show every command run and chatter",
+    "debug": "show a traceback on errors",
+    "dry-run": "print the commands that would change things, change nothing",
+    "mirror": "base URL or folder laid out like https://github.com/ (or env MPFORGE_MIRROR)",
+}
+
+
+def helps(*common: str, **specific: str) -> dict[str, str]:
+    """Help texts for a task: its own plus the named shared ones."""
+    return {**{name: _HELP[name] for name in common}, **specific}
+
+
+def _debugging(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("debug")) or os.environ.get("MPFORGE_DEBUG") == "1"
+
+
+def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors and Ctrl-C into one clear line and a non-zero exit."""
+
+    @functools.wraps(body)
+    def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(c, *args, **kwargs)
+        except MpforgeError as exc:
+            if _debugging(kwargs):
+                raise
+            console = Console(stream=sys.stderr)
+            console.error(exc.one_line())
+            if exc.details:
+                console.block(exc.details)
+            raise Exit(code=1) from None
+        except KeyboardInterrupt:
+            Console(stream=sys.stderr).error("interrupted; nothing was published to dist/")
+            raise Exit(code=130) from None
+
+    return wrapper
+
+
+def _project(verbose: bool = False, dry_run: bool = False) -> Project:
+    return Project.discover(Console(verbose=verbose), dry_run=dry_run)
+
+
+def _ports(port: str, project: Project) -> list[str]:
+    """``unix``, ``unix,stmhal`` or ``all``."""
+    if port == "all":
+        return sorted(project.catalog.ports)
+    return [p.strip() for p in port.split(",") if p.strip()]
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port(s) whose submodules to fetch: NAME, A,B or all"))
+@reports_errors
+def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bool = False,
+          debug: bool = False, dry_run: bool = False) -> None:
+    """Check out micropython/ at its pin plus the submodules the port needs."""
+    project = _project(verbose, dry_run)
+    report = fetch_tree(project, _ports(port, project), mirror_from_env(mirror))
+    console = project.console
+    state = "cloned" if report.cloned else "checked out" if report.checked_out else "already"
+    console.ok(f"micropython/ {state} at {report.pin[:12]}")
+    if report.submodules_initialised:
+        console.ok(f"submodules: {', '.join(report.submodules_initialised)}")
+    if report.local_changes:
+        console.warn(f"micropython/ has local changes in {len(report.local_changes)} file(s); kept "
+                     "(`invoke patch --status` shows whether they are the series)")
+
+
+@task(help=helps("verbose", "debug", "dry-run", revert="restore the pristine tree",
+                 status="list each patch's state"))
+@reports_errors
+def patch(c: Context, revert: bool = False, status: bool = False, verbose: bool = False,
+          debug: bool = False, dry_run: bool = False) -> None:
+    """Apply patches/series onto micropython/ (atomic, idempotent)."""
+    project = _project(verbose, dry_run)
+    queue = PatchQueue(project.patches_dir, project.tree, project.executor)
+    console = project.console
+    if status:
+        rows = [(p.name, state.value, p.sha256[:12]) for p, state in queue.status()]
+        console.table("patch series", ["patch", "state", "sha256"], rows)
+        if any(state == PatchState.CONFLICTING for _, state in queue.status()):
+            raise Exit(code=1)
+        return
+    if revert:
+        done = queue.revert()
+        console.ok(f"reverted {len(done)} patch(es)" if done else "nothing to revert: tree is pristine")
+        return
+    done = queue.apply()
+    console.ok(f"applied {len(done)} patch(es): {', '.join(p.name for p in done)}" if done
+               else "patch series already applied")
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port whose dependency libraries to build", clean="rebuild from scratch"))
+@reports_errors
+def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | None = None,
+            verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+    """Build a port's dependency libraries (axtls, libffi, ...) out of tree."""
+    project = _project(verbose, dry_run)
+    target = project.target(port)
+    fetch_tree(project, [port], mirror_from_env(mirror))
+    results = build_deplibs(target, clean)
+    if not results:
+        project.console.ok(f"port {port} has no deplibs")
+    for result in results:
+        project.console.ok(f"{result.name}: {result.prefix.relative_to(project.root)}")
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port to build (default unix)", board="board of a board port",
+                 jobs="parallel make jobs (default: CPU count)", clean="start from an empty build dir"))
+@reports_errors
+def build(c: Context, port: str = "unix", board: str | None = None, jobs: int = 0,
+          clean: bool = False, mirror: str | None = None, verbose: bool = False,
+          debug: bool = False, dry_run: bool = False) -> None:
+    """Fetch, patch, build deplibs and compile a port into dist/<target>/."""
+    project = _project(verbose, dry_run)
+    target = project.target(port, board)
+    result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror))
+    console = project.console
+    if dry_run:
+        console.ok("dry run: nothing was changed")
+        return
+    rows = [(a["name"], human_size(a["size"]), a["sha256"][:16]) for a in result.manifest["artifacts"]]
+    console.table(f"dist/{result.target}", ["artifact", "size", "sha256"], rows)
+    verb = "built" if result.changed else "up to date"
+    console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
+               f"{result.dist_dir.relative_to(project.root)}/")
+
+
+@task(help=helps("verbose", "debug", fix="apt-get install what is missing (as root)",
+                 port="port(s) whose needs decide the exit status: NAME, A,B or all"))
+@reports_errors
+def doctor(c: Context, fix: bool = False, port: str = "unix", verbose: bool = False,
+           debug: bool = False) -> None:
+    """Show every toolchain and host tool: found, version, or how to install it."""
+    project = _project(verbose)
+    ports = _ports(port, project)
+    checks = doctor_mod.diagnose(project, ports)
+    if fix:
+        installed = doctor_mod.fix(project, checks)
+        if installed:
+            project.console.ok(f"installed: {' '.join(installed)}")
+            checks = doctor_mod.diagnose(project, ports)
+    rows = [(ch.kind, ch.name, ch.version or "missing", "yes" if ch.required else "",
+             ch.note or ("" if ch.found else ch.provider)) for ch in checks]
+    project.console.table(f"toolchains and host tools (required for: {', '.join(ports)})",
+                          ["kind", "name", "version", "required", "install / note"], rows)
+    missing = [ch.name for ch in checks if ch.required and not ch.found]
+    if missing:
+        project.console.error(f"missing for {', '.join(ports)}: {', '.join(missing)} "
+                              "(run `invoke doctor --fix` as root, or install as shown)")
+        raise Exit(code=1)
+    project.console.ok("everything the requested ports need is installed")
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor)

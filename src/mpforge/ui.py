@@ -1,0 +1,115 @@
+"""Terminal output: rich on a terminal, plain timestamped lines in CI.
+
+The library reports progress through a :class:`Console` object; it never
+calls ``print``. :func:`make_console` picks the flavour: rich when stdout is a
+TTY and ``CI`` is unset, plain lines otherwise (so CI logs stay greppable and
+free of control codes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from rich.console import Console as RichConsole
+from rich.table import Table
+
+
+def wants_plain(stream: TextIO | None = None) -> bool:
+    """True when output should be plain lines: ``CI`` is set or not a TTY."""
+    stream = stream or sys.stdout
+    return bool(os.environ.get("CI")) or not stream.isatty()
+
+
+class Console:
+    """Where the library says things. Quiet commands go to :meth:`detail`."""
+
+    def __init__(self, *, plain: bool | None = None, verbose: bool = False,
+                 stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.plain = wants_plain(self.stream) if plain is None else plain
+        self.verbose = verbose
+        self._rich = RichConsole(file=self.stream, highlight=False,
+                                 force_terminal=not self.plain,
+                                 no_color=self.plain, width=None if not self.plain else 200)
+
+    def _line(self, tag: str, text: str, style: str) -> None:
+        if self.plain:
+            stamp = time.strftime("%H:%M:%S")
+            self.stream.write(f"{stamp} {tag:<5} {text}\n")
+            self.stream.flush()
+        else:
+            self._rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
+
+    def step(self, text: str) -> None:
+        """A stage of the job starts (``fetch``, ``patch``, ``build unix``)."""
+        self._line("==>", text, "bold cyan")
+
+    def info(self, text: str) -> None:
+        self._line("  ", text, "")
+
+    def ok(self, text: str) -> None:
+        self._line("ok", text, "bold green")
+
+    def warn(self, text: str) -> None:
+        self._line("warn", text, "bold yellow")
+
+    def error(self, text: str) -> None:
+        self._line("error", text, "bold red")
+
+    def detail(self, text: str) -> None:
+        """Commands and chatter: only with ``--verbose``."""
+        if self.verbose:
+            self._line("  ", text, "dim")
+
+    def block(self, text: str) -> None:
+        """A multi-line excerpt (compiler error, diff) shown as is."""
+        for line in text.rstrip().splitlines():
+            self.stream.write(f"    {line}\n")
+        self.stream.flush()
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        """A table: rich box on a terminal, aligned text columns otherwise."""
+        if self.plain:
+            widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(columns)]
+            self.stream.write(f"{title}\n")
+            fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+            self.stream.write(fmt.format(*columns).rstrip() + "\n")
+            for row in rows:
+                self.stream.write(fmt.format(*[str(c) for c in row]).rstrip() + "\n")
+            self.stream.flush()
+            return
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*[str(c) for c in row])
+        self._rich.print(table)
+
+    def status(self, text: str):
+        """A context manager showing a spinner on a terminal (a line otherwise)."""
+        if self.plain:
+            self.step(text)
+            return _NullContext()
+        return self._rich.status(text)
+
+
+class _NullContext:
+    def __enter__(self) -> "_NullContext":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def human_size(n: int) -> str:
+    """``1536`` -> ``1.5 KiB``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
