@@ -29,6 +29,9 @@ class MpforgeError(Exception):
         """The message and the hint joined into the single line users see."""
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    def __str__(self) -> str:
+        return self.one_line()
+
 
 class ConfigError(MpforgeError):
     """A port, board, toolchain or project definition is missing or malformed."""

@@ -134,6 +134,10 @@ class Executor:
         return result
 
     def output(self, argv: Sequence[str | os.PathLike[str]], **kwargs) -> str:
-        """Run a read-only query and return its stripped output."""
+        """Run a read-only query and return its stripped output.
+
+        With ``check=False`` a failing query returns ``""`` (never its error text).
+        """
         kwargs.setdefault("mutates", False)
-        return self.run(argv, **kwargs).stdout.strip()
+        result = self.run(argv, **kwargs)
+        return result.stdout.strip() if result.ok else ""

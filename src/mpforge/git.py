@@ -86,9 +86,10 @@ class Git:
 
     def changed_files(self, path: Path) -> list[str]:
         """Tracked files with local modifications (untracked and ignored files do not count)."""
-        out = self.query(path, "status", "--porcelain", "--untracked-files=no",
-                         "--ignore-submodules=all")
-        return [line[3:] for line in out.splitlines() if line.strip()]
+        result = self.run(path, "status", "--porcelain", "--untracked-files=no",
+                          "--ignore-submodules=all", check=False, mutates=False)
+        # not query(): stripping would eat the first line's status column
+        return [line[3:] for line in result.stdout.splitlines() if line.strip()] if result.ok else []
 
     def gitlink(self, repo: Path, path: str) -> str:
         """The commit a superproject pins for submodule ``path`` (from its index)."""

@@ -30,8 +30,9 @@ from .errors import ConfigError, PatchError
 from .executor import Executor
 
 STATE_DIR = "mpforge-patches"
-_HUNK_ERROR = re.compile(r"^error: (patch failed: .*|.*: patch does not apply|.*does not exist.*|.*already exists.*)$",
-                         re.MULTILINE)
+_HUNK_ERROR = re.compile(
+    r"^error: (patch failed: .*|.*: patch does not apply|.*(?:does not exist|No such file).*"
+    r"|.*already exists.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,8 @@ class PatchQueue:
             self._revert_recorded(old)
         if not self._applies(series):
             error = self._first_failure(series)
-            if old:  # put back what was there: the tree ends as it started
+            if old:  # put back what was there (its record was never cleared)
                 self._git_apply(old)
-                self._record(old)
             raise error
         if series:
             result = self._git_apply(series)

@@ -57,7 +57,7 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             console = Console(stream=sys.stderr)
             console.error(exc.one_line())
             if exc.details:
-                console.block(exc.details)
+                console.block(exc.details, to_err=True)
             raise Exit(code=1) from None
         except KeyboardInterrupt:
             Console(stream=sys.stderr).error("interrupted; nothing was published to dist/")

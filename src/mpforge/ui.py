@@ -28,21 +28,27 @@ class Console:
     """Where the library says things. Quiet commands go to :meth:`detail`."""
 
     def __init__(self, *, plain: bool | None = None, verbose: bool = False,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, err_stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.err_stream = err_stream or sys.stderr
         self.plain = wants_plain(self.stream) if plain is None else plain
         self.verbose = verbose
-        self._rich = RichConsole(file=self.stream, highlight=False,
-                                 force_terminal=not self.plain,
-                                 no_color=self.plain, width=None if not self.plain else 200)
+        self._rich = self._make_rich(self.stream)
+        self._rich_err = self._make_rich(self.err_stream)
 
-    def _line(self, tag: str, text: str, style: str) -> None:
+    def _make_rich(self, stream: TextIO) -> RichConsole:
+        return RichConsole(file=stream, highlight=False, force_terminal=not self.plain,
+                           no_color=self.plain, width=None if not self.plain else 200)
+
+    def _line(self, tag: str, text: str, style: str, to_err: bool = False) -> None:
+        stream = self.err_stream if to_err else self.stream
         if self.plain:
             stamp = time.strftime("%H:%M:%S")
-            self.stream.write(f"{stamp} {tag:<5} {text}\n")
-            self.stream.flush()
+            stream.write(f"{stamp} {tag:<5} {text}\n")
+            stream.flush()
         else:
-            self._rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
+            rich = self._rich_err if to_err else self._rich
+            rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
 
     def step(self, text: str) -> None:
         """A stage of the job starts (``fetch``, ``patch``, ``build unix``)."""
@@ -58,18 +64,20 @@ class Console:
         self._line("warn", text, "bold yellow")
 
     def error(self, text: str) -> None:
-        self._line("error", text, "bold red")
+        """Always on stderr, so ``2>`` captures exactly the failure."""
+        self._line("error", text, "bold red", to_err=True)
 
     def detail(self, text: str) -> None:
         """Commands and chatter: only with ``--verbose``."""
         if self.verbose:
             self._line("  ", text, "dim")
 
-    def block(self, text: str) -> None:
-        """A multi-line excerpt (compiler error, diff) shown as is."""
+    def block(self, text: str, to_err: bool = False) -> None:
+        """A multi-line excerpt (compiler error, diff) shown as is, indented."""
+        stream = self.err_stream if to_err else self.stream
         for line in text.rstrip().splitlines():
-            self.stream.write(f"    {line}\n")
-        self.stream.flush()
+            stream.write(f"    {line}\n")
+        stream.flush()
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A table: rich box on a terminal, aligned text columns otherwise."""

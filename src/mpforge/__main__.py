@@ -1,0 +1,5 @@
+"""``python -m mpforge`` == the ``mpforge`` console script."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,124 @@
+"""Shared fixtures: real git repositories built from ``tests/fixtures``.
+
+``fixture_mirror`` lays out a mirror folder exactly like the one users pass to
+``--mirror`` (``BASE/<owner>/<name>.git``): the fixture MicroPython tree, whose
+``.gitmodules`` point at ``https://github.com/pfalcon/axtls`` and friends, and
+the stand-in deplib repositories. ``fixture_project`` is an mpforge checkout
+(this repo's real ``ports/`` and ``toolchains/``) whose ``micropython/``
+submodule is pinned to the fixture tree. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mpforge.executor import Executor
+from mpforge.project import Project
+from mpforge.ui import Console
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "fixture", "GIT_AUTHOR_EMAIL": "fixture@example.invalid",
+    "GIT_COMMITTER_NAME": "fixture", "GIT_COMMITTER_EMAIL": "fixture@example.invalid",
+    "GIT_AUTHOR_DATE": "2016-07-20T12:00:00Z", "GIT_COMMITTER_DATE": "2016-07-20T12:00:00Z",
+}
+
+DEPS = {  # submodule path in the tree -> GitHub owner/name, as in the real tree
+    "lib/axtls": "pfalcon/axtls",
+    "lib/berkeley-db-1.xx": "pfalcon/berkeley-db-1.xx",
+    "lib/libffi": "atgreen/libffi",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git for a fixture (deterministic identity and dates)."""
+    out = subprocess.run(["git", "-c", "protocol.file.allow=always", *args], cwd=cwd,
+                         env={**os.environ, **GIT_ENV}, check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return out.stdout.strip()
+
+
+def make_repo(src: Path, dest: Path) -> str:
+    """Copy ``src`` into a new repository at ``dest`` with one commit; returns its sha."""
+    shutil.copytree(src, dest)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", f"fixture {src.name}")
+    return git(dest, "rev-parse", "HEAD")
+
+
+def add_gitlink(repo: Path, path: str, url: str, sha: str) -> None:
+    """Record a submodule by its gitlink and .gitmodules entry, without cloning it."""
+    git(repo, "config", "-f", ".gitmodules", f"submodule.{path}.path", path)
+    git(repo, "config", "-f", ".gitmodules", f"submodule.{path}.url", url)
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sha},{path}")
+    git(repo, "add", ".gitmodules")
+
+
+@dataclass
+class Mirror:
+    base: Path
+    tree_sha: str
+    work: Path  # non-bare working copy of the fixture tree, to make more commits
+
+    def bare(self, owner_name: str) -> Path:
+        return self.base / f"{owner_name}.git"
+
+
+@pytest.fixture(scope="session")
+def fixture_mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
+    root = tmp_path_factory.mktemp("mirror-src")
+    base = tmp_path_factory.mktemp("mirror")
+    shas = {}
+    for path, owner_name in DEPS.items():
+        name = Path(path).name
+        shas[path] = make_repo(FIXTURES / "deps" / name, root / name)
+        (base / owner_name).parent.mkdir(parents=True, exist_ok=True)
+        git(root, "clone", "-q", "--bare", str(root / name), str(base / f"{owner_name}.git"))
+    tree = root / "minitree"
+    make_repo(FIXTURES / "minitree", tree)
+    for path, owner_name in DEPS.items():
+        add_gitlink(tree, path, f"https://github.com/{owner_name}", shas[path])
+    git(tree, "commit", "-q", "-m", "add submodules")
+    (base / "micropython").mkdir()
+    git(root, "clone", "-q", "--bare", str(tree), str(base / "micropython" / "micropython.git"))
+    return Mirror(base, git(tree, "rev-parse", "HEAD"), tree)
+
+
+@pytest.fixture
+def fixture_project(tmp_path: Path, fixture_mirror: Mirror) -> Path:
+    """An mpforge checkout pinned to the fixture tree, not yet fetched."""
+    proj = tmp_path / "proj"
+    (proj / "patches").mkdir(parents=True)
+    shutil.copytree(REPO / "ports", proj / "ports")
+    shutil.copytree(REPO / "toolchains", proj / "toolchains")
+    shutil.copytree(FIXTURES / "patches", proj / "patches", dirs_exist_ok=True)
+    git(proj, "init", "-q", "-b", "main")
+    git(proj, "add", "-A")
+    add_gitlink(proj, "micropython", "https://github.com/micropython/micropython.git",
+                fixture_mirror.tree_sha)
+    git(proj, "commit", "-q", "-m", "project")
+    (proj / "micropython").mkdir()  # as a fresh clone leaves it: an empty folder
+    return proj
+
+
+def project_for(root: Path, dry_run: bool = False) -> Project:
+    console = Console(plain=True, verbose=True)
+    return Project(root, console, Executor(log=console.detail, dry_run=dry_run))
+
+
+def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the real ``mpforge`` console entry point in ``cwd`` (plain output, no TTY)."""
+    full_env = {**os.environ, "CI": "1", **(env or {})}
+    full_env.pop("MPFORGE_ROOT", None)
+    return subprocess.run(["python", "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)

@@ -1,0 +1,84 @@
+"""``doctor``: probing, required-vs-optional, the exit status and ``--fix``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import project_for, run_cli
+from mpforge import doctor
+from mpforge.errors import MpforgeError
+from mpforge.executor import Executor
+
+
+def bin_with(tmp_path: Path, *programs: str) -> str:
+    """A PATH holding only the named host programs (and python for the CLI)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for name in programs:
+        real = shutil.which(name)
+        assert real, f"test needs {name} on this machine"
+        (folder / name).symlink_to(real)
+    (folder / "python").symlink_to(sys.executable)
+    return str(folder)
+
+
+def test_doctor_passes_when_everything_unix_needs_is_installed(fixture_project):
+    result = run_cli(fixture_project, "doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "host-gcc" in result.stdout and "required" in result.stdout
+    assert "everything the requested ports need is installed" in result.stdout
+
+
+def test_doctor_fails_naming_missing_required_tools_and_packages(fixture_project, tmp_path):
+    path = bin_with(tmp_path, "git", "make", "gcc", "python3")
+    result = run_cli(fixture_project, "doctor", env={"PATH": path})
+    assert result.returncode == 1
+    assert "missing for unix: autoconf, automake, libtool" in result.stderr
+    # each missing row says where it comes from
+    assert "apt-get install autoconf" in result.stdout
+    assert "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi" in result.stdout
+
+
+def test_missing_optional_toolchain_does_not_fail(fixture_project, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf",
+                                        "automake", "libtoolize"))
+    checks = doctor.diagnose(project_for(fixture_project), ["unix"])
+    arm = next(c for c in checks if c.name == "arm-none-eabi")
+    assert not arm.found and not arm.required
+    assert all(c.found for c in checks if c.required)
+
+
+def test_xc16_is_found_through_its_install_folder(fixture_project, tmp_path, monkeypatch):
+    xc16 = tmp_path / "xc16"
+    (xc16 / "bin").mkdir(parents=True)
+    fake = xc16 / "bin" / "xc16-gcc"
+    fake.write_text("#!/bin/sh\necho 'Microchip Language Tool Shell Version 1.26 (Build date: Jun 2016)'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("XC16_DIR", str(xc16))
+    checks = doctor.diagnose(project_for(fixture_project), ["unix"])
+    row = next(c for c in checks if c.name == "xc16")
+    assert row.version == "1.26" and row.note == "via $XC16_DIR"
+
+
+def test_fix_installs_missing_debian_packages_with_apt(fixture_project, monkeypatch):
+    logged: list[str] = []
+    project = project_for(fixture_project)
+    project.executor = Executor(log=logged.append, dry_run=True)
+    checks = [doctor.Check("tool", "autoconf", "", "apt-get install autoconf", ["autoconf"], True),
+              doctor.Check("tool", "git", "2.39", "", ["git"], True)]
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert doctor.fix(project, checks) == ["autoconf"]
+    assert logged == ["$ apt-get update",
+                      "$ apt-get install -y --no-install-recommends autoconf"]
+
+
+def test_fix_as_a_normal_user_says_what_to_run(fixture_project, monkeypatch):
+    checks = [doctor.Check("tool", "autoconf", "", "", ["autoconf"], True)]
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(MpforgeError, match="sudo apt-get install autoconf"):
+        doctor.fix(project_for(fixture_project), checks)
