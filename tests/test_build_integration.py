@@ -31,8 +31,8 @@ def test_build_from_mirror_produces_working_binary_and_manifest(fixture_project,
     assert lines[3] == "collections 3"
 
     manifest = json.loads((binary.parent / "manifest.json").read_text())
-    (artifact,) = manifest["artifacts"]
-    assert artifact["name"] == "micropython"
+    artifact, link_map = manifest["artifacts"]
+    assert artifact["name"] == "micropython" and link_map["name"] == "micropython.map"
     assert artifact["size"] == binary.stat().st_size
     import hashlib
     assert artifact["sha256"] == hashlib.sha256(binary.read_bytes()).hexdigest()
@@ -50,6 +50,7 @@ def test_build_from_mirror_produces_working_binary_and_manifest(fixture_project,
     # objects live in build/unix, not in the tree
     assert (fixture_project / "build" / "unix" / "obj" / "gc.o").exists()
     assert not (tree / "unix" / "build").exists()
+    assert not (tree / "unix" / "micropython").exists()  # moved out of the tree
     assert "build.log" in {p.name for p in (fixture_project / "build" / "unix").iterdir()}
 
     again = build(fixture_project, fixture_mirror)
@@ -125,3 +126,16 @@ def test_dry_run_changes_nothing(fixture_project, fixture_mirror):
     assert "$ git" in result.stdout
     assert not (fixture_project / "dist").exists()
     assert not (fixture_project / "micropython" / "py").exists()
+
+
+def test_a_stale_program_left_in_the_tree_is_never_published(fixture_project, fixture_mirror):
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    good = (fixture_project / "dist" / "unix" / "micropython").read_bytes()
+    # another build (by hand, say) leaves its own program in the port folder, newer than our objects
+    stale = fixture_project / "micropython" / "unix" / "micropython"
+    stale.write_text("#!/bin/sh\necho stale\n")
+    result = build(fixture_project, fixture_mirror)
+    assert result.returncode == 0, result.stderr
+    assert (fixture_project / "dist" / "unix" / "micropython").read_bytes() == good
+    assert "unix up to date" in result.stdout
+    assert not stale.exists()

@@ -163,6 +163,13 @@ def build(target: Target, *, jobs: int | None = None, clean: bool = False,
     build_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps({"key": key, **inputs}, indent=2))
 
+    values = target.placeholders()
+    if not executor.dry_run:
+        # whatever another build left in the tree must not be taken for ours
+        for art in target.port.artifacts:
+            if art.in_tree:
+                Path(expand(art.path, values)).unlink(missing_ok=True)
+
     log = build_dir / "build.log"
     log.write_text("")
     console.step(f"make {target.name} (-j{jobs})")
@@ -177,10 +184,15 @@ def build(target: Target, *, jobs: int | None = None, clean: bool = False,
                           first_error(log.read_text()), exc.returncode) from exc
     make_seconds = time.monotonic() - make_started
 
-    values = target.placeholders()
     artifacts: list[tuple[str, Path]] = []
     for art in target.port.artifacts:
         path = Path(expand(art.path, values))
+        if art.in_tree and not executor.dry_run:
+            kept = build_dir / "out" / art.name
+            kept.parent.mkdir(exist_ok=True)
+            if path.exists():
+                os.replace(path, kept)
+            path = kept
         if not path.exists() and not executor.dry_run:
             raise BuildFailed(f"make succeeded but {path.name} was not produced",
                               f"check the artifacts of ports/{target.port.name}.toml; log: {log}")

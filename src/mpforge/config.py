@@ -149,10 +149,17 @@ class DeplibDef:
 
 @dataclass(frozen=True)
 class ArtifactDef:
-    """A file make produces (``path``, with placeholders) and its name in ``dist/``."""
+    """A file make produces (``path``, with placeholders) and its name in ``dist/``.
+
+    ``in_tree`` marks a file the port's makefile writes into the tree (the unix
+    port links its program into the port folder). mpforge moves such a file
+    into the target's build folder right after make, so the tree stays clean
+    and a stale copy left by some other build can never be published.
+    """
 
     path: str
     name: str
+    in_tree: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,8 @@ class PortDef:
                 outputs=_str_list(raw, "outputs", path),
                 tools=_str_list(raw, "tools", path),
             ))
-        artifacts = [ArtifactDef(_need(a, "path", str, path), a.get("name") or Path(a["path"]).name)
+        artifacts = [ArtifactDef(_need(a, "path", str, path), a.get("name") or Path(a["path"]).name,
+                                 bool(a.get("in_tree", False)))
                      for a in data.get("artifacts", [])]
         if not artifacts:
             raise ConfigError(f"{path.name}: no [[artifacts]] declared", f"add one to {path}")
