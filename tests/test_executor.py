@@ -77,3 +77,17 @@ def test_environment_is_merged(tmp_path):
         [PY, "-c", "import os; print(os.environ['A_VAR'], os.environ['B_VAR'])"],
         env={"B_VAR": "2"})
     assert out == "1 2"
+
+
+def test_measure_reports_the_childs_own_cpu_time():
+    busy = Executor().run([PY, "-c", "sum(range(20_000_000))"], measure=True)
+    idle = Executor().run([PY, "-c", "import time; time.sleep(0.3)"], measure=True)
+    assert busy.ok and busy.stdout == ""
+    assert busy.cpu_seconds > 0.2
+    assert idle.cpu_seconds < 0.2 < idle.duration  # sleeping is not CPU time
+
+
+def test_measure_keeps_exit_code_and_output():
+    result = Executor().run([PY, "-c", "print('hi'); raise SystemExit(4)"], measure=True,
+                            check=False)
+    assert result.returncode == 4 and result.stdout.strip() == "hi"

@@ -154,3 +154,20 @@ def test_not_a_checkout_is_a_clear_error(patches, tmp_path):
     plain.mkdir()
     with pytest.raises(PatchError, match="not a git checkout"):
         queue(patches, plain).apply()
+
+
+def test_edits_on_top_of_an_applied_series_are_kept_by_reapply(patches, tree):
+    q = queue(patches, tree)
+    q.apply()
+    src = tree / GC_C
+    src.write_text(src.read_text().replace("since_collect = 0;", "since_collect = 1;"))
+    assert q.apply() == []
+    assert "since_collect = 1;" in src.read_text()
+
+
+def test_a_tree_reset_under_a_stale_record_gets_the_series_again(patches, tree):
+    q = queue(patches, tree)
+    q.apply()
+    git(tree, "checkout", "-q", ".")
+    assert len(q.apply()) == 2
+    assert "gc_threshold_bytes = 300" in (tree / GC_C).read_text()

@@ -75,7 +75,7 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False) -> Depl
         find_tool(project.catalog.tools[tool], executor)
     compiler = find_toolchain(target.toolchain, executor)
 
-    work = project.build_root / "deplibs" / target.port.name / deplib.name
+    work = project.deplibs_root / target.port.name / deplib.name
     prefix = work / "prefix"
     values = {**target.placeholders(), "prefix": str(prefix)}
     inputs = {

@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ class Result:
     stdout: str = ""
     duration: float = 0.0
     dry_run: bool = False
+    #: with ``measure=True``: the process's own CPU seconds (user + system).
+    #: (Not its peak RSS: on Linux a child's ru_maxrss includes the parent's
+    #: image before exec; a benchmark reads VmHWM from /proc/self/status.)
+    cpu_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -82,6 +87,7 @@ class Executor:
         what: str | None = None,
         hint: str = "",
         mutates: bool = True,
+        measure: bool = False,
     ) -> Result:
         """Run ``argv`` and return its :class:`Result`.
 
@@ -90,6 +96,8 @@ class Executor:
         non-zero exit, naming ``what`` (defaults to the program name).
         ``mutates=False`` marks read-only queries (``git rev-parse``, version
         probes) that still run under dry-run, so a dry run can plan.
+        ``measure=True`` records the process's own CPU time (``os.wait4``),
+        for benchmarks.
         """
         args = [os.fspath(a) for a in argv]
         where = f" (in {cwd})" if cwd else ""
@@ -104,14 +112,18 @@ class Executor:
             raise MissingTool(args[0], f"program not found: {args[0]}",
                               hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
         start = time.monotonic()
+        usage = None
         try:
-            proc = subprocess.run(
-                args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                timeout=timeout, check=False,
-            )
-            output = proc.stdout.decode("utf-8", "replace")
-            code = proc.returncode
+            if measure:
+                code, output, usage = _run_measured(args, cwd, full_env, timeout)
+            else:
+                proc = subprocess.run(
+                    args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    timeout=timeout, check=False,
+                )
+                output = proc.stdout.decode("utf-8", "replace")
+                code = proc.returncode
         except FileNotFoundError as exc:
             raise MissingTool(args[0], f"program not found: {args[0]}",
                               hint or "install it or add its folder to PATH") from exc
@@ -120,6 +132,8 @@ class Executor:
             code = -1
             output += f"\n[mpforge: timed out after {timeout:g} s]"
         result = Result(args, code, output, time.monotonic() - start)
+        if usage is not None:
+            result.cpu_seconds = usage.ru_utime + usage.ru_stime
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             with log_file.open("a", encoding="utf-8") as fh:
@@ -141,3 +155,28 @@ class Executor:
         kwargs.setdefault("mutates", False)
         result = self.run(argv, **kwargs)
         return result.stdout.strip() if result.ok else ""
+
+
+def _run_measured(args: list[str], cwd, env, timeout: float | None):
+    """Run to completion; return (exit code, output, the child's own rusage).
+
+    The child is reaped with ``os.wait4`` so its CPU time is its own, not the
+    sum over every child this process ever had.
+    """
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(timeout, proc.kill) if timeout else None
+    if timer:
+        timer.start()
+    try:
+        output = proc.stdout.read() if proc.stdout else b""
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        if timer:
+            timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
+    if proc.stdout:
+        proc.stdout.close()
+    if timer and not timer.is_alive() and proc.returncode < 0 and timeout:
+        raise subprocess.TimeoutExpired(args, timeout, output)
+    return proc.returncode, output.decode("utf-8", "replace"), usage

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .errors import DirtyTree
 from .git import Git
-from .project import Project
+from .project import TREE_DIR, Project
 
 
 @dataclass
@@ -44,12 +44,12 @@ def fetch(project: Project, ports: list[str], mirror: str | None) -> FetchReport
     """Initialise the tree at its pin and the nested submodules ``ports`` need."""
     git = Git(project.executor, mirror)
     root, tree = project.root, project.tree
-    rel = tree.relative_to(root).as_posix() if tree.is_relative_to(root) else None
+    rel = TREE_DIR if project.tree_is_submodule else None
     for name in ports:  # validate names before touching anything
         project.catalog.port(name)
 
     if rel is None:
-        # An external tree (MPFORGE_TREE): we do not own its checkout, only its submodules.
+        # Another tree (MPFORGE_TREE, a variant): not ours to move; only its submodules.
         report = FetchReport(pin=git.head(tree))
     else:
         pin = git.gitlink(root, rel)

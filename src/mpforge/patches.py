@@ -8,7 +8,8 @@ Guarantees:
 * **atomic**: every patch is checked first (``git apply --check`` on the whole
   series, in order); only if all apply is the tree touched, in one
   ``git apply`` run, which is itself all-or-nothing;
-* **idempotent**: a series already applied is a no-op success;
+* **idempotent**: a series already applied is a no-op success, also when
+  the user edited files on top of it (the edits are kept);
 * **revertible**: what was applied is recorded (name + sha256 + a copy of
   each patch) inside the tree's git directory, so ``--revert`` restores the
   pristine tree even after ``patches/`` changed, and an edited series is
@@ -160,8 +161,13 @@ class PatchQueue:
         """Apply the series; returns the patches newly applied (empty for a no-op)."""
         series = read_series(self.patches_dir)
         old = self.recorded()
-        if _same(old, series) and self._applies(list(reversed(old)), reverse=True):
-            return []
+        if _same(old, series):
+            if self._applies(list(reversed(old)), reverse=True):
+                return []
+            if not (series and self._applies(series)):
+                # applied, with the user's own edits on top: theirs to keep
+                return []
+            old = []  # the tree was reset under a stale record: apply afresh
         if old:
             self._revert_recorded(old)
         if not self._applies(series):

@@ -74,12 +74,20 @@ class Target:
 
 @dataclass
 class Project:
-    """An mpforge checkout plus the console and executor jobs report through."""
+    """An mpforge checkout plus the console and executor jobs report through.
+
+    ``tree``, ``patches_dir``, ``build_root`` and ``dist_root`` default to the
+    checkout's own folders; a variant build (see :mod:`mpforge.variants`)
+    points them elsewhere while sharing the data and the deplib cache.
+    """
 
     root: Path
     console: Console = field(default_factory=Console)
-    executor: Executor | None = None
-    tree: Path | None = None  # type: ignore[assignment]
+    executor: Executor = None  # type: ignore[assignment]
+    tree: Path = None  # type: ignore[assignment]
+    patches_dir: Path = None  # type: ignore[assignment]
+    build_root: Path = None  # type: ignore[assignment]
+    dist_root: Path = None  # type: ignore[assignment]
     _catalog: Catalog | None = None
 
     def __post_init__(self) -> None:
@@ -89,6 +97,9 @@ class Project:
             self.tree = Path(override).resolve() if override else self.root / TREE_DIR
         if self.executor is None:
             self.executor = Executor(log=self.console.detail)
+        self.patches_dir = self.patches_dir or self.root / "patches"
+        self.build_root = self.build_root or self.root / "build"
+        self.dist_root = self.dist_root or self.root / "dist"
 
     @classmethod
     def discover(cls, console: Console | None = None, dry_run: bool = False) -> "Project":
@@ -102,16 +113,14 @@ class Project:
         return self._catalog
 
     @property
-    def patches_dir(self) -> Path:
-        return self.root / "patches"
+    def tree_is_submodule(self) -> bool:
+        """True when the tree is the checkout's own pinned ``micropython/`` submodule."""
+        return self.tree == self.root / TREE_DIR
 
     @property
-    def build_root(self) -> Path:
-        return self.root / "build"
-
-    @property
-    def dist_root(self) -> Path:
-        return self.root / "dist"
+    def deplibs_root(self) -> Path:
+        """Deplibs are shared by every variant: their inputs do not include the tree's patches."""
+        return self.root / "build" / "deplibs"
 
     def target(self, port_name: str, board: str | None = None) -> Target:
         """Resolve a port (and board) name, checking both against the data and the tree."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from invoke import Collection, Context, Exit, task
 
+from . import bench as bench_mod
 from . import build as build_mod
 from . import doctor as doctor_mod
 from .deplibs import build_deplibs
@@ -183,4 +184,49 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", verbose: bool = Fa
     project.console.ok("everything the requested ports need is installed")
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor)
+@task(name="bench-gc", help=helps(
+    "verbose", "debug",
+    heaps="heap sizes, comma separated (default 8M,512M)",
+    thresholds="thresholds, comma separated; off = none (default off,1M)",
+    rounds="200-byte objects to churn through per run (default 250000: ~50 MB)",
+    repeat="runs per cell; the median is reported (default 3)",
+    callgrind="count instructions with valgrind (default on; --no-callgrind to skip)",
+    callgrind_rounds="objects per callgrind run (default 50000)",
+    feature="the patch to compare against its absence (default gc-alloc-threshold)",
+    json="also write the figures to this JSON file",
+    jobs="parallel make jobs for the two builds"))
+@reports_errors
+def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
+             rounds: int = 250_000, repeat: int = 3, callgrind: bool = True,
+             callgrind_rounds: int = 50_000, feature: str = "gc-alloc-threshold",
+             json: str | None = None, jobs: int = 0, verbose: bool = False,
+             debug: bool = False) -> None:
+    """Benchmark the GC threshold: peak RSS, CPU and instructions, patched vs unpatched."""
+    project = _project(verbose)
+    report = bench_mod.bench_gc(
+        project, heaps=[bench_mod.parse_size(h) for h in heaps.split(",")],
+        thresholds=[bench_mod.parse_size(t) for t in thresholds.split(",")],
+        rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
+        feature=feature, jobs=jobs or None)
+    console = project.console
+    mib = bench_mod.MIB
+    rows = [(r.binary, f"{r.heap // mib} MiB",
+             "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
+             f"{r.peak_rss_kib / 1024:.1f} MiB", f"{r.cpu_seconds:.3f}") for r in report.runs]
+    console.table(f"bench-gc: {report.rounds} x 200-byte objects (median of {repeat})",
+                  ["binary", "heap", "threshold", "peak RSS", "CPU s"], rows)
+    if report.instructions:
+        console.table(f"instructions (callgrind, {report.callgrind_heap // mib} MiB heap, "
+                      f"{report.callgrind_rounds} objects, threshold off)",
+                      ["binary", "instructions"],
+                      [(k, f"{v:,}") for k, v in report.instructions.items()])
+    console.table("targets", ["target", "measured", "limit", "met"],
+                  [(n, v, lim, "yes" if ok else "NO") for n, v, lim, ok in report.targets])
+    if json:
+        import json as json_mod
+        from pathlib import Path
+        Path(json).write_text(json_mod.dumps(report.as_dict(), indent=2) + "\n")
+        console.ok(f"figures written to {json}")
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc)

@@ -1,0 +1,191 @@
+"""``invoke bench-gc``: what the GC threshold patch buys, measured.
+
+The workload churns through ~50 MB of short-lived 200-byte objects (with a
+little live data), on the unix port, for each heap size and threshold:
+
+* **peak RSS**: the workload reads its own ``VmHWM`` from
+  ``/proc/self/status`` as it ends (the peak of its address space after
+  ``exec``; a child's ``ru_maxrss`` would include the benchmark's own image);
+* **CPU seconds**: the process's user + system time (``os.wait4``), median
+  of ``repeat`` runs;
+* **instructions**: ``valgrind --tool=callgrind`` totals of the patched binary
+  with the threshold off against the unpatched one, on the same workload.
+
+The patched binary is the project's ``dist/unix`` build; the unpatched one is
+a variant tree with the series minus the feature patch (see
+:mod:`mpforge.variants`). The targets come from the feature's issue and are
+checked at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .build import build
+from .errors import MpforgeError
+from .patches import read_series
+from .project import Project
+from .variants import variant_project
+
+MIB = 1024 * 1024
+
+WORKLOAD = """\
+# mpforge bench-gc workload: churn of short-lived 200-byte objects.
+import gc, sys
+threshold = int(sys.argv[1])      # bytes; -1: leave the GC as it is
+rounds = int(sys.argv[2])
+if threshold >= 0:
+    gc.threshold(threshold)
+live = [bytearray(200) for i in range(200)]   # a little data in use
+for i in range(rounds):
+    junk = bytearray(200)
+peak = 0
+with open('/proc/self/status') as f:
+    for line in f:
+        if line.startswith('VmHWM:'):
+            peak = int(line.split()[1])
+print('vmhwm_kib', peak)
+"""
+
+
+@dataclass
+class Run:
+    binary: str  # "patched" or "unpatched"
+    heap: int
+    threshold: int  # bytes, -1 = off
+    peak_rss_kib: int
+    cpu_seconds: float
+
+
+@dataclass
+class Report:
+    runs: list[Run] = field(default_factory=list)
+    instructions: dict[str, int] = field(default_factory=dict)  # "patched-off"/"unpatched" -> Ir
+    callgrind_heap: int = 0
+    callgrind_rounds: int = 0
+    rounds: int = 0
+    targets: list[tuple[str, float, float, bool]] = field(default_factory=list)
+
+    def run(self, binary: str, heap: int, threshold: int) -> Run | None:
+        return next((r for r in self.runs
+                     if (r.binary, r.heap, r.threshold) == (binary, heap, threshold)), None)
+
+    def as_dict(self) -> dict:
+        return {"runs": [asdict(r) for r in self.runs], "instructions": self.instructions,
+                "callgrind_heap": self.callgrind_heap, "callgrind_rounds": self.callgrind_rounds,
+                "rounds": self.rounds,
+                "targets": [{"name": n, "value": v, "limit": lim, "met": ok}
+                            for n, v, lim, ok in self.targets]}
+
+
+def parse_size(text: str) -> int:
+    """``512M`` -> bytes; ``off``/``-1`` -> -1 (for thresholds)."""
+    text = text.strip()
+    if text in ("off", "-1"):
+        return -1
+    match = re.fullmatch(r"(\d+)([KkMm]?)", text)
+    if not match:
+        raise MpforgeError(f"not a size: {text!r}", "use bytes, or K/M suffixes: 8M, 256K, off")
+    return int(match.group(1)) * {"": 1, "k": 1024, "m": MIB}[match.group(2).lower()]
+
+
+def _heap_arg(heap: int) -> str:
+    return f"heapsize={heap // 1024}K"
+
+
+def _feature_prefix(project: Project, feature: str) -> list:
+    series = read_series(project.patches_dir)
+    for index, patch in enumerate(series):
+        if feature in patch.name:
+            return series[:index]
+    raise MpforgeError(f"no patch in patches/series matches '{feature}'",
+                       "pass --feature with part of the feature patch's name")
+
+
+def binaries(project: Project, feature: str, jobs: int | None) -> dict[str, Path]:
+    """Build (or reuse) the patched unix binary and the one without ``feature``."""
+    patched = build(project.target("unix"), jobs=jobs)
+    baseline = variant_project(project, "without-" + feature, _feature_prefix(project, feature),
+                               "unix")
+    unpatched = build(baseline.target("unix"), jobs=jobs)
+    return {"patched": patched.dist_dir / "micropython",
+            "unpatched": unpatched.dist_dir / "micropython"}
+
+
+def measure(project: Project, binary: Path, script: Path, heap: int, threshold: int,
+            rounds: int) -> tuple[int, float]:
+    """One run: (peak RSS in KiB, CPU seconds)."""
+    result = project.executor.run(
+        [str(binary), "-X", _heap_arg(heap), str(script), str(threshold), str(rounds)],
+        measure=True, mutates=False, what="bench-gc workload")
+    match = re.search(r"vmhwm_kib (\d+)", result.stdout)
+    if not match:
+        raise MpforgeError("the workload did not report its peak RSS", "", result.tail())
+    return int(match.group(1)), result.cpu_seconds
+
+
+def instructions(project: Project, binary: Path, script: Path, heap: int, rounds: int) -> int:
+    """Instructions executed (callgrind's ``Collected``) for one run, threshold untouched."""
+    result = project.executor.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(binary),
+         "-X", _heap_arg(heap), str(script), "-1", str(rounds)],
+        mutates=False, what="valgrind", hint="apt-get install valgrind")
+    match = re.search(r"Collected\s*:\s*(\d+)", result.stdout)
+    if not match:
+        raise MpforgeError("callgrind printed no instruction total", "", result.tail())
+    return int(match.group(1))
+
+
+def bench_gc(project: Project, *, heaps: list[int], thresholds: list[int], rounds: int,
+             repeat: int, callgrind: bool, callgrind_rounds: int, feature: str,
+             jobs: int | None = None) -> Report:
+    """Build both binaries and measure every heap x threshold; see the module docstring."""
+    paths = binaries(project, feature, jobs)
+    work = project.build_root / "bench-gc"
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "churn.py"
+    script.write_text(WORKLOAD)
+
+    report = Report(rounds=rounds)
+    plan = [("unpatched", heap, -1) for heap in heaps]
+    plan += [("patched", heap, t) for heap in heaps for t in thresholds]
+    for binary, heap, threshold in plan:
+        samples = [measure(project, paths[binary], script, heap, threshold, rounds)
+                   for _ in range(repeat)]
+        report.runs.append(Run(binary, heap, threshold,
+                               int(statistics.median(s[0] for s in samples)),
+                               round(statistics.median(s[1] for s in samples), 3)))
+        project.console.info(f"{binary:9} heap {heap // MIB} MiB threshold "
+                             f"{'off' if threshold < 0 else f'{threshold // 1024} KiB'}: done")
+    if callgrind:
+        report.callgrind_heap, report.callgrind_rounds = min(heaps), callgrind_rounds
+        for name, binary in (("patched-off", "patched"), ("unpatched", "unpatched")):
+            report.instructions[name] = instructions(project, paths[binary], script,
+                                                     report.callgrind_heap, callgrind_rounds)
+    report.targets = check_targets(report, heaps, thresholds)
+    return report
+
+
+def check_targets(report: Report, heaps: list[int], thresholds: list[int]) -> list:
+    """The feature's targets, for whichever of them the measured grid covers."""
+    targets = []
+    big, small = max(heaps), min(heaps)
+    for t in (x for x in thresholds if x > 0):
+        with_t, without = report.run("patched", big, t), report.run("patched", big, -1)
+        if with_t and without:
+            ratio = with_t.peak_rss_kib / without.peak_rss_kib
+            targets.append((f"peak RSS, {big // MIB} MiB heap, threshold {t // 1024} KiB vs off",
+                            round(ratio, 3), 0.10, ratio <= 0.10))
+        on_small = report.run("patched", small, t)
+        if with_t and on_small and big != small:
+            ratio = with_t.cpu_seconds / max(on_small.cpu_seconds, 1e-3)
+            targets.append((f"CPU, threshold {t // 1024} KiB, {big // MIB} MiB vs {small // MIB} MiB heap",
+                            round(ratio, 3), 1.5, ratio <= 1.5))
+    if len(report.instructions) == 2:
+        ratio = report.instructions["patched-off"] / report.instructions["unpatched"]
+        targets.append(("instructions, patched (threshold off) vs unpatched",
+                        round(ratio, 4), 1.01, abs(ratio - 1) <= 0.01))
+    return targets
