@@ -26,17 +26,17 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .config import expand
+from .config import MakePass, expand
 from .deplibs import build_deplibs, merged_make_vars
 from .errors import BuildFailed, CommandFailed
 from .fetch import fetch
 from .git import Git
 from .patches import PatchQueue
-from .project import Target
+from .project import Project, Target
 from .toolchain import find_tool, find_toolchain
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
@@ -60,20 +60,15 @@ def first_error(output: str) -> str:
     return "\n".join(lines[:3])
 
 
-@dataclass
-class BuildResult:
-    """What a build produced; ``manifest`` is what ``dist/<target>/manifest.json`` holds."""
+def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
+               cc_prefix: list[str] | None = None) -> list[list[str]]:
+    """The ``make`` commands for a target, one per make pass (deterministic: they feed the input hash).
 
-    target: str
-    dist_dir: Path
-    manifest: dict
-    changed: bool
-    duration: float
-    steps: list[str] = field(default_factory=list)
-
-
-def make_argv(target: Target, extra_vars: dict[str, str], jobs: int) -> list[str]:
-    """The full ``make`` command for a target (deterministic: it feeds the input hash)."""
+    Variables come, later ones winning, from the toolchain, the port, the board,
+    the deplibs, the pass, and mpforge itself (the build directory, and ``CC``
+    when the toolchain or port adds compiler flags). ``jobs=None`` leaves
+    ``-j`` out, for a make that takes its job slots from a jobserver.
+    """
     port, values = target.port, target.placeholders()
     variables: dict[str, str] = {}
     variables.update(target.toolchain.make_vars)
@@ -82,22 +77,38 @@ def make_argv(target: Target, extra_vars: dict[str, str], jobs: int) -> list[str
         variables[port.board_var] = target.board
         variables.update(port.board_make_vars.get(target.board, {}))
     variables.update(extra_vars)
-    variables[port.build_var] = "{build}/obj"
-    argv = ["make", "-C", str(target.port_dir), f"-j{jobs}", "V=1"]
-    argv += [f"{k}={expand(v, values)}" for k, v in variables.items()]
-    argv += port.make_targets
-    return argv
+    flags = target.toolchain.cc_flags + port.cc_flags
+    if flags or cc_prefix:
+        variables["CC"] = " ".join([*(cc_prefix or []), "{cc}", *flags])
+    passes = port.make_passes or [MakePass("", {}, [])]
+    argvs = []
+    for make_pass in passes:
+        pass_vars = {**variables, **make_pass.vars}
+        pass_vars[port.build_var] = "{obj}/" + make_pass.name if make_pass.name else "{obj}"
+        argv = ["make", "-C", str(target.port_dir), *([f"-j{jobs}"] if jobs else []), "V=1"]
+        argv += [f"{k}={expand(v, values)}" for k, v in pass_vars.items()]
+        argv += [expand(t, values) for t in (make_pass.targets or port.make_targets)]
+        argvs.append(argv)
+    return argvs
 
 
-def _inputs(target: Target, git: Git, patches: list[dict[str, str]], toolchain_version: str,
-            argv: list[str]) -> dict:
-    return {
-        "tree_commit": git.head(target.project.tree),
-        "patches": patches,
-        "toolchain": [target.toolchain.name, toolchain_version],
-        # -j does not change what is built
-        "make": [a for a in argv if not a.startswith("-j")],
-    }
+def tree_state(git: Git, tree: Path) -> str:
+    """A digest of what the tree's commit does not say: local diffs, untracked files, submodules.
+
+    It lets a build whose inputs are all unchanged skip make entirely.
+    """
+    digest = hashlib.sha256()
+    digest.update(git.run(tree, "diff", "HEAD", "--no-ext-diff", "--binary", check=False,
+                          mutates=False).stdout.encode())
+    untracked = git.run(tree, "ls-files", "--others", "--exclude-standard", "-z",
+                        check=False, mutates=False).stdout
+    for rel in sorted(filter(None, untracked.split("\0"))):
+        path = tree / rel
+        digest.update(rel.encode())
+        if path.is_file():
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(git.run(tree, "submodule", "status", check=False, mutates=False).stdout.encode())
+    return digest.hexdigest()
 
 
 def _publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) -> None:
@@ -124,105 +135,196 @@ def _publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) 
             shutil.rmtree(staging)
 
 
-def build(target: Target, *, jobs: int | None = None, clean: bool = False,
-          mirror: str | None = None) -> BuildResult:
-    """Build ``target`` end to end; see the module docstring."""
-    project = target.project
+@dataclass
+class TreeInfo:
+    """The tree as prepared for building: what every target's inputs share."""
+
+    commit: str
+    describe: str
+    state: str
+    patches: list[dict[str, str]]
+
+
+def prepare_tree(project: Project, ports: list[str], mirror: str | None) -> TreeInfo:
+    """Fetch the tree and the submodules of ``ports``, and apply the patch series."""
     console, executor = project.console, project.executor
-    started = time.monotonic()
-    jobs = jobs or os.cpu_count() or 1
-    git = Git(executor, mirror)
-
-    found = find_toolchain(target.toolchain, executor)
-    for tool in target.port.tools:
-        find_tool(project.catalog.tools[tool], executor)
-
-    console.step(f"fetch {target.name}")
-    fetch(project, [target.port.name], mirror)
+    console.step(f"fetch ({', '.join(ports)})")
+    fetch(project, ports, mirror)
     console.step("patch")
     queue = PatchQueue(project.patches_dir, project.tree, executor)
     newly = queue.apply()
     console.info(f"applied {len(newly)} patch(es)" if newly else "patch series up to date")
-    patches = queue.applied()
+    git = Git(executor)
+    return TreeInfo(git.head(project.tree),
+                    git.query(project.tree, "describe", "--tags", "--always", "--dirty"),
+                    tree_state(git, project.tree), queue.applied())
 
-    deplib_vars: dict[str, str] = {}
-    if target.port.deplibs:
-        console.step("deplibs")
-        deplib_vars = merged_make_vars(build_deplibs(target, clean))
 
-    argv = make_argv(target, deplib_vars, jobs)
-    inputs = _inputs(target, git, patches, found.version, argv)
+def source_date_epoch(project: Project) -> int:
+    """The tree commit's time: a build date that is the same on every rebuild."""
+    out = Git(project.executor).query(project.tree, "log", "-1", "--format=%ct")
+    return int(out) if out.isdigit() else 0
+
+
+def elf_size(target: Target, elf: Path) -> dict[str, int]:
+    """text/data/bss of an ELF, from the toolchain's ``size``."""
+    out = target.project.executor.output([f"{target.toolchain.cross_compile}size", str(elf)],
+                                         check=False)
+    lines = out.splitlines()
+    if len(lines) < 2:
+        return {}
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss}
+
+
+@dataclass
+class BuildResult:
+    """One target's outcome; ``manifest`` is what ``dist/<target>/manifest.json`` holds."""
+
+    target: str
+    dist_dir: Path
+    manifest: dict
+    changed: bool
+    duration: float
+    cached: bool = False
+
+
+def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
+                 jobs: int | None, clean: bool = False, make_env: dict[str, str] | None = None,
+                 pass_fds: tuple[int, ...] = (), cc_prefix: list[str] | None = None) -> BuildResult:
+    """Build one target of a prepared tree (see :func:`prepare_tree`) into ``dist/``.
+
+    ``make_env``/``pass_fds`` hand make a jobserver (see :mod:`mpforge.matrix`),
+    in which case ``jobs`` is None.
+    """
+    project = target.project
+    console, executor = project.console, project.executor
+    started = time.monotonic()
+    found = find_toolchain(target.toolchain, executor)
+    for tool in target.port.tools:
+        find_tool(project.catalog.tools[tool], executor)
+
+    argvs = make_argvs(target, deplib_vars, jobs, cc_prefix)
+    epoch = source_date_epoch(project)
+    inputs = {
+        "tree_commit": tree.commit,
+        "tree_state": tree.state,
+        "patches": tree.patches,
+        "toolchain": [target.toolchain.name, found.version],
+        "source_date_epoch": epoch,
+        # neither -j nor a ccache prefix changes what is built
+        "make": [[a for a in argv if not a.startswith("-j")] for argv in
+                 make_argvs(target, deplib_vars, None)],
+    }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    previous = target.dist_dir / "manifest.json"
+    if not clean and not executor.dry_run and previous.exists():
+        old = json.loads(previous.read_text())
+        if old.get("inputs_key") == key and all(
+                (target.dist_dir / a["name"]).exists() for a in old.get("artifacts", [])):
+            return BuildResult(target.name, target.dist_dir, old, False,
+                               time.monotonic() - started, cached=True)
+
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
-    stale = stamp.exists() and json.loads(stamp.read_text()).get("key") != key
+    make_key = hashlib.sha256(json.dumps({k: v for k, v in inputs.items() if k != "tree_state"},
+                                         sort_keys=True).encode()).hexdigest()
+    stale = stamp.exists() and json.loads(stamp.read_text()).get("make_key") != make_key
     if (clean or stale) and build_dir.exists() and not executor.dry_run:
-        console.info("inputs changed: starting a fresh build directory" if stale and not clean
-                     else "clean build")
+        console.info(f"{target.name}: inputs changed: starting a fresh build directory"
+                     if stale and not clean else f"{target.name}: clean build")
         shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps({"key": key, **inputs}, indent=2))
-
     values = target.placeholders()
     if not executor.dry_run:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps({"make_key": make_key, **inputs}, indent=2))
         # whatever another build left in the tree must not be taken for ours
         for art in target.port.artifacts:
             if art.in_tree:
                 Path(expand(art.path, values)).unlink(missing_ok=True)
 
     log = build_dir / "build.log"
-    log.write_text("")
-    console.step(f"make {target.name} (-j{jobs})")
-    env = {"PATH": os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])} \
-        if found.extra_path else None
+    if not executor.dry_run:
+        log.write_text("")
+    env = {"SOURCE_DATE_EPOCH": str(epoch), **(make_env or {})}
+    if found.extra_path:
+        env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
-    try:
-        executor.run(argv, env=env, log_file=log, what=f"make ({target.name})")
-    except CommandFailed as exc:
-        rel_log = log.relative_to(project.root)
-        raise BuildFailed(f"build of {target.name} failed", f"full log: {rel_log}",
-                          first_error(log.read_text()), exc.returncode) from exc
+    for argv in argvs:
+        try:
+            executor.run(argv, env=env, log_file=log, what=f"make ({target.name})",
+                         pass_fds=pass_fds)
+        except CommandFailed as exc:
+            rel_log = log.relative_to(project.root) if log.is_relative_to(project.root) else log
+            raise BuildFailed(f"build of {target.name} failed", f"full log: {rel_log}",
+                              first_error(log.read_text()), exc.returncode) from exc
+    for step in target.port.post_steps:
+        executor.run([expand(a, values) for a in step], env=env, log_file=log,
+                     what=f"post-build step ({target.name})")
     make_seconds = time.monotonic() - make_started
+    if executor.dry_run:
+        return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
 
     artifacts: list[tuple[str, Path]] = []
     for art in target.port.artifacts:
         path = Path(expand(art.path, values))
-        if art.in_tree and not executor.dry_run:
+        if art.in_tree:
             kept = build_dir / "out" / art.name
             kept.parent.mkdir(exist_ok=True)
             if path.exists():
                 os.replace(path, kept)
             path = kept
-        if not path.exists() and not executor.dry_run:
+        if not path.exists():
             raise BuildFailed(f"make succeeded but {path.name} was not produced",
                               f"check the artifacts of ports/{target.port.name}.toml; log: {log}")
-        artifacts.append((art.name, path))
-    if executor.dry_run:
-        return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
+        if art.dist:
+            artifacts.append((art.name, path))
 
-    described = git.query(project.tree, "describe", "--tags", "--always")
     manifest = {
         "target": target.name,
         "port": target.port.name,
         "board": target.board or None,
         "artifacts": [{"name": name, "sha256": sha256_file(path), "size": path.stat().st_size}
                       for name, path in artifacts],
-        "tree": {"commit": inputs["tree_commit"], "describe": described},
-        "patches": patches,
+        "size": elf_size(target, Path(expand(target.port.size_elf, values)))
+        if target.port.size_elf else {},
+        "tree": {"commit": tree.commit, "describe": tree.describe},
+        "patches": tree.patches,
         "toolchain": {"name": found.name, "version": found.version},
-        "make_vars": dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-")),
-        "make_targets": target.port.make_targets,
+        "make": [dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+                 for argv in argvs],
+        "make_targets": [[a for a in argv[3:] if "=" not in a and not a.startswith("-")]
+                         for argv in argvs],
+        "source_date_epoch": epoch,
         "inputs_key": key,
         "build_seconds": round(make_seconds, 3),
         "mpforge": __version__,
     }
-    previous = target.dist_dir / "manifest.json"
     changed = True
     if previous.exists():
         old = json.loads(previous.read_text())
-        changed = (old.get("artifacts") != manifest["artifacts"] or old.get("inputs_key") != key)
+        changed = old.get("artifacts") != manifest["artifacts"] or old.get("inputs_key") != key
     if changed:
         _publish(target, artifacts, manifest)
     else:
         manifest = json.loads(previous.read_text())
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started)
+
+
+def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:
+    """Build the port's deplibs (if any) and return the make variables they provide."""
+    if not target.port.deplibs:
+        return {}
+    target.project.console.step(f"deplibs ({target.port.name})")
+    return merged_make_vars(build_deplibs(target, clean))
+
+
+def build(target: Target, *, jobs: int | None = None, clean: bool = False,
+          mirror: str | None = None) -> BuildResult:
+    """Build ``target`` end to end; see the module docstring."""
+    project = target.project
+    find_toolchain(target.toolchain, project.executor)  # fail fast, before fetching anything
+    tree = prepare_tree(project, [target.port.name], mirror)
+    deplib_vars = port_deplibs(target, clean)
+    project.console.step(f"make {target.name}")
+    return build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean)

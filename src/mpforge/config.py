@@ -10,11 +10,15 @@ String values may contain placeholders, filled by :func:`expand`:
 
 ``{tree}``      the MicroPython tree (``micropython/``)
 ``{port_dir}``  the port's make directory inside the tree
-``{build}``     the target's out-of-tree build directory
+``{root}``      the mpforge checkout
+``{build}``     the target's folder under ``build/`` (logs, stamps, moved artifacts)
+``{obj}``       the make build directory inside it (``{build}/obj``, or
+                ``{build}/obj/<pass>`` for ports built in several make passes)
 ``{board}``     the board name (empty for board-less ports)
 ``{prefix}``    a deplib's install prefix (deplib steps only)
 ``{cross}``     the toolchain's ``CROSS_COMPILE`` prefix
 ``{cc}``        the toolchain's C compiler (``{cross}gcc``)
+``{toolchain_dir}`` the toolchain's install folder (the parent of its ``bin/``)
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ class ToolchainDef:
     debian: list[str] = field(default_factory=list)
     hint: str = ""
     make_vars: dict[str, str] = field(default_factory=dict)
+    cc_flags: list[str] = field(default_factory=list)
     path_env: str = ""
     path_subdir: str = "bin"
     source: Path | None = None
@@ -122,6 +127,7 @@ class ToolchainDef:
             debian=_str_list(data, "debian", path),
             hint=data.get("hint", ""),
             make_vars=_str_map(data, "make_vars", path),
+            cc_flags=_str_list(data, "cc_flags", path),
             path_env=data.get("path_env", ""),
             path_subdir=data.get("path_subdir", "bin"),
             source=path,
@@ -160,6 +166,16 @@ class ArtifactDef:
     path: str
     name: str
     in_tree: bool = False
+    dist: bool = True  # False: kept in build/<target>/out only (e.g. link maps, which embed paths)
+
+
+@dataclass(frozen=True)
+class MakePass:
+    """One make run of a target: most ports need one, cc3200 two (application, bootloader)."""
+
+    name: str
+    vars: dict[str, str]
+    targets: list[str]
 
 
 @dataclass(frozen=True)
@@ -174,8 +190,12 @@ class PortDef:
     submodules: list[str]
     make_vars: dict[str, str]
     make_targets: list[str]
+    make_passes: list[MakePass]
+    cc_flags: list[str]
+    post_steps: list[list[str]]
     build_var: str
     artifacts: list[ArtifactDef]
+    size_elf: str
     deplibs: list[DeplibDef]
     boards_dir: str = ""
     board_marker: str = "mpconfigboard.h"
@@ -223,11 +243,14 @@ class PortDef:
                 tools=_str_list(raw, "tools", path),
             ))
         artifacts = [ArtifactDef(_need(a, "path", str, path), a.get("name") or Path(a["path"]).name,
-                                 bool(a.get("in_tree", False)))
+                                 bool(a.get("in_tree", False)), bool(a.get("dist", True)))
                      for a in data.get("artifacts", [])]
         if not artifacts:
             raise ConfigError(f"{path.name}: no [[artifacts]] declared", f"add one to {path}")
         board_vars = boards.get("make_vars", {})
+        passes = [MakePass(_need(p, "name", str, path), _str_map(p, "vars", path),
+                           _str_list(p, "targets", path))
+                  for p in make.get("passes", [])]
         return cls(
             name=path.stem,
             description=data.get("description", ""),
@@ -237,8 +260,12 @@ class PortDef:
             submodules=_str_list(data, "submodules", path),
             make_vars=_str_map(make, "vars", path),
             make_targets=_str_list(make, "targets", path) or ["all"],
+            make_passes=passes,
+            cc_flags=_str_list(make, "cc_flags", path),
+            post_steps=[[str(a) for a in step] for step in make.get("post", [])],
             build_var=make.get("build_var", "BUILD"),
             artifacts=artifacts,
+            size_elf=data.get("size_elf", ""),
             deplibs=deplibs,
             boards_dir=boards.get("dir", ""),
             board_marker=boards.get("marker", "mpconfigboard.h"),

@@ -88,6 +88,7 @@ class Executor:
         hint: str = "",
         mutates: bool = True,
         measure: bool = False,
+        pass_fds: tuple[int, ...] = (),
     ) -> Result:
         """Run ``argv`` and return its :class:`Result`.
 
@@ -120,7 +121,7 @@ class Executor:
                 proc = subprocess.run(
                     args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    timeout=timeout, check=False,
+                    timeout=timeout, check=False, pass_fds=pass_fds,
                 )
                 output = proc.stdout.decode("utf-8", "replace")
                 code = proc.returncode

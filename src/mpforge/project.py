@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import Catalog, PortDef, ToolchainDef
 from .errors import ConfigError, UnknownTarget
 from .executor import Executor
+from .toolchain import toolchain_home
 from .ui import Console
 
 #: Where the tree lives inside the project, unless MPFORGE_TREE says otherwise.
@@ -61,14 +62,21 @@ class Target:
     def dist_dir(self) -> Path:
         return self.project.dist_root / self.name
 
+    @property
+    def obj_dir(self) -> Path:
+        return self.build_dir / "obj"
+
     def placeholders(self) -> dict[str, str]:
         return {
+            "root": str(self.project.root),
+            "obj": str(self.obj_dir),
             "tree": str(self.project.tree),
             "port_dir": str(self.port_dir),
             "build": str(self.build_dir),
             "board": self.board,
             "cross": self.toolchain.cross_compile,
             "cc": self.toolchain.cc,
+            "toolchain_dir": toolchain_home(self.toolchain),
         }
 
 
