@@ -146,3 +146,22 @@ def test_a_stale_program_left_in_the_tree_is_never_published(fixture_project, fi
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (fixture_project / "dist" / "unix" / "micropython").read_bytes() == good
     assert not stale.exists()
+
+
+def test_an_interrupted_build_starts_from_a_fresh_build_directory(fixture_project, fixture_mirror):
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    stamp = fixture_project / "build" / "unix" / "inputs.json"
+    data = json.loads(stamp.read_text())
+    assert data["state"] == "done"
+    # as a killed make leaves it: still marked as building, with a half-written intermediate
+    data["state"] = "building"
+    stamp.write_text(json.dumps(data))
+    half = fixture_project / "build" / "unix" / "obj" / "half-written.o"
+    half.write_text("")
+    (fixture_project / "micropython" / "py" / "gc.c").write_text(
+        (fixture_project / "micropython" / "py" / "gc.c").read_text() + "\n")  # so make must run
+    result = build(fixture_project, fixture_mirror)
+    assert result.returncode == 0, result.stderr
+    assert "the last build was interrupted: starting a fresh build directory" in result.stdout
+    assert not half.exists()
+    assert json.loads(stamp.read_text())["state"] == "done"

@@ -40,7 +40,8 @@ from .project import Project, Target
 from .toolchain import find_tool, find_toolchain
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
-_ANY_ERROR = re.compile(r"^.*(?:error|Error \d+|No such file).*$", re.MULTILINE)
+# otherwise: a tool's "error:" (not -Werror=... in a command line), or make giving up
+_ANY_ERROR = re.compile(r"^(?:.*\berror:.*|make(?:\[\d+\])?: \*\*\*.*|.*No such file.*)$", re.MULTILINE)
 
 
 def sha256_file(path: Path) -> str:
@@ -229,15 +230,20 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     stamp = build_dir / "inputs.json"
     make_key = hashlib.sha256(json.dumps({k: v for k, v in inputs.items() if k != "tree_state"},
                                          sort_keys=True).encode()).hexdigest()
-    stale = stamp.exists() and json.loads(stamp.read_text()).get("make_key") != make_key
-    if (clean or stale) and build_dir.exists() and not executor.dry_run:
-        console.info(f"{target.name}: inputs changed: starting a fresh build directory"
-                     if stale and not clean else f"{target.name}: clean build")
+    last = json.loads(stamp.read_text()) if stamp.exists() else {}
+    stale = bool(last) and last.get("make_key") != make_key
+    # make was stopped mid-build (Ctrl-C, killed): the tree's makefiles cannot
+    # always recover from half-written intermediates (qstr headers), so start over
+    interrupted = last.get("state") == "building"
+    if (clean or stale or interrupted) and build_dir.exists() and not executor.dry_run:
+        reason = ("clean build" if clean else "inputs changed" if stale
+                  else "the last build was interrupted")
+        console.info(f"{target.name}: {reason}: starting a fresh build directory")
         shutil.rmtree(build_dir)
     values = target.placeholders()
     if not executor.dry_run:
         build_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"make_key": make_key, **inputs}, indent=2))
+        _write_stamp(stamp, make_key, inputs, "building")
         # whatever another build left in the tree must not be taken for ours
         for art in target.port.artifacts:
             if art.in_tree:
@@ -255,6 +261,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
             executor.run(argv, env=env, log_file=log, what=f"make ({target.name})",
                          pass_fds=pass_fds)
         except CommandFailed as exc:
+            _write_stamp(stamp, make_key, inputs, "failed")  # make can resume from a failed build
             rel_log = log.relative_to(project.root) if log.is_relative_to(project.root) else log
             raise BuildFailed(f"build of {target.name} failed", f"full log: {rel_log}",
                               first_error(log.read_text()), exc.returncode) from exc
@@ -262,6 +269,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         executor.run([expand(a, values) for a in step], env=env, log_file=log,
                      what=f"post-build step ({target.name})")
     make_seconds = time.monotonic() - make_started
+    if not executor.dry_run:
+        _write_stamp(stamp, make_key, inputs, "done")
     if executor.dry_run:
         return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
 
@@ -309,6 +318,10 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     else:
         manifest = json.loads(previous.read_text())
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started)
+
+
+def _write_stamp(stamp: Path, make_key: str, inputs: dict, state: str) -> None:
+    stamp.write_text(json.dumps({"make_key": make_key, "state": state, **inputs}, indent=2))
 
 
 def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:

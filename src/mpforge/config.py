@@ -19,6 +19,9 @@ String values may contain placeholders, filled by :func:`expand`:
 ``{cross}``     the toolchain's ``CROSS_COMPILE`` prefix
 ``{cc}``        the toolchain's C compiler (``{cross}gcc``)
 ``{toolchain_dir}`` the toolchain's install folder (the parent of its ``bin/``)
+``{dist_root}``  the ``dist/`` folder (to use another target's artifact)
+``{deplibs}``    the port's deplib folder (``build/deplibs/<port>``)
+``{src-NAME}``   the checkout of the port's pinned source NAME
 """
 
 from __future__ import annotations
@@ -138,8 +141,8 @@ class ToolchainDef:
 class DeplibDef:
     """A dependency library built out of tree from a submodule's sources.
 
-    The sources of ``source`` (a folder of the tree, usually a submodule) are
-    exported to ``build/deplibs/<port>/<name>/src`` and ``steps`` run there
+    The sources of ``source`` (a folder of the tree, usually a submodule, or
+    ``@NAME`` for the port's pinned source NAME; empty for none) are exported to ``build/deplibs/<port>/<name>/src`` and ``steps`` run there
     (a step written as ``{ in = "sub", run = [...] }`` runs in ``src/sub``,
     made on demand); the library installs into ``{prefix}``. ``make_vars`` are then passed to
     the port's make so it links against the result.
@@ -151,6 +154,19 @@ class DeplibDef:
     make_vars: dict[str, str]
     outputs: list[str]
     tools: list[str]
+
+
+@dataclass(frozen=True)
+class SourceDef:
+    """A pinned repository a port needs besides the tree (an SDK, say).
+
+    Fetched (through the mirror mapping, like the tree) into
+    ``build/sources/<name>`` at ``rev``: a full commit id, so it cannot move.
+    """
+
+    name: str
+    url: str
+    rev: str
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,8 @@ class PortDef:
     make_passes: list[MakePass]
     cc_flags: list[str]
     post_steps: list[list[str]]
+    sources: list[SourceDef]
+    needs: list[str]
     build_var: str
     artifacts: list[ArtifactDef]
     size_elf: str
@@ -236,7 +254,7 @@ class PortDef:
                 steps.append((sub, [str(a) for a in argv]))
             deplibs.append(DeplibDef(
                 name=_need(raw, "name", str, path),
-                source=_need(raw, "source", str, path),
+                source=raw.get("source", ""),
                 steps=steps,
                 make_vars=_str_map(raw, "make_vars", path),
                 outputs=_str_list(raw, "outputs", path),
@@ -263,6 +281,9 @@ class PortDef:
             make_passes=passes,
             cc_flags=_str_list(make, "cc_flags", path),
             post_steps=[[str(a) for a in step] for step in make.get("post", [])],
+            sources=[SourceDef(_need(s, "name", str, path), _need(s, "url", str, path),
+                               _need(s, "rev", str, path)) for s in data.get("sources", [])],
+            needs=_str_list(data, "needs", path),
             build_var=make.get("build_var", "BUILD"),
             artifacts=artifacts,
             size_elf=data.get("size_elf", ""),
@@ -312,6 +333,10 @@ class Catalog:
             if port.toolchain not in self.toolchains:
                 raise ConfigError(f"{port.name}.toml names unknown toolchain '{port.toolchain}'",
                                   f"add toolchains/{port.toolchain}.toml or fix the name")
+            for need in port.needs:
+                if need not in self.ports:
+                    raise ConfigError(f"{port.name}.toml needs unknown port '{need}'",
+                                      "fix 'needs'")
             needed = port.tools + [t for d in port.deplibs for t in d.tools]
             for tool in needed:
                 if tool not in self.tools:

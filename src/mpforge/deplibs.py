@@ -7,6 +7,14 @@ tracked files of its source folder into
 (``autogen.sh`` rewriting ``texinfo.tex``, axtls's ``make oldconfig``) never
 dirty the tree. A stamp of the inputs (source commit, steps, compiler version)
 makes a rebuild a no-op when nothing changed.
+
+Steps are argv lists run through the executor, except a few built-ins, whose
+first word starts with ``@`` (no shell is ever involved):
+
+``["@copy", SRC, DST]``          copy a file or a folder (without ``.git``)
+``["@ar-merge", DEST, SRC]``     add every member of archive SRC to archive DEST
+``["@render", TEMPLATE, DEST]``  write a jinja2 template of ``mpforge/templates``,
+                                 with the placeholders as its variables
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .config import DeplibDef, expand
 from .errors import BuildFailed, ConfigError, GitError
@@ -31,6 +41,7 @@ class DeplibResult:
     prefix: Path
     rebuilt: bool
     make_vars: dict[str, str]
+    key: str = ""
 
 
 def _expand_globs(value: str) -> str:
@@ -62,14 +73,79 @@ def _export(target: Target, git: Git, source: Path, dest: Path) -> None:
             shutil.copy2(src, out, follow_symlinks=False)
 
 
-def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False) -> DeplibResult:
-    """Build one deplib (or reuse it) and return the make variables it provides."""
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _builtin(target: Target, argv: list[str], cwd: Path, log: Path) -> None:
+    """Run one ``@`` step (see the module docstring)."""
+    executor = target.project.executor
+    executor.log(f"$ {' '.join(argv)} (built-in, in {cwd})")
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"$ {' '.join(argv)}\n")
+    if executor.dry_run:
+        return
+    name, args = argv[0], argv[1:]
+    if name == "@copy" and len(args) == 2:
+        src, dst = cwd / args[0], cwd / args[1]
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True,
+                            ignore=shutil.ignore_patterns(".git"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    elif name == "@ar-merge" and len(args) == 2:
+        ar = f"{target.toolchain.cross_compile}ar"
+        dest, src = cwd / args[0], cwd / args[1]
+        members = executor.output([ar, "t", str(src)]).split()
+        scratch = cwd / f".ar-merge-{src.stem}"
+        scratch.mkdir(exist_ok=True)
+        executor.run([ar, "x", str(src)], cwd=scratch, log_file=log)
+        executor.run([ar, "r", str(dest), *sorted(set(members))], cwd=scratch, log_file=log)
+        shutil.rmtree(scratch)
+    elif name == "@render" and len(args) == 2:
+        template = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                               keep_trailing_newline=True).get_template(args[0])
+        dest = cwd / args[1]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(template.render(**{k.replace("-", "_"): v
+                                            for k, v in target.placeholders().items()}))
+    else:
+        raise ConfigError(f"unknown built-in deplib step {argv!r}",
+                          "use @copy SRC DST, @ar-merge DEST SRC or @render TEMPLATE DEST")
+
+
+def _source_dir(target: Target, deplib: DeplibDef) -> Path | None:
+    if not deplib.source:
+        return None
+    if deplib.source.startswith("@"):
+        return target.project.source_dir(deplib.source[1:])
+    return target.project.tree / deplib.source
+
+
+def _referenced_files(args: list[str], root: Path) -> dict[str, str]:
+    """sha256 of project files a step names (patches, say), so editing them rebuilds the deplib."""
+    digests = {}
+    for arg in args:
+        path = Path(arg)
+        if path.is_absolute() and path.is_file() and path.is_relative_to(root) \
+                and not path.is_relative_to(root / "build"):
+            digests[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
+                 after: list[str] | None = None) -> DeplibResult:
+    """Build one deplib (or reuse it) and return the make variables it provides.
+
+    ``after`` holds the keys of the deplibs built before it: a rebuilt
+    predecessor rebuilds its successors.
+    """
     project = target.project
     executor = project.executor
     git = Git(executor)
-    source = project.tree / deplib.source
-    if not git.is_checkout(source):
-        raise GitError(f"{deplib.source} is not checked out (needed by {deplib.name})",
+    source = _source_dir(target, deplib)
+    if source is not None and not git.is_checkout(source):
+        raise GitError(f"{deplib.source.lstrip('@')} is not checked out (needed by {deplib.name})",
                        f"run `invoke fetch --port {target.port.name}`")
     for tool in deplib.tools:
         find_tool(project.catalog.tools[tool], executor)
@@ -78,9 +154,15 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False) -> Depl
     work = project.deplibs_root / target.port.name / deplib.name
     prefix = work / "prefix"
     values = {**target.placeholders(), "prefix": str(prefix)}
+    expanded = [(sub, [expand(a, values) for a in step]) for sub, step in deplib.steps]
     inputs = {
-        "source_commit": git.head(source),
-        "steps": [[sub, *argv] for sub, argv in deplib.steps],
+        "source_commit": git.head(source) if source is not None else "",
+        "pinned_sources": {s.name: s.rev for s in target.port.sources},
+        "steps": [[sub, *step] for sub, step in deplib.steps],
+        "files": _referenced_files([a for _, argv in expanded for a in argv], project.root),
+        "templates": {a: hashlib.sha256((TEMPLATES / a).read_bytes()).hexdigest()
+                      for _, argv in expanded if argv[0] == "@render" for a in argv[1:2]},
+        "after": after or [],
         "toolchain": [compiler.name, compiler.version],
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -93,13 +175,19 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False) -> Depl
         if work.exists() and not executor.dry_run:
             shutil.rmtree(work)
         src = work / "src"
-        _export(target, git, source, src)
+        if source is not None:
+            _export(target, git, source, src)
         log = work / "build.log"
-        for sub, step in deplib.steps:
-            argv = [expand(a, values) for a in step]
+        if not executor.dry_run:
+            src.mkdir(parents=True, exist_ok=True)
+            log.touch()
+        for sub, argv in expanded:
             cwd = src / sub
             if not executor.dry_run:
                 cwd.mkdir(parents=True, exist_ok=True)
+            if argv[0].startswith("@"):
+                _builtin(target, argv, cwd, log)
+                continue
             executor.run(argv, cwd=cwd if not executor.dry_run else None, log_file=log,
                          what=f"deplib {deplib.name}",
                          hint=f"full log: {log.relative_to(project.root)}")
@@ -111,7 +199,7 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False) -> Depl
             stamp.write_text(json.dumps({"key": key, **inputs}, indent=2))
     make_vars = {k: (_expand_globs(expand(v, values)) if not executor.dry_run else expand(v, values))
                  for k, v in deplib.make_vars.items()}
-    return DeplibResult(deplib.name, prefix, not fresh, make_vars)
+    return DeplibResult(deplib.name, prefix, not fresh, make_vars, key)
 
 
 def build_deplibs(target: Target, clean: bool = False) -> list[DeplibResult]:
@@ -120,7 +208,7 @@ def build_deplibs(target: Target, clean: bool = False) -> list[DeplibResult]:
     for deplib in target.port.deplibs:
         console = target.project.console
         with console.status(f"deplib {deplib.name}"):
-            result = build_deplib(target, deplib, clean)
+            result = build_deplib(target, deplib, clean, [r.key for r in results])
         console.info(f"deplib {deplib.name}: {'built' if result.rebuilt else 'up to date'}")
         results.append(result)
     return results

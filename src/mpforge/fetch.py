@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import SourceDef
 from .errors import DirtyTree
 from .git import Git
 from .project import TREE_DIR, Project
@@ -31,6 +32,7 @@ class FetchReport:
     cloned: bool = False
     checked_out: bool = False
     submodules_initialised: list[str] = field(default_factory=list)
+    sources_fetched: list[str] = field(default_factory=list)
     local_changes: list[str] = field(default_factory=list)
 
 
@@ -88,4 +90,29 @@ def fetch(project: Project, ports: list[str], mirror: str | None) -> FetchReport
         git.run(tree, "submodule", "update", "--init", "--", *missing,
                 what="git submodule update", hint="check the mirror or your network")
         report.submodules_initialised = missing
+
+    for name in ports:
+        for source in project.catalog.port(name).sources:
+            if fetch_source(project, git, source):
+                report.sources_fetched.append(source.name)
     return report
+
+
+def fetch_source(project: Project, git: Git, source: SourceDef) -> bool:
+    """Check out a port's pinned source at its commit; True when anything was done."""
+    dest = project.source_dir(source.name)
+    if git.is_checkout(dest) and git.head(dest) == source.rev:
+        return False
+    if not git.is_checkout(dest):
+        git.probe(source.url, project.root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        git.run(project.root, "clone", "--no-checkout", source.url, str(dest),
+                what=f"git clone ({source.name})", hint="check the mirror or your network")
+    if not git.has_commit(dest, source.rev):
+        git.run(dest, "fetch", "origin", what=f"git fetch ({source.name})")
+    if git.changed_files(dest):
+        raise DirtyTree(f"build/sources/{source.name} has local changes",
+                        f"remove build/sources/{source.name} to fetch it again")
+    git.run(dest, "checkout", "-q", "--detach", source.rev, what=f"git checkout ({source.name})",
+            hint=f"is {source.rev[:12]} a commit of {source.url}?")
+    return True

@@ -77,6 +77,9 @@ class Target:
             "cross": self.toolchain.cross_compile,
             "cc": self.toolchain.cc,
             "toolchain_dir": toolchain_home(self.toolchain),
+            "dist_root": str(self.project.dist_root),
+            "deplibs": str(self.project.deplibs_root / self.port.name),
+            **{f"src-{s.name}": str(self.project.source_dir(s.name)) for s in self.port.sources},
         }
 
 
@@ -119,6 +122,10 @@ class Project:
         if self._catalog is None:
             self._catalog = Catalog.load(self.root / "ports", self.root / "toolchains")
         return self._catalog
+
+    def source_dir(self, name: str) -> Path:
+        """Where a port's pinned source NAME is checked out (shared by variants)."""
+        return self.root / "build" / "sources" / name
 
     @property
     def tree_is_submodule(self) -> bool:

@@ -19,7 +19,10 @@ from invoke import Collection, Context, Exit, task
 
 from . import bench as bench_mod
 from . import build as build_mod
+from . import ccache as ccache_mod
 from . import doctor as doctor_mod
+from . import matrix as matrix_mod
+from . import size as size_mod
 from .deplibs import build_deplibs
 from .errors import MpforgeError
 from .fetch import fetch as fetch_tree
@@ -137,15 +140,28 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
 
 
 @task(help=helps("mirror", "verbose", "debug", "dry-run",
-                 port="port to build (default unix)", board="board of a board port",
-                 jobs="parallel make jobs (default: CPU count)", clean="start from an empty build dir"))
+                 port="port(s) to build: NAME or A,B (default unix)",
+                 board="board of a board port, or 'all' for every board in the tree",
+                 all="build every port (and every board)",
+                 jobs="job budget shared by all makes (default: CPU count)",
+                 clean="start from empty build dirs",
+                 strict="a target skipped for a missing toolchain fails the run",
+                 ccache="compile through ccache when it is installed (default on)"))
 @reports_errors
-def build(c: Context, port: str = "unix", board: str | None = None, jobs: int = 0,
-          clean: bool = False, mirror: str | None = None, verbose: bool = False,
-          debug: bool = False, dry_run: bool = False) -> None:
-    """Fetch, patch, build deplibs and compile a port into dist/<target>/."""
+def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
+          jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
+          mirror: str | None = None, verbose: bool = False, debug: bool = False,
+          dry_run: bool = False) -> None:
+    """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
-    target = project.target(port, board)
+    ports = _ports("all" if all else port, project)
+    if all and board is None:
+        board = "all"
+    if len(ports) > 1 or board == "all":
+        _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
+                      mirror_from_env(mirror))
+        return
+    target = project.target(ports[0], board)
     result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror))
     console = project.console
     if dry_run:
@@ -156,6 +172,33 @@ def build(c: Context, port: str = "unix", board: str | None = None, jobs: int = 
     verb = "built" if result.changed else "up to date"
     console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
                f"{result.dist_dir.relative_to(project.root)}/")
+
+
+def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: int, clean: bool,
+                  strict: bool, ccache: bool, mirror: str | None) -> None:
+    console = project.console
+    targets = matrix_mod.select_targets(project, ports, board)
+    cache = ccache_mod.Ccache.detect(project) if ccache else None
+    before = cache.stats() if cache else None
+    report = matrix_mod.build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=clean,
+                                     cc_prefix=cache.prefix if cache else None)
+    console.table(f"build matrix: {len(targets)} targets, -j{jobs}, {report.wall_seconds:.1f} s",
+                  ["target", "status", "time", "text", "data", "bss", "reason"],
+                  matrix_mod.summary_rows(report.results))
+    if cache and before is not None:
+        console.info(cache.describe(before, cache.stats()))
+    for failed in report.failed:
+        console.error(f"{failed.target}: {failed.reason}")
+        if failed.details:
+            console.block(failed.details, to_err=True)
+    if report.failed or (strict and report.skipped):
+        what = f"{len(report.failed)} failed" + (f", {len(report.skipped)} skipped (--strict)"
+                                                 if strict and report.skipped else "")
+        console.error(f"build matrix: {what} of {len(report.results)} targets")
+        raise Exit(code=1)
+    console.ok(f"{sum(r.status.value in ('ok', 'cached') for r in report.results)} of "
+               f"{len(report.results)} targets built"
+               + (f", {len(report.skipped)} skipped" if report.skipped else ""))
 
 
 @task(help=helps("verbose", "debug", fix="apt-get install what is missing (as root)",
@@ -229,4 +272,33 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
         console.ok(f"figures written to {json}")
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc)
+@task(help=helps("verbose", "debug",
+                 baseline="compare with this saved size baseline (JSON)",
+                 save="save the current sizes as a baseline to this file",
+                 json="write sizes (and deltas) as JSON to this file",
+                 markdown="write the table as Markdown to this file (for CI comments)"))
+@reports_errors
+def size(c: Context, baseline: str | None = None, save: str | None = None,
+         json: str | None = None, markdown: str | None = None, verbose: bool = False,
+         debug: bool = False) -> None:
+    """Show text/data/bss of every built target, and the change against a baseline."""
+    import json as json_mod
+    from pathlib import Path
+
+    project = _project(verbose)
+    base = size_mod.load_baseline(Path(baseline)) if baseline else None
+    rows = size_mod.compare(size_mod.current_sizes(project.dist_root), base)
+    with_base = base is not None
+    project.console.table("sizes" + (f" vs {baseline}" if baseline else ""),
+                          size_mod.columns(with_base), size_mod.table_rows(rows, with_base))
+    if save:
+        Path(save).write_text(json_mod.dumps({"targets": {r.target: r.size for r in rows}},
+                                             indent=2) + "\n")
+        project.console.ok(f"baseline saved to {save}")
+    if json:
+        Path(json).write_text(json_mod.dumps(size_mod.to_json(rows), indent=2) + "\n")
+    if markdown:
+        Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc, size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import TextIO
@@ -35,6 +36,7 @@ class Console:
         self.verbose = verbose
         self._rich = self._make_rich(self.stream)
         self._rich_err = self._make_rich(self.err_stream)
+        self._lock = threading.Lock()  # matrix builds report from several threads
 
     def _make_rich(self, stream: TextIO) -> RichConsole:
         return RichConsole(file=stream, highlight=False, force_terminal=not self.plain,
@@ -42,13 +44,14 @@ class Console:
 
     def _line(self, tag: str, text: str, style: str, to_err: bool = False) -> None:
         stream = self.err_stream if to_err else self.stream
-        if self.plain:
-            stamp = time.strftime("%H:%M:%S")
-            stream.write(f"{stamp} {tag:<5} {text}\n")
-            stream.flush()
-        else:
-            rich = self._rich_err if to_err else self._rich
-            rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
+        with self._lock:
+            if self.plain:
+                stamp = time.strftime("%H:%M:%S")
+                stream.write(f"{stamp} {tag:<5} {text}\n")
+                stream.flush()
+            else:
+                rich = self._rich_err if to_err else self._rich
+                rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
 
     def step(self, text: str) -> None:
         """A stage of the job starts (``fetch``, ``patch``, ``build unix``)."""
@@ -96,6 +99,14 @@ class Console:
         for row in rows:
             table.add_row(*[str(c) for c in row])
         self._rich.print(table)
+
+    def live(self, render):
+        """A live-updating view on a terminal (``render()`` returns a rich renderable); None in plain mode."""
+        if self.plain:
+            return None
+        from rich.live import Live
+        return Live(render(), console=self._rich, refresh_per_second=4, transient=False,
+                    get_renderable=render)
 
     def status(self, text: str):
         """A context manager showing a spinner on a terminal (a line otherwise)."""
