@@ -66,7 +66,8 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     """The ``make`` commands for a target, one per make pass (deterministic: they feed the input hash).
 
     Variables come, later ones winning, from the toolchain, the port, the board,
-    the deplibs, the pass, and mpforge itself (the build directory, and ``CC``
+    the deplibs (appended to a port variable of the same name), the pass, and
+    mpforge itself (the build directory, and ``CC``
     when the toolchain or port adds compiler flags). ``jobs=None`` leaves
     ``-j`` out, for a make that takes its job slots from a jobserver.
     """
@@ -77,7 +78,8 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     if target.board:
         variables[port.board_var] = target.board
         variables.update(port.board_make_vars.get(target.board, {}))
-    variables.update(extra_vars)
+    for name, value in extra_vars.items():  # deplib flags add to the port's own
+        variables[name] = f"{variables[name]} {value}" if name in variables else value
     flags = target.toolchain.cc_flags + port.cc_flags
     if flags or cc_prefix:
         variables["CC"] = " ".join([*(cc_prefix or []), "{cc}", *flags])
@@ -168,14 +170,32 @@ def source_date_epoch(project: Project) -> int:
 
 
 def elf_size(target: Target, elf: Path) -> dict[str, int]:
-    """text/data/bss of an ELF, from the toolchain's ``size``."""
-    out = target.project.executor.output([f"{target.toolchain.cross_compile}size", str(elf)],
-                                         check=False)
+    """text/data/bss of an ELF, from the toolchain's ``size``, plus the port's size regions
+    (``<region>`` used and ``<region>_limit``)."""
+    size_tool = f"{target.toolchain.cross_compile}size"
+    out = target.project.executor.output([size_tool, str(elf)], check=False)
     lines = out.splitlines()
     if len(lines) < 2:
         return {}
     text, data, bss = (int(v) for v in lines[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}
+    sizes = {"text": text, "data": data, "bss": bss}
+    if target.port.size_regions:
+        sections: dict[str, int] = {}
+        for line in target.project.executor.output([size_tool, "-A", str(elf)]).splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                sections[fields[0]] = int(fields[1])
+        for region in target.port.size_regions:
+            sizes[region.name] = sum(sections.get(s, 0) for s in region.sections)
+            if region.limit:
+                sizes[f"{region.name}_limit"] = region.limit
+    return sizes
+
+
+def regions_note(size: dict[str, int]) -> str:
+    """``iram 32452/32768 (316 left)`` for every region with a limit."""
+    return ", ".join(f"{name[:-6]} {size[name[:-6]]}/{limit} ({limit - size[name[:-6]]} left)"
+                     for name, limit in size.items() if name.endswith("_limit"))
 
 
 @dataclass
@@ -213,6 +233,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "patches": tree.patches,
         "toolchain": [target.toolchain.name, found.version],
         "source_date_epoch": epoch,
+        # artifacts, sizes...: a change re-runs make and republishes (no fresh build dir)
+        "port_data": _file_digest([target.port.source, target.toolchain.source]),
         # neither -j nor a ccache prefix changes what is built
         "make": [[a for a in argv if not a.startswith("-j")] for argv in
                  make_argvs(target, deplib_vars, None)],
@@ -228,8 +250,9 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
 
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
-    make_key = hashlib.sha256(json.dumps({k: v for k, v in inputs.items() if k != "tree_state"},
-                                         sort_keys=True).encode()).hexdigest()
+    make_key = hashlib.sha256(json.dumps(
+        {k: v for k, v in inputs.items() if k not in ("tree_state", "port_data")},
+        sort_keys=True).encode()).hexdigest()
     last = json.loads(stamp.read_text()) if stamp.exists() else {}
     stale = bool(last) and last.get("make_key") != make_key
     # make was stopped mid-build (Ctrl-C, killed): the tree's makefiles cannot
@@ -320,6 +343,14 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started)
 
 
+def _file_digest(paths: list[Path | None]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        if path is not None and path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _write_stamp(stamp: Path, make_key: str, inputs: dict, state: str) -> None:
     stamp.write_text(json.dumps({"make_key": make_key, "state": state, **inputs}, indent=2))
 
@@ -332,12 +363,37 @@ def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:
     return merged_make_vars(build_deplibs(target, clean))
 
 
+def with_needs(project: Project, ports: list[str]) -> list[str]:
+    """``ports`` preceded by the ports they need (``needs``), each once."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        for need in project.catalog.port(name).needs:
+            visit(need)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in ports:
+        visit(name)
+    return ordered
+
+
+def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None) -> None:
+    """Build (or find cached) the default target of every port that ``ports`` need."""
+    needed = [p for p in with_needs(project, ports) if p not in ports]
+    for name in needed:
+        target = project.target(name)
+        project.console.step(f"needed first: {target.name}")
+        build_target(target, tree, port_deplibs(target), jobs=jobs or os.cpu_count() or 1)
+
+
 def build(target: Target, *, jobs: int | None = None, clean: bool = False,
           mirror: str | None = None) -> BuildResult:
     """Build ``target`` end to end; see the module docstring."""
     project = target.project
     find_toolchain(target.toolchain, project.executor)  # fail fast, before fetching anything
-    tree = prepare_tree(project, [target.port.name], mirror)
+    tree = prepare_tree(project, with_needs(project, [target.port.name]), mirror)
+    build_needs(project, [target.port.name], tree, jobs)
     deplib_vars = port_deplibs(target, clean)
     project.console.step(f"make {target.name}")
     return build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean)

@@ -186,6 +186,15 @@ class ArtifactDef:
 
 
 @dataclass(frozen=True)
+class SizeRegion:
+    """A memory region worth watching (esp8266 IRAM): ELF sections summed, against a limit."""
+
+    name: str
+    sections: list[str]
+    limit: int
+
+
+@dataclass(frozen=True)
 class MakePass:
     """One make run of a target: most ports need one, cc3200 two (application, bootloader)."""
 
@@ -211,6 +220,7 @@ class PortDef:
     post_steps: list[list[str]]
     sources: list[SourceDef]
     needs: list[str]
+    size_regions: list[SizeRegion]
     build_var: str
     artifacts: list[ArtifactDef]
     size_elf: str
@@ -284,6 +294,8 @@ class PortDef:
             sources=[SourceDef(_need(s, "name", str, path), _need(s, "url", str, path),
                                _need(s, "rev", str, path)) for s in data.get("sources", [])],
             needs=_str_list(data, "needs", path),
+            size_regions=[SizeRegion(name, _str_list(r, "sections", path), int(r.get("limit", 0)))
+                          for name, r in data.get("size_regions", {}).items()],
             build_var=make.get("build_var", "BUILD"),
             artifacts=artifacts,
             size_elf=data.get("size_elf", ""),

@@ -13,8 +13,10 @@ first word starts with ``@`` (no shell is ever involved):
 
 ``["@copy", SRC, DST]``          copy a file or a folder (without ``.git``)
 ``["@ar-merge", DEST, SRC]``     add every member of archive SRC to archive DEST
-``["@render", TEMPLATE, DEST]``  write a jinja2 template of ``mpforge/templates``,
-                                 with the placeholders as its variables
+``["@patch", FILE]``             apply a patch (``-p1``) to the step's folder
+``["@render", TEMPLATE, DEST, "k=v"...]``  write a jinja2 template of
+                                 ``mpforge/templates``; its variables are the
+                                 placeholders (``-`` becomes ``_``) and any ``k=v``
 """
 
 from __future__ import annotations
@@ -102,16 +104,23 @@ def _builtin(target: Target, argv: list[str], cwd: Path, log: Path) -> None:
         executor.run([ar, "x", str(src)], cwd=scratch, log_file=log)
         executor.run([ar, "r", str(dest), *sorted(set(members))], cwd=scratch, log_file=log)
         shutil.rmtree(scratch)
-    elif name == "@render" and len(args) == 2:
+    elif name == "@patch" and len(args) == 1:
+        # git apply outside any repository: the export lives inside the
+        # project's own checkout, which git must not take for the target
+        executor.run(["git", "apply", "-p1", "--whitespace=nowarn", args[0]], cwd=cwd,
+                     env={"GIT_CEILING_DIRECTORIES": str(cwd.parent)}, log_file=log,
+                     what=f"patch {Path(args[0]).name}")
+    elif name == "@render" and len(args) >= 2 and all("=" in a for a in args[2:]):
         template = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                                keep_trailing_newline=True).get_template(args[0])
         dest = cwd / args[1]
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(template.render(**{k.replace("-", "_"): v
-                                            for k, v in target.placeholders().items()}))
+        context = {k.replace("-", "_"): v for k, v in target.placeholders().items()}
+        context.update(a.split("=", 1) for a in args[2:])
+        dest.write_text(template.render(**context))
     else:
         raise ConfigError(f"unknown built-in deplib step {argv!r}",
-                          "use @copy SRC DST, @ar-merge DEST SRC or @render TEMPLATE DEST")
+                          "use @copy SRC DST, @ar-merge DEST SRC, @patch FILE or @render TEMPLATE DEST [k=v ...]")
 
 
 def _source_dir(target: Target, deplib: DeplibDef) -> Path | None:

@@ -103,14 +103,15 @@ def fetch_source(project: Project, git: Git, source: SourceDef) -> bool:
     dest = project.source_dir(source.name)
     if git.is_checkout(dest) and git.head(dest) == source.rev:
         return False
-    if not git.is_checkout(dest):
+    fresh = not git.is_checkout(dest)
+    if fresh:
         git.probe(source.url, project.root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         git.run(project.root, "clone", "--no-checkout", source.url, str(dest),
                 what=f"git clone ({source.name})", hint="check the mirror or your network")
     if not git.has_commit(dest, source.rev):
         git.run(dest, "fetch", "origin", what=f"git fetch ({source.name})")
-    if git.changed_files(dest):
+    if not fresh and git.changed_files(dest):
         raise DirtyTree(f"build/sources/{source.name} has local changes",
                         f"remove build/sources/{source.name} to fetch it again")
     git.run(dest, "checkout", "-q", "--detach", source.rev, what=f"git checkout ({source.name})",

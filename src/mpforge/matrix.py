@@ -29,7 +29,7 @@ from enum import Enum
 
 from rich.table import Table
 
-from .build import TreeInfo, build_target, port_deplibs, prepare_tree
+from .build import TreeInfo, regions_note, build_needs, build_target, port_deplibs, prepare_tree, with_needs
 from .errors import MissingTool, MpforgeError
 from .project import Project, Target
 from .toolchain import find_toolchain
@@ -142,7 +142,8 @@ def _table(results: list[TargetResult], title: str) -> Table:
 
 def summary_rows(results: list[TargetResult]) -> list[tuple[str, ...]]:
     return [(r.target, r.status.value, f"{r.duration:.1f} s",
-             *[str(r.size.get(k, "")) for k in ("text", "data", "bss")], r.reason)
+             *[str(r.size.get(k, "")) for k in ("text", "data", "bss")],
+             r.reason or regions_note(r.size))
             for r in results]
 
 
@@ -164,7 +165,10 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
             results[target.name].status = Status.SKIPPED
             results[target.name].reason = exc.one_line()
     ports = sorted({t.port.name for t in runnable})
-    tree: TreeInfo | None = prepare_tree(project, ports, mirror) if runnable else None
+    tree: TreeInfo | None = None
+    if runnable:
+        tree = prepare_tree(project, with_needs(project, ports), mirror)
+        build_needs(project, ports, tree, jobs)
     deplib_vars: dict[str, dict[str, str]] = {}
     for target in runnable:
         if target.port.name not in deplib_vars:

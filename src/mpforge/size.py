@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .build import regions_note
 from .errors import ConfigError, MpforgeError
 
 SECTIONS = ("text", "data", "bss")
@@ -36,7 +37,7 @@ def current_sizes(dist_root: Path) -> dict[str, dict[str, int]]:
     for manifest in sorted(dist_root.glob("*/manifest.json")):
         data = json.loads(manifest.read_text())
         if data.get("size"):
-            sizes[data["target"]] = {k: int(data["size"][k]) for k in SECTIONS if k in data["size"]}
+            sizes[data["target"]] = {k: int(v) for k, v in data["size"].items()}
     return sizes
 
 
@@ -73,6 +74,7 @@ def table_rows(rows: list[SizeRow], with_baseline: bool) -> list[tuple[str, ...]
             cells.append(str(row.size.get(section, "")))
             if with_baseline:
                 cells.append("new" if row.base is None else _fmt_delta(row.delta(section)))
+        cells.append(regions_note(row.size))
         out.append(tuple(cells))
     return out
 
@@ -81,7 +83,7 @@ def columns(with_baseline: bool) -> list[str]:
     cols = ["target"]
     for section in SECTIONS:
         cols += [section, f"Δ{section}"] if with_baseline else [section]
-    return cols
+    return cols + ["regions"]
 
 
 def to_json(rows: list[SizeRow]) -> dict:
