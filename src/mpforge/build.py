@@ -379,8 +379,13 @@ def with_needs(project: Project, ports: list[str]) -> list[str]:
 
 
 def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None) -> None:
-    """Build (or find cached) the default target of every port that ``ports`` need."""
-    needed = [p for p in with_needs(project, ports) if p not in ports]
+    """Build (or find cached) the default target of every port that ``ports`` need.
+
+    Also when a needed port is among ``ports``: its artifact must exist before
+    the targets that need it start, not merely somewhere in the same run.
+    """
+    needed = [p for p in with_needs(project, ports)
+              if any(p in project.catalog.port(q).needs for q in with_needs(project, ports))]
     for name in needed:
         target = project.target(name)
         project.console.step(f"needed first: {target.name}")

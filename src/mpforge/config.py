@@ -18,6 +18,7 @@ String values may contain placeholders, filled by :func:`expand`:
 ``{prefix}``    a deplib's install prefix (deplib steps only)
 ``{cross}``     the toolchain's ``CROSS_COMPILE`` prefix
 ``{cc}``        the toolchain's C compiler (``{cross}gcc``)
+``{cc_flags}``  the toolchain's own compiler flags (the reproducibility prefix map)
 ``{toolchain_dir}`` the toolchain's install folder (the parent of its ``bin/``)
 ``{dist_root}``  the ``dist/`` folder (to use another target's artifact)
 ``{deplibs}``    the port's deplib folder (``build/deplibs/<port>``)

@@ -76,6 +76,7 @@ class Target:
             "board": self.board,
             "cross": self.toolchain.cross_compile,
             "cc": self.toolchain.cc,
+            "cc_flags": " ".join(self.toolchain.cc_flags).replace("{root}", str(self.project.root)),
             "toolchain_dir": toolchain_home(self.toolchain),
             "dist_root": str(self.project.dist_root),
             "deplibs": str(self.project.deplibs_root / self.port.name),
