@@ -189,3 +189,78 @@ def check_targets(report: Report, heaps: list[int], thresholds: list[int]) -> li
         targets.append(("instructions, patched (threshold off) vs unpatched",
                         round(ratio, 4), 1.01, abs(ratio - 1) <= 0.01))
     return targets
+
+
+# --- invoke bench-build: the build matrix against one-after-another make ----------
+
+
+@dataclass
+class BuildBench:
+    targets: list[str]
+    jobs: int
+    matrix_wall: float  # parallel phase of a clean matrix build
+    cpu_total: float  # CPU seconds of every make in it (and what make ran)
+    sequential_wall: float  # the same targets, from clean, plain make -j<jobs>, one by one
+    failed: list[str]
+
+    @property
+    def efficiency(self) -> float:
+        """matrix wall / (CPU seconds / cores): 1.0 means every core was busy all along."""
+        return self.matrix_wall / (self.cpu_total / self.jobs)
+
+    @property
+    def speedup(self) -> float:
+        """matrix wall / sequential wall."""
+        return self.matrix_wall / self.sequential_wall
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "efficiency": round(self.efficiency, 3),
+                "speedup": round(self.speedup, 3)}
+
+
+def bench_build(project: Project, targets: list, jobs: int, mirror: str | None) -> BuildBench:
+    """Build ``targets`` from clean as a matrix, then one after another with plain make."""
+    import os
+    import shutil
+    import time
+
+    from .build import make_argvs, source_date_epoch
+    from .config import expand
+    from .matrix import Status, build_matrix
+
+    console = project.console
+    console.step(f"matrix: {len(targets)} targets from clean, one job budget of {jobs}")
+    report = build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=True,
+                          clean_deplibs=False)
+    built = [r for r in report.results if r.status == Status.OK]
+    cpu_total = sum(r.cpu_seconds for r in built)
+
+    console.step(f"sequential: plain make -j{jobs}, one target after another, from clean")
+    env = {"SOURCE_DATE_EPOCH": str(source_date_epoch(project))}
+    names = {r.target for r in built}
+    sequential = 0.0
+    for target in (t for t in targets if t.name in names):
+        scratch = project.build_root / "bench-build" / target.name
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        values = {**target.placeholders(), "obj": str(scratch / "obj")}
+        argvs = [[expand(a, values) if "{" in a else a for a in argv] for argv in
+                 make_argvs(target, report.deplib_vars.get(target.port.name, {}), jobs)]
+        # make_argvs filled in the target's own folder: point it at the scratch folder
+        argvs = [[a.replace(str(target.obj_dir), str(scratch / "obj")) for a in argv]
+                 for argv in argvs]
+        started = time.monotonic()
+        for argv in argvs:
+            project.executor.run(argv, env=env, log_file=scratch / "build.log",
+                                 what=f"make ({target.name})")
+        sequential += time.monotonic() - started
+        for art in target.port.artifacts:  # what the port left in the tree is not ours
+            if art.in_tree:
+                path = expand(art.path, target.placeholders())
+                if os.path.exists(path):
+                    os.remove(path)
+        shutil.rmtree(scratch)
+        console.info(f"{target.name}: {time.monotonic() - started:.1f} s")
+    return BuildBench([r.target for r in built], jobs, round(report.parallel_seconds, 2),
+                      round(cpu_total, 2), round(sequential, 2),
+                      [r.target for r in report.results if r.status == Status.FAILED])

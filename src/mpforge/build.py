@@ -208,6 +208,7 @@ class BuildResult:
     changed: bool
     duration: float
     cached: bool = False
+    cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
 
 
 def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
@@ -279,10 +280,11 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
+    cpu = 0.0
     for argv in argvs:
         try:
-            executor.run(argv, env=env, log_file=log, what=f"make ({target.name})",
-                         pass_fds=pass_fds)
+            cpu += executor.run(argv, env=env, log_file=log, what=f"make ({target.name})",
+                                pass_fds=pass_fds, measure=True).cpu_seconds
         except CommandFailed as exc:
             _write_stamp(stamp, make_key, inputs, "failed")  # make can resume from a failed build
             rel_log = log.relative_to(project.root) if log.is_relative_to(project.root) else log
@@ -296,6 +298,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         _write_stamp(stamp, make_key, inputs, "done")
     if executor.dry_run:
         return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
+    build_cpu = cpu
 
     artifacts: list[tuple[str, Path]] = []
     for art in target.port.artifacts:
@@ -330,6 +333,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "source_date_epoch": epoch,
         "inputs_key": key,
         "build_seconds": round(make_seconds, 3),
+        "build_cpu_seconds": round(build_cpu, 3),
         "mpforge": __version__,
     }
     changed = True
@@ -340,7 +344,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         _publish(target, artifacts, manifest)
     else:
         manifest = json.loads(previous.read_text())
-    return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started)
+    return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
+                       cpu_seconds=build_cpu)
 
 
 def _file_digest(paths: list[Path | None]) -> str:

@@ -116,7 +116,7 @@ class Executor:
         usage = None
         try:
             if measure:
-                code, output, usage = _run_measured(args, cwd, full_env, timeout)
+                code, output, usage = _run_measured(args, cwd, full_env, timeout, pass_fds)
             else:
                 proc = subprocess.run(
                     args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
@@ -158,14 +158,14 @@ class Executor:
         return result.stdout.strip() if result.ok else ""
 
 
-def _run_measured(args: list[str], cwd, env, timeout: float | None):
+def _run_measured(args: list[str], cwd, env, timeout: float | None, pass_fds=()):
     """Run to completion; return (exit code, output, the child's own rusage).
 
     The child is reaped with ``os.wait4`` so its CPU time is its own, not the
     sum over every child this process ever had.
     """
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds)
     timer = threading.Timer(timeout, proc.kill) if timeout else None
     if timer:
         timer.start()

@@ -54,16 +54,23 @@ class TargetResult:
     reason: str = ""
     details: str = ""
     duration: float = 0.0
+    cpu_seconds: float = 0.0
     size: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
 
 
 def select_targets(project: Project, ports: list[str], board: str | None) -> list[Target]:
-    """Targets for port names and ``--board`` (a name, ``all``, or None for each port's default)."""
+    """Targets for port names and ``--board`` (a name, ``all``, or None for each port's default).
+
+    In a selection of several ports, a board applies to the ports that have
+    boards; the others are built as they are.
+    """
     targets: list[Target] = []
     for name in ports:
         port = project.catalog.port(name)
-        if board == "all" and port.has_boards:
+        if not port.has_boards and len(ports) > 1:
+            targets.append(project.target(name))
+        elif board == "all" and port.has_boards:
             boards = port.boards(project.tree) or [port.default_board]
             targets += [project.target(name, b) for b in boards]
         elif board and board != "all":
@@ -115,6 +122,9 @@ class MatrixReport:
     results: list[TargetResult]
     wall_seconds: float
     jobs: int
+    #: the parallel phase alone (after fetch, patch, deplibs and needed ports)
+    parallel_seconds: float = 0.0
+    deplib_vars: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[TargetResult]:
@@ -148,7 +158,8 @@ def summary_rows(results: list[TargetResult]) -> list[tuple[str, ...]]:
 
 
 def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: str | None,
-                 clean: bool = False, cc_prefix: list[str] | None = None) -> MatrixReport:
+                 clean: bool = False, cc_prefix: list[str] | None = None,
+                 clean_deplibs: bool | None = None) -> MatrixReport:
     """Build ``targets`` in parallel; see the module docstring."""
     console = project.console
     started = time.monotonic()
@@ -172,8 +183,10 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
     deplib_vars: dict[str, dict[str, str]] = {}
     for target in runnable:
         if target.port.name not in deplib_vars:
-            deplib_vars[target.port.name] = port_deplibs(target, clean)
+            deplib_vars[target.port.name] = port_deplibs(
+                target, clean if clean_deplibs is None else clean_deplibs)
 
+    parallel_started = time.monotonic()
     jobserver = Jobserver(jobs)
     work: queue.Queue[Target] = queue.Queue()
     for target in runnable:
@@ -205,6 +218,7 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
                                      pass_fds=jobserver.fds, cc_prefix=cc_prefix)
                 result.status = Status.CACHED if built.cached else Status.OK
                 result.size = built.manifest.get("size", {})
+                result.cpu_seconds = built.cpu_seconds
             except MpforgeError as exc:
                 result.status, result.reason, result.details = Status.FAILED, exc.one_line(), exc.details
             except Exception as exc:  # a bug must not hang the other workers
@@ -228,4 +242,5 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
         if live:
             live.stop()
         jobserver.close()
-    return MatrixReport([results[n] for n in order], time.monotonic() - started, jobs)
+    return MatrixReport([results[n] for n in order], time.monotonic() - started, jobs,
+                        time.monotonic() - parallel_started, deplib_vars)

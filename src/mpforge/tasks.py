@@ -155,8 +155,13 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
     ports = _ports("all" if all else port, project)
+    for name in ports:  # unknown names fail before anything is fetched
+        project.catalog.port(name)
     if all and board is None:
         board = "all"
+    if board and not dry_run and any(project.catalog.port(p).has_boards for p in ports):
+        # board names are checked against the tree's boards/ folders: fetch it first
+        fetch_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror))
     if len(ports) > 1 or board == "all":
         _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
                       mirror_from_env(mirror))
@@ -272,6 +277,42 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
         console.ok(f"figures written to {json}")
 
 
+@task(name="bench-build", help=helps(
+    "mirror", "verbose", "debug",
+    port="ports: NAME, A,B or all (default all)",
+    board="'all' (default) or one board name",
+    jobs="job budget (default: CPU count)",
+    json="also write the figures to this JSON file"))
+@reports_errors
+def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0,
+                json: str | None = None, mirror: str | None = None, verbose: bool = False,
+                debug: bool = False) -> None:
+    """Benchmark the build matrix against plain make, target after target (both from clean)."""
+    project = _project(verbose)
+    jobs = jobs or os.cpu_count() or 1
+    targets = matrix_mod.select_targets(project, _ports(port, project), board)
+    result = bench_mod.bench_build(project, targets, jobs, mirror_from_env(mirror))
+    console = project.console
+    console.table(f"bench-build: {len(result.targets)} targets, {jobs} cores", ["figure", "value"], [
+        ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
+        ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
+        ("CPU seconds / cores", f"{result.cpu_total / jobs:.1f} s"),
+        (f"plain make -j{jobs}, one target after another", f"{result.sequential_wall:.1f} s"),
+    ])
+    console.table("targets", ["target", "measured", "limit", "met"], [
+        ("matrix wall / (CPU s / cores)", f"{result.efficiency:.3f}", "1.1",
+         "yes" if result.efficiency <= 1.1 else "NO"),
+        ("matrix wall / sequential wall", f"{result.speedup:.3f}", "0.85",
+         "yes" if result.speedup <= 0.85 else "NO"),
+    ])
+    if result.failed:
+        console.warn(f"failed (left out of the figures): {', '.join(result.failed)}")
+    if json:
+        import json as json_mod
+        from pathlib import Path
+        Path(json).write_text(json_mod.dumps(result.as_dict(), indent=2) + "\n")
+
+
 @task(help=helps("verbose", "debug",
                  baseline="compare with this saved size baseline (JSON)",
                  save="save the current sizes as a baseline to this file",
@@ -301,4 +342,4 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
         Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc, size)
+ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc, bench_build, size)
