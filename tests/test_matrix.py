@@ -111,3 +111,17 @@ def test_unknown_board_lists_the_boards_of_the_tree(fixture_project, fixture_mir
     result = matrix(fixture_project, fixture_mirror, "--port", "stmhal", "--board", "NOPE")
     assert result.returncode == 1
     assert "unknown board 'NOPE' for port 'stmhal' (valid boards: BROKEN, PYBV10, PYBV11)" in result.stderr
+
+
+def test_artifacts_are_byte_identical_across_checkout_folders(fixture_project, fixture_mirror,
+                                                              tmp_path):
+    other = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(fixture_project, other, symlinks=True)
+    args = ("--port", "stmhal,bare-arm", "--board", "PYBV11")
+    for project in (fixture_project, other):
+        assert matrix(project, fixture_mirror, *args).returncode == 0
+    for target in ("stmhal-PYBV11", "bare-arm"):
+        first = json.loads((fixture_project / "dist" / target / "manifest.json").read_text())
+        second = json.loads((other / "dist" / target / "manifest.json").read_text())
+        assert first["artifacts"] == second["artifacts"]
+        assert first["source_date_epoch"] == second["source_date_epoch"] > 0

@@ -264,3 +264,89 @@ def bench_build(project: Project, targets: list, jobs: int, mirror: str | None) 
     return BuildBench([r.target for r in built], jobs, round(report.parallel_seconds, 2),
                       round(cpu_total, 2), round(sequential, 2),
                       [r.target for r in report.results if r.status == Status.FAILED])
+
+
+# --- invoke bench-test: invoke test against the tree's run-tests -----------------
+
+
+@dataclass
+class TestBench:
+    __test__ = False
+    where: str
+    tests: int
+    runner_seconds: float  # the tree's run-tests, one process (one board)
+    ours_seconds: float  # invoke test, sharded
+    jobs: int
+    same_verdicts: bool
+    differing: list[str]
+    unexpected_failures: list[str]
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_seconds / self.runner_seconds
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ratio": round(self.ratio, 3)}
+
+
+def _runner_verdicts(output: str) -> dict[str, str]:
+    from .testrun import parse_line
+    verdicts = {}
+    for line in output.splitlines():
+        parsed = parse_line(line)
+        if parsed:
+            verdicts[parsed[1]] = parsed[0].value
+    return verdicts
+
+
+def bench_test(project: Project, port: str, jobs: int, pattern: str | None,
+               emulator: str | None, mirror: str | None) -> TestBench:
+    """Time the tree's runner alone, then ``invoke test``; compare every verdict."""
+    import sys
+    import time
+
+    from .build import build
+    from .testrun import TestPlan, Verdict, emulator_device, run_for_port, select_tests
+    from .transport import open_device
+
+    tests_dir = project.tree / "tests"
+    plan = TestPlan.for_port(project, port, emulator is not None)
+    tests = select_tests(tests_dir, plan.dirs, pattern)
+    env = {"MICROPY_CPYTHON3": sys.executable}
+    args = [sys.executable, "run-tests", *tests]
+    opened = None
+    if emulator:
+        # the reference: the tree's own tools/pyboard.py against one emulated board
+        spec = emulator_device(project, port, emulator, mirror)
+        opened = open_device(spec)
+        args[2:2] = ["--target", plan.target, "--device", opened.port.port]
+        env["PYTHONPATH"] = str(project.tree / "tools")
+        opened.port.close()  # its pty stays open in QEMU; the runner reopens it
+        time.sleep(3)  # the tree's pyboard.py does not wait for the board to boot
+    else:
+        env["MICROPY_MICROPYTHON"] = str(build(project.target(port), mirror=mirror).dist_dir
+                                         / plan.binary)
+    project.console.step(f"the tree's run-tests alone: {len(tests)} tests")
+    started = time.monotonic()
+    try:
+        output = project.executor.run(args, cwd=tests_dir, env=env, check=False, mutates=False).stdout
+    finally:
+        if opened:
+            opened.close()
+    runner_seconds = time.monotonic() - started
+    for leftover in list(tests_dir.glob("*.exp")) + list(tests_dir.glob("*.out")):
+        leftover.unlink()
+    theirs = _runner_verdicts(output)
+
+    project.console.step(f"invoke test: {jobs} shard(s)")
+    started = time.monotonic()
+    report = run_for_port(project, port, jobs=jobs, pattern=pattern, emulator=emulator,
+                          mirror=mirror)
+    ours_seconds = time.monotonic() - started
+    raw = {r.test: ("fail" if r.verdict in (Verdict.FAIL, Verdict.KNOWN) else
+                    "pass" if r.verdict in (Verdict.PASS, Verdict.FIXED) else r.verdict.value)
+           for r in report.results}
+    differing = sorted(t for t in set(raw) | set(theirs) if raw.get(t) != theirs.get(t))
+    return TestBench(f"{port}" + (f" on {emulator}" if emulator else " (host)"), len(tests),
+                     round(runner_seconds, 2), round(ours_seconds, 2), jobs, not differing,
+                     differing, [r.test for r in report.failures])

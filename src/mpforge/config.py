@@ -232,6 +232,7 @@ class PortDef:
     default_board: str = ""
     board_make_vars: dict[str, dict[str, str]] = field(default_factory=dict)
     flash: dict[str, Any] = field(default_factory=dict)
+    test: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     @property
@@ -307,6 +308,7 @@ class PortDef:
             default_board=boards.get("default", ""),
             board_make_vars={k: dict(v) for k, v in board_vars.items()},
             flash=dict(data.get("flash", {})),
+            test=dict(data.get("test", {})),
             source=path,
         )
 

@@ -89,6 +89,7 @@ class Executor:
         mutates: bool = True,
         measure: bool = False,
         pass_fds: tuple[int, ...] = (),
+        on_line: Callable[[str], None] | None = None,
     ) -> Result:
         """Run ``argv`` and return its :class:`Result`.
 
@@ -98,7 +99,8 @@ class Executor:
         ``mutates=False`` marks read-only queries (``git rev-parse``, version
         probes) that still run under dry-run, so a dry run can plan.
         ``measure=True`` records the process's own CPU time (``os.wait4``),
-        for benchmarks.
+        for benchmarks. ``on_line`` is called with each output line as it
+        arrives (progress of a long run).
         """
         args = [os.fspath(a) for a in argv]
         where = f" (in {cwd})" if cwd else ""
@@ -115,7 +117,9 @@ class Executor:
         start = time.monotonic()
         usage = None
         try:
-            if measure:
+            if on_line is not None:
+                code, output = _run_streamed(args, cwd, full_env, timeout, on_line)
+            elif measure:
                 code, output, usage = _run_measured(args, cwd, full_env, timeout, pass_fds)
             else:
                 proc = subprocess.run(
@@ -181,3 +185,28 @@ def _run_measured(args: list[str], cwd, env, timeout: float | None, pass_fds=())
     if timer and not timer.is_alive() and proc.returncode < 0 and timeout:
         raise subprocess.TimeoutExpired(args, timeout, output)
     return proc.returncode, output.decode("utf-8", "replace"), usage
+
+
+def _run_streamed(args: list[str], cwd, env, timeout: float | None,
+                  on_line: Callable[[str], None]) -> tuple[int, str]:
+    """Run to completion, handing each output line to ``on_line`` as it comes."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(timeout, proc.kill) if timeout else None
+    if timer:
+        timer.start()
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        proc.wait()
+    finally:
+        if timer:
+            timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, "".join(lines)

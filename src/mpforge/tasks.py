@@ -23,6 +23,7 @@ from . import ccache as ccache_mod
 from . import doctor as doctor_mod
 from . import matrix as matrix_mod
 from . import size as size_mod
+from . import testrun as testrun_mod
 from .deplibs import build_deplibs
 from .errors import MpforgeError
 from .fetch import fetch as fetch_tree
@@ -206,6 +207,48 @@ def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: i
                + (f", {len(report.skipped)} skipped" if report.skipped else ""))
 
 
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    port="port whose test suite to run (default unix)",
+    jobs="shards run in parallel (default: CPU count)",
+    junit="write JUnit XML here", json="write the results as JSON here",
+    k="only tests whose path matches (substring or glob)",
+    device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port or execpty:<command>",
+    emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)"))
+@reports_errors
+def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None,
+         json: str | None = None, k: str | None = None, device: str | None = None,
+         emulator: str | None = None, mirror: str | None = None, verbose: bool = False,
+         debug: bool = False) -> None:
+    """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
+    project = _project(verbose)
+    report = testrun_mod.run_for_port(project, port, jobs=jobs or os.cpu_count() or 1,
+                                      pattern=k, device=device, emulator=emulator,
+                                      mirror=mirror_from_env(mirror))
+    _show_test_report(project.console, report)
+    testrun_mod.write_outputs(report, junit, json)
+    if not report.ok:
+        raise Exit(code=1)
+
+
+def _show_test_report(console: Console, report) -> None:
+    V = testrun_mod.Verdict
+    for failure in report.failures:
+        console.error(f"FAIL {failure.test}")
+        console.block(failure.diff() or failure.output or "(no output)", to_err=True)
+    for fixed in (r for r in report.results if r.verdict == V.FIXED):
+        console.warn(f"{fixed.test} passes but is listed as a known difference: "
+                     f"remove it from {report.baseline or 'the baseline'}")
+    console.table(f"tests: {report.target}, {report.jobs} shard(s), {report.seconds:.1f} s",
+                  ["passed", "failed", "skipped", "known", "fixed"],
+                  [(str(report.count(V.PASS)), str(report.count(V.FAIL)), str(report.count(V.SKIP)),
+                    str(report.count(V.KNOWN)), str(report.count(V.FIXED)))])
+    if report.aborted:
+        console.error(f"test run aborted: {report.aborted}")
+    elif report.ok:
+        console.ok("no unexpected failure")
+
+
 @task(help=helps("verbose", "debug", fix="apt-get install what is missing (as root)",
                  port="port(s) whose needs decide the exit status: NAME, A,B or all"))
 @reports_errors
@@ -313,6 +356,33 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
         Path(json).write_text(json_mod.dumps(result.as_dict(), indent=2) + "\n")
 
 
+@task(name="bench-test", help=helps(
+    "mirror", "verbose", "debug", port="port whose suite to time (default unix)",
+    jobs="shards (default: CPU count)", k="only tests matching this",
+    emulator="time emulated boards (qemu) instead of the host",
+    json="also write the figures to this JSON file"))
+@reports_errors
+def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = None,
+               emulator: str | None = None, json: str | None = None, mirror: str | None = None,
+               verbose: bool = False, debug: bool = False) -> None:
+    """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
+    project = _project(verbose)
+    result = bench_mod.bench_test(project, port, jobs or os.cpu_count() or 1, k, emulator,
+                                  mirror_from_env(mirror))
+    console = project.console
+    console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
+        ("tree's run-tests, one process", f"{result.runner_seconds:.1f} s"),
+        (f"invoke test, {result.jobs} shards", f"{result.ours_seconds:.1f} s"),
+        ("ratio (target <= 0.6)", f"{result.ratio:.3f}"),
+        ("identical verdicts", "yes" if result.same_verdicts else f"NO: {', '.join(result.differing)}"),
+        ("unexpected failures", ", ".join(result.unexpected_failures) or "none"),
+    ])
+    if json:
+        import json as json_mod
+        from pathlib import Path
+        Path(json).write_text(json_mod.dumps(result.as_dict(), indent=2) + "\n")
+
+
 @task(help=helps("verbose", "debug",
                  baseline="compare with this saved size baseline (JSON)",
                  save="save the current sizes as a baseline to this file",
@@ -342,4 +412,4 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
         Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, bench_gc, bench_build, size)
+ns = Collection(fetch, patch, deplibs, build, doctor, test, bench_gc, bench_build, bench_test, size)

@@ -1,0 +1,337 @@
+"""``invoke test``: the tree's own test suite, sharded, with known differences.
+
+mpforge does not reimplement the tree's runner: it *drives* it. The test
+files (the port's ``[test] dirs``, sorted, as ``tests/run-tests`` selects
+them) are split into ``--jobs`` shards and each shard is one ``run-tests``
+process given its files explicitly, so every verdict, skip rule and expected
+output (``.exp`` file or CPython) is the runner's own. Its ``pass``/``FAIL``/
+``skip`` lines are read as they come; for a failure, the ``.exp``/``.out``
+files it leaves are read and removed.
+
+On a device (``--device SPEC``), ``run-tests --target pyboard`` is given
+mpforge's own ``pyboard`` module first on ``PYTHONPATH``
+(:mod:`mpforge.pyboard_shim`), which runs each test over
+:mod:`mpforge.transport`: per-test timeouts, soft reset between tests, and an
+abort of the whole run when the target stops answering.
+
+Known differences: ``tests/baselines/<tree version>-cpython<X.Y>.toml`` lists
+tests whose expected output the host's CPython cannot produce for this tree.
+A listed failure is "known", not a failure; a listed test that passes is
+reported as "fixed" so the baseline can shrink. Only unexpected failures fail
+the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+import os
+import re
+import sys
+import threading
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from .errors import ConfigError, MpforgeError
+from .project import Project
+
+_LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
+#: what the pyboard shim prints before it gives up on a silent target
+ABORT_MARKER = "mpforge-abort:"
+
+
+class Verdict(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    KNOWN = "known"
+    FIXED = "fixed"  # listed as a known difference, but passes now
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest class
+    test: str
+    verdict: Verdict
+    seconds: float = 0.0
+    expected: str = ""
+    output: str = ""
+    reason: str = ""
+
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(
+            self.expected.splitlines(keepends=True), self.output.splitlines(keepends=True),
+            fromfile=f"{self.test} (expected)", tofile=f"{self.test} (output)"))
+
+
+@dataclass
+class TestReport:
+    __test__ = False
+    results: list[TestResult]
+    seconds: float
+    jobs: int
+    target: str
+    baseline: str = ""
+    aborted: str = ""
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(r.verdict == verdict for r in self.results)
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [r for r in self.results if r.verdict == Verdict.FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.aborted
+
+
+def select_tests(tests_dir: Path, dirs: list[str], pattern: str | None = None) -> list[str]:
+    """The runner's own selection (``<dir>/*.py`` of each dir, sorted), filtered by ``-k``."""
+    tests = sorted(p.relative_to(tests_dir).as_posix()
+                   for d in dirs for p in (tests_dir / d).glob("*.py"))
+    if pattern:  # a substring or a glob, matched anywhere in the path
+        tests = [t for t in tests if fnmatch.fnmatch(t, f"*{pattern}*")]
+    return tests
+
+
+def shard(tests: list[str], count: int) -> list[list[str]]:
+    """Split round-robin into ``count`` shards; files with the same name share a shard
+    (the runner names its ``.exp``/``.out`` leftovers after the file name only)."""
+    shards: list[list[str]] = [[] for _ in range(max(1, count))]
+    home: dict[str, int] = {}
+    for index, test in enumerate(tests):
+        name = os.path.basename(test)
+        slot = home.setdefault(name, index % len(shards))
+        shards[slot].append(test)
+    return [s for s in shards if s]
+
+
+def load_baseline(path: Path) -> dict[str, str]:
+    """Test name -> reason, from a baseline file (absent file: no known differences)."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+        return {entry["test"]: entry["reason"] for entry in data.get("known", [])}
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path.name}: not a baseline ({exc})",
+                          "each [[known]] needs test = \"dir/name.py\" and reason = \"...\"") from exc
+
+
+def baseline_path(project: Project, python: str) -> Path:
+    """``tests/baselines/v1.8.2-cpython3.11.toml`` for this tree and this CPython."""
+    from .git import Git
+    described = Git(project.executor).query(project.tree, "describe", "--tags", "--always")
+    version = described.split("-")[0] or "unknown"
+    minor = project.executor.output([python, "-c",
+                                     "import sys; print('%d.%d' % sys.version_info[:2])"])
+    return project.root / "tests" / "baselines" / f"{version}-cpython{minor}.toml"
+
+
+def apply_baseline(results: list[TestResult], known: dict[str, str]) -> None:
+    for result in results:
+        if result.test in known:
+            if result.verdict == Verdict.FAIL:
+                result.verdict, result.reason = Verdict.KNOWN, known[result.test]
+            elif result.verdict == Verdict.PASS:
+                result.verdict, result.reason = Verdict.FIXED, known[result.test]
+
+
+def parse_line(line: str) -> tuple[Verdict, str] | None:
+    match = _LINE.match(line)
+    if not match:
+        return None
+    return {"pass": Verdict.PASS, "FAIL": Verdict.FAIL, "skip": Verdict.SKIP}[match.group(1)], \
+        match.group(2)
+
+
+def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
+              runner_args: Callable[[int], list[str]], env: dict[str, str],
+              python: str = "python3", on_result: Callable[[TestResult], None] | None = None,
+              target: str = "unix") -> TestReport:
+    """Run ``tests`` in ``jobs`` shards of the tree's runner; see the module docstring.
+
+    ``runner_args(i)`` gives shard ``i``'s extra options (``--target``/``--device``).
+    """
+    started = time.monotonic()
+    results: list[TestResult] = []
+    lock = threading.Lock()
+    aborted: list[str] = []
+    errors: list[MpforgeError] = []
+
+    def run(index: int, files: list[str]) -> None:
+        last = time.monotonic()
+
+        def seen(line: str) -> None:
+            nonlocal last
+            if line.startswith(ABORT_MARKER):
+                aborted.append(line[len(ABORT_MARKER):].strip())
+                return
+            parsed = parse_line(line)
+            if parsed is None:
+                return
+            now = time.monotonic()
+            result = TestResult(parsed[1], parsed[0], round(now - last, 3))
+            last = now
+            if result.verdict == Verdict.FAIL:
+                leftovers = [tests_dir / (os.path.basename(result.test) + ext) for ext in (".exp", ".out")]
+                if all(p.exists() for p in leftovers):
+                    result.expected = leftovers[0].read_bytes().decode("utf-8", "replace")
+                    result.output = leftovers[1].read_bytes().decode("utf-8", "replace")
+                for p in leftovers:
+                    p.unlink(missing_ok=True)
+            with lock:
+                results.append(result)
+            if on_result:
+                on_result(result)
+
+        try:
+            project.executor.run([python, "run-tests", *runner_args(index), *files], cwd=tests_dir,
+                                 env=env, check=False, on_line=seen, mutates=False)
+        except MpforgeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, files), daemon=True)
+               for i, files in enumerate(shard(tests, jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    order = {t: i for i, t in enumerate(tests)}
+    results.sort(key=lambda r: order.get(r.test, len(order)))
+    return TestReport(results, round(time.monotonic() - started, 2), jobs, target,
+                      aborted="; ".join(aborted))
+
+
+def to_junit(report: TestReport) -> str:
+    """JUnit XML: one testcase per test file; failure text = the diff."""
+    suite = ET.Element("testsuite", {
+        "name": f"micropython-{report.target}", "tests": str(len(report.results)),
+        "failures": str(report.count(Verdict.FAIL)),
+        "skipped": str(report.count(Verdict.SKIP) + report.count(Verdict.KNOWN)),
+        "errors": "1" if report.aborted else "0", "time": f"{report.seconds:.2f}"})
+    for result in report.results:
+        classname, _, name = result.test.rpartition("/")
+        case = ET.SubElement(suite, "testcase", {"classname": classname or "tests",
+                                                 "name": name, "time": f"{result.seconds:.3f}"})
+        if result.verdict == Verdict.FAIL:
+            failure = ET.SubElement(case, "failure", {"message": "output differs from expected"})
+            failure.text = result.diff() or result.output
+        elif result.verdict == Verdict.SKIP:
+            ET.SubElement(case, "skipped", {"message": "skipped by the runner"})
+        elif result.verdict == Verdict.KNOWN:
+            ET.SubElement(case, "skipped", {"message": f"known difference: {result.reason}"})
+        elif result.verdict == Verdict.FIXED:
+            out = ET.SubElement(case, "system-out")
+            out.text = f"listed as a known difference ({result.reason}) but passes: shrink the baseline"
+    if report.aborted:
+        error = ET.SubElement(suite, "error", {"message": report.aborted})
+        error.text = report.aborted
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_json(report: TestReport) -> dict:
+    return {
+        "target": report.target, "seconds": report.seconds, "jobs": report.jobs,
+        "baseline": report.baseline, "aborted": report.aborted or None,
+        "counts": {v.value: report.count(v) for v in Verdict},
+        "results": [{"test": r.test, "verdict": r.verdict.value, "seconds": r.seconds,
+                     **({"reason": r.reason} if r.reason else {}),
+                     **({"diff": r.diff()} if r.verdict == Verdict.FAIL else {})}
+                    for r in report.results],
+    }
+
+
+def write_outputs(report: TestReport, junit: str | None, json_file: str | None) -> None:
+    if junit:
+        Path(junit).write_text(to_junit(report))
+    if json_file:
+        Path(json_file).write_text(json.dumps(to_json(report), indent=2) + "\n")
+
+
+@dataclass
+class TestPlan:
+    __test__ = False
+    """What ``invoke test`` needs for a port, from ``ports/<port>.toml`` ``[test]``."""
+
+    dirs: list[str]
+    binary: str = ""  # the artifact run-tests runs (MICROPY_MICROPYTHON), for host ports
+    target: str = "unix"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_port(cls, project: Project, port: str, device: bool) -> "TestPlan":
+        raw = project.catalog.port(port).test
+        if not raw:
+            raise ConfigError(f"port '{port}' defines no tests", f"add a [test] table to ports/{port}.toml")
+        key = "device" if device else "host"
+        section = raw.get(key) or {}
+        if not section:
+            raise ConfigError(f"port '{port}' has no {key} tests",
+                              "use --device for a board, or a host port such as unix")
+        return cls(list(section.get("dirs", [])), section.get("binary", ""),
+                   section.get("target", "unix"))
+
+
+def emulator_device(project: Project, port: str, emulator: str, mirror: str | None) -> str:
+    """Build the port's emulator variant and return the ``execpty:`` spec that boots it."""
+    from .build import build
+
+    emulators = project.catalog.port(port).test.get("emulator", {})
+    if emulator not in emulators:
+        raise ConfigError(f"port '{port}' has no emulator '{emulator}'",
+                          f"known: {', '.join(emulators) or 'none'}")
+    spec = emulators[emulator]
+    result = build(project.target(port, spec.get("board")), mirror=mirror)
+    return "execpty:" + spec["command"].replace("{dist}", str(result.dist_dir))
+
+
+def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None = None,
+                 device: str | None = None, emulator: str | None = None,
+                 mirror: str | None = None,
+                 on_result: Callable[[TestResult], None] | None = None) -> TestReport:
+    """Build the port if needed, then run its suite on the host, on ``device``, or on
+    ``jobs`` instances of its ``emulator``."""
+    from .build import build
+
+    if emulator:
+        device = emulator_device(project, port, emulator, mirror)
+    plan = TestPlan.for_port(project, port, device is not None)
+    tests_dir = project.tree / "tests"
+    python = sys.executable  # the runner, and CPython for expected outputs
+    env = {"MICROPY_CPYTHON3": python}
+    if device is None:
+        result = build(project.target(port), mirror=mirror)
+        env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
+
+        def runner_args(index: int) -> list[str]:
+            return []
+    else:
+        from .transport import device_specs
+        specs = device_specs(device, jobs)
+        jobs = len(specs)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "pyboard_shim")
+
+        def runner_args(index: int) -> list[str]:
+            return ["--target", plan.target, "--device", specs[index]]
+    tests = select_tests(tests_dir, plan.dirs, pattern)
+    if not tests:
+        raise MpforgeError(f"no tests match {pattern!r}" if pattern else "no tests found",
+                           "check -k, or the port's [test] dirs")
+    project.console.step(f"test {port}: {len(tests)} files in {min(jobs, len(tests))} shard(s)")
+    report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
+                       runner_args=runner_args, env=env, python=python, on_result=on_result,
+                       target=plan.target if device else port)
+    path = baseline_path(project, python)
+    apply_baseline(report.results, load_baseline(path))
+    report.baseline = str(path.relative_to(project.root)) if path.exists() else ""
+    return report

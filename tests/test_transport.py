@@ -1,0 +1,107 @@
+"""The raw-REPL transport against a fake board on a pty (no hardware)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from fakes.board import FakeBoard
+from mpforge.transport import (RawRepl, TargetSilent, TestTimeout, TransportError, device_specs,
+                               open_device)
+
+FAKE = Path(__file__).resolve().parent / "fakes" / "board.py"
+
+
+@pytest.fixture
+def board():
+    made = []
+
+    def make(**knobs) -> tuple[FakeBoard, RawRepl]:
+        fake = FakeBoard(**knobs).start()
+        made.append(fake)
+        port = serial.Serial(fake.path, 115200, timeout=0)
+        made.append(port)
+        return fake, RawRepl(port, silence=1.0)
+
+    yield make
+    for thing in made:
+        thing.close()
+
+
+def test_exec_returns_output_and_error_channels(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    out, err = repl.exec(b"print(6 * 7)\nprint('two')\n", timeout=5)
+    assert out == b"42\r\ntwo\r\n" and err == b""
+    repl.enter()
+    out, err = repl.exec(b"1 / 0\n", timeout=5)
+    assert b"ZeroDivisionError" in err
+    assert fake.soft_resets == 2  # a soft reset before each test
+
+
+def test_bytes_sent_while_booting_are_lost_so_we_wait_for_the_prompt(board):
+    fake, repl = board(boot_delay=1.0, garbage=b"\x00\xff garbage \x1b[0m")
+    started = time.monotonic()
+    repl.wait_for_prompt(10)
+    assert time.monotonic() - started >= 0.9
+    repl.enter()
+    assert repl.exec(b"print('up')\n", timeout=5)[0] == b"up\r\n"
+
+
+def test_a_silent_target_raises_instead_of_hanging(board):
+    fake, repl = board(silent_after=1)
+    repl.wait_for_prompt(5)
+    repl.enter()
+    started = time.monotonic()
+    with pytest.raises(TargetSilent) as info:
+        repl.exec(b"print(1)\n", timeout=60)  # the board stops answering after this code
+    assert time.monotonic() - started < 5
+    assert "said nothing for 1 s" in info.value.message
+
+
+def test_an_overrunning_test_is_interrupted_and_the_board_goes_on(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    with pytest.raises(TestTimeout):
+        repl.exec(b"HANG = True\nwhile HANG: pass\n", timeout=0.5)
+    repl.enter()
+    assert repl.exec(b"print('still here')\n", timeout=5)[0] == b"still here\r\n"
+
+
+def test_no_prompt_at_all_is_a_clear_error(board):
+    fake, repl = board(silent_after=0, boot_delay=30)
+    with pytest.raises(TargetSilent, match="no REPL prompt within 2 s"):
+        repl.wait_for_prompt(2)
+
+
+def test_execpty_starts_the_program_and_opens_its_pty():
+    opened = open_device(f"execpty:{sys.executable} {FAKE}")
+    try:
+        repl = RawRepl(opened.port, silence=2)
+        repl.wait_for_prompt(10)
+        repl.enter()
+        assert repl.exec(b"print(sum(range(5)))\n", timeout=5)[0] == b"10\r\n"
+    finally:
+        opened.close()
+    assert opened.process.poll() is not None  # the program is stopped with the port
+
+
+def test_execpty_program_without_a_pty_is_explained():
+    with pytest.raises(TransportError, match="announced no pty"):
+        open_device(f"execpty:{sys.executable} -c \"print('hello')\"")
+
+
+def test_device_specs_and_bad_ports():
+    assert device_specs("execpty:qemu ...", 3) == ["execpty:qemu ..."] * 3
+    assert device_specs("/dev/ttyACM0", 3) == ["/dev/ttyACM0"]
+    with pytest.raises(TransportError, match="cannot open /dev/nonexistent-port"):
+        open_device("port:/dev/nonexistent-port")
+    loop = open_device("loop://")
+    loop.port.write(b"x")
+    loop.close()
