@@ -105,3 +105,16 @@ def test_device_specs_and_bad_ports():
     loop = open_device("loop://")
     loop.port.write(b"x")
     loop.close()
+
+
+def test_code_with_raw_repl_control_bytes_is_refused_before_sending(board):
+    from mpforge.transport import UnsendableCode
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    runs = fake.runs
+    with pytest.raises(UnsendableCode, match="0x2"):
+        repl.exec(b"t = +1\x02\x021\n", timeout=5)
+    assert fake.runs == runs  # nothing reached the board
+    repl.enter()
+    assert repl.exec(b"print('fine')\n", timeout=5)[0] == b"fine\r\n"

@@ -8,9 +8,9 @@ output (``.exp`` file or CPython) is the runner's own. Its ``pass``/``FAIL``/
 ``skip`` lines are read as they come; for a failure, the ``.exp``/``.out``
 files it leaves are read and removed.
 
-On a device (``--device SPEC``), ``run-tests --target pyboard`` is given
-mpforge's own ``pyboard`` module first on ``PYTHONPATH``
-(:mod:`mpforge.pyboard_shim`), which runs each test over
+On a device (``--device SPEC``), ``run-tests --target pyboard`` is started
+through :mod:`mpforge.runner_launch`, which puts mpforge's own ``pyboard``
+module (:mod:`mpforge.pyboard_shim`) first, and that runs each test over
 :mod:`mpforge.transport`: per-test timeouts, soft reset between tests, and an
 abort of the whole run when the target stops answering.
 
@@ -155,7 +155,7 @@ def parse_line(line: str) -> tuple[Verdict, str] | None:
 def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
               runner_args: Callable[[int], list[str]], env: dict[str, str],
               python: str = "python3", on_result: Callable[[TestResult], None] | None = None,
-              target: str = "unix") -> TestReport:
+              target: str = "unix", launcher: list[str] | None = None) -> TestReport:
     """Run ``tests`` in ``jobs`` shards of the tree's runner; see the module docstring.
 
     ``runner_args(i)`` gives shard ``i``'s extra options (``--target``/``--device``).
@@ -168,6 +168,7 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
 
     def run(index: int, files: list[str]) -> None:
         last = time.monotonic()
+        reported = 0
 
         def seen(line: str) -> None:
             nonlocal last
@@ -177,6 +178,8 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
             parsed = parse_line(line)
             if parsed is None:
                 return
+            nonlocal reported
+            reported += 1
             now = time.monotonic()
             result = TestResult(parsed[1], parsed[0], round(now - last, 3))
             last = now
@@ -193,10 +196,16 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
                 on_result(result)
 
         try:
-            project.executor.run([python, "run-tests", *runner_args(index), *files], cwd=tests_dir,
-                                 env=env, check=False, on_line=seen, mutates=False)
+            done = project.executor.run([python, *(launcher or []), "run-tests", *runner_args(index),
+                                         *files], cwd=tests_dir, env=env, check=False,
+                                        on_line=seen, mutates=False)
         except MpforgeError as exc:
             errors.append(exc)
+            return
+        if reported < len(files) and not aborted:
+            errors.append(MpforgeError(
+                f"run-tests (shard {index + 1}) stopped after {reported} of {len(files)} tests",
+                "see its output below", done.tail()))
 
     threads = [threading.Thread(target=run, args=(i, files), daemon=True)
                for i, files in enumerate(shard(tests, jobs))]
@@ -309,6 +318,7 @@ def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None 
     tests_dir = project.tree / "tests"
     python = sys.executable  # the runner, and CPython for expected outputs
     env = {"MICROPY_CPYTHON3": python}
+    launcher: list[str] = []
     if device is None:
         result = build(project.target(port), mirror=mirror)
         env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
@@ -319,7 +329,7 @@ def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None 
         from .transport import device_specs
         specs = device_specs(device, jobs)
         jobs = len(specs)
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "pyboard_shim")
+        launcher = ["-m", "mpforge.runner_launch"]
 
         def runner_args(index: int) -> list[str]:
             return ["--target", plan.target, "--device", specs[index]]
@@ -330,7 +340,7 @@ def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None 
     project.console.step(f"test {port}: {len(tests)} files in {min(jobs, len(tests))} shard(s)")
     report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
                        runner_args=runner_args, env=env, python=python, on_result=on_result,
-                       target=plan.target if device else port)
+                       target=plan.target if device else port, launcher=launcher)
     path = baseline_path(project, python)
     apply_baseline(report.results, load_baseline(path))
     report.baseline = str(path.relative_to(project.root)) if path.exists() else ""

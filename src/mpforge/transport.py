@@ -53,6 +53,11 @@ class TestTimeout(TransportError):
     __test__ = False
 
 
+class UnsendableCode(TransportError):
+    """The code holds raw-REPL control bytes (Ctrl-A..Ctrl-D): sent as is, it would leave
+    or end the raw REPL half-way (the board would then never answer)."""
+
+
 @dataclass
 class Opened:
     port: serial.SerialBase
@@ -190,11 +195,8 @@ class RawRepl:
 
     def enter(self, soft_reset: bool = True) -> None:
         """Enter the raw REPL, with a soft reset between tests."""
-        self.write(b"\r\x03\x03")
-        time.sleep(0.05)
-        self.port.reset_input_buffer()
-        self._pending = b""
-        self.write(b"\r\x01")
+        self.write(b"\r\x03\x03\r\x01")
+        # whatever the Ctrl-Cs provoke comes before the raw prompt and is dropped with it
         self.read_until(RAW_PROMPT, self.silence)
         if soft_reset:
             self.write(b"\x04")
@@ -203,6 +205,10 @@ class RawRepl:
 
     def exec(self, code: bytes, timeout: float) -> tuple[bytes, bytes]:
         """Run ``code``; return (output, error output). Interrupts a test that overruns."""
+        controls = sorted({b for b in code if 1 <= b <= 4})
+        if controls:
+            raise UnsendableCode(f"code holds raw-REPL control bytes {[hex(b) for b in controls]}",
+                                 "the raw REPL cannot carry them")
         for i in range(0, len(code), 256):
             self.write(code[i:i + 256])
         self.write(b"\x04")

@@ -4,7 +4,9 @@
 runner imports this module instead of the tree's ``tools/pyboard.py``: same
 interface (``Pyboard``, ``enter_raw_repl``, ``execfile``, ``PyboardError``),
 mpforge's transport underneath (:mod:`mpforge.transport`). A test that runs
-past ``MPFORGE_TEST_TIMEOUT`` seconds is interrupted and reported as a crash;
+past ``MPFORGE_TEST_TIMEOUT`` seconds is interrupted and reported as a crash,
+and so is a file the raw REPL cannot carry (control bytes: the runner's
+``feature_check/repl_emacs_check.py``), without the tree tool's 10 s wait;
 a target that stops answering ends the run with one line starting with
 ``mpforge-abort:``, which ``invoke test`` reports as the reason.
 """
@@ -14,7 +16,7 @@ import os
 import sys
 
 from mpforge.testrun import ABORT_MARKER
-from mpforge.transport import RawRepl, TestTimeout, TransportError, open_device
+from mpforge.transport import RawRepl, TestTimeout, TransportError, UnsendableCode, open_device
 
 TEST_TIMEOUT = float(os.environ.get("MPFORGE_TEST_TIMEOUT", "30"))
 SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
@@ -70,6 +72,9 @@ class Pyboard:
             out, err = self.repl.exec(command, TEST_TIMEOUT)
         except TestTimeout:
             raise PyboardError("timeout", TEST_TIMEOUT) from None
+        except UnsendableCode as exc:
+            # the tree's pyboard.py sends it anyway and ends in a timeout: the same crash, now
+            raise PyboardError("unsendable", exc.message) from None
         except TransportError as exc:
             _abort(exc.one_line())
         if err:
