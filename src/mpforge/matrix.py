@@ -73,6 +73,8 @@ def select_targets(project: Project, ports: list[str], board: str | None) -> lis
         elif board == "all" and port.has_boards:
             boards = port.boards(project.tree) or [port.default_board]
             targets += [project.target(name, b) for b in boards]
+        elif board and "," in board and port.has_boards:
+            targets += [project.target(name, b.strip()) for b in board.split(",") if b.strip()]
         elif board and board != "all":
             targets.append(project.target(name, board))
         else:

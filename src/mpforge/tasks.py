@@ -20,6 +20,8 @@ from invoke import Collection, Context, Exit, task
 from . import bench as bench_mod
 from . import build as build_mod
 from . import ccache as ccache_mod
+from . import ci as ci_mod
+from . import cigen as cigen_mod
 from . import doctor as doctor_mod
 from . import matrix as matrix_mod
 from . import size as size_mod
@@ -412,4 +414,49 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
         Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, test, bench_gc, bench_build, bench_test, size)
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    ports="ports: NAME, A,B or all (default unix)",
+    boards="boards of board ports: NAME, A,B or all (default: each port's default)",
+    out="folder for summary.json, junit.xml, size.md, summary.md (default ci-out)",
+    size_baseline="compare sizes with this baseline (from `invoke size --save`)",
+    jobs="job budget (default: CPU count)"))
+@reports_errors
+def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "ci-out",
+       size_baseline: str | None = None, jobs: int = 0, mirror: str | None = None,
+       verbose: bool = False, debug: bool = False) -> None:
+    """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
+    from pathlib import Path
+
+    project = _project(verbose)
+    report = ci_mod.run_ci(project, _ports(ports, project), boards, Path(out),
+                           mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
+                           size_baseline=Path(size_baseline) if size_baseline else None)
+    project.console.table("ci", ["step", "status", "time", "detail"],
+                          [(s.name, s.status, f"{s.seconds:.1f} s", s.detail) for s in report.steps])
+    if not report.ok:
+        project.console.error(f"ci failed: {', '.join(s.name for s in report.steps if s.status == 'failed')} "
+                              f"(results in {out}/)")
+        raise Exit(code=1)
+    project.console.ok(f"ci passed (results in {out}/)")
+
+
+@task(name="ci-generate", help=helps(
+    "verbose", "debug", provider="github or gitlab",
+    output="write here (default: stdout)"))
+@reports_errors
+def ci_generate(c: Context, provider: str = "github", output: str | None = None,
+                verbose: bool = False, debug: bool = False) -> None:
+    """Render a CI pipeline (one job per port) from the ports and toolchains data."""
+    from pathlib import Path
+
+    text = cigen_mod.render(_project(verbose), provider)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor, test, size, ci, ci_generate,
+                bench_gc, bench_build, bench_test)
