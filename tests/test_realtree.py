@@ -37,7 +37,7 @@ def pinned_commit() -> str:
 @pytest.fixture(scope="module")
 def real_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     proj = tmp_path_factory.mktemp("real") / "proj"
-    for folder in ("ports", "toolchains", "patches"):
+    for folder in ("ports", "toolchains", "patches", "tests/baselines"):
         shutil.copytree(REPO / folder, proj / folder)
     git(proj, "init", "-q", "-b", "main")
     git(proj, "add", "-A")
