@@ -45,8 +45,11 @@ def test_emulated_pyboard_runs_device_tests_over_the_transport(real_project: Pat
                     reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_minimal_port_serves_the_raw_repl_under_qemu(real_project: Path, tmp_path: Path):  # noqa: F811
     out = tmp_path / "r.json"
+    # the minimal port lacks most features (a 2 KiB heap): run tests it can pass
     run_cli(real_project, "test", "--mirror", MIRROR, "--port", "minimal", "--emulator", "qemu",
-            "--jobs", "1", "-k", "basics/int1", "--json", str(out), timeout=1800)
+            "--jobs", "1", "-k", "basics/[0a][pns]", "--json", str(out), timeout=1800)
     data = json.loads(out.read_text())
-    assert data["aborted"] is None  # the raw REPL and soft reboot answered
-    assert data["counts"]["pass"] >= 1
+    assert data["aborted"] is None  # the raw REPL and soft reboot answered every time
+    verdicts = {r["test"]: r["verdict"] for r in data["results"]}
+    assert verdicts["basics/0prelim.py"] == "pass" and verdicts["basics/andor.py"] == "pass"
+    assert verdicts["basics/assign1.py"] == "pass"

@@ -21,6 +21,7 @@ from . import bench as bench_mod
 from . import build as build_mod
 from . import ccache as ccache_mod
 from . import ci as ci_mod
+from . import deploy as deploy_mod
 from . import cigen as cigen_mod
 from . import doctor as doctor_mod
 from . import matrix as matrix_mod
@@ -441,6 +442,42 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     project.console.ok(f"ci passed (results in {out}/)")
 
 
+@task(help=helps(
+    "mirror", "verbose", "debug", "dry-run",
+    port="port to flash (default stmhal)", board="board (default: the port's default)",
+    device="the board's serial port (/dev/ttyACM0, auto, ...): bootloader entry, esptool, banner check",
+    file="flash this file instead of dist/<target>/",
+    runner="use this runner: dfu-util, pydfu, esptool, teensy, cc3200",
+    erase="erase the flash first (runners that can)", baud="serial speed for esptool",
+    yes="do not ask for confirmation on a terminal"))
+@reports_errors
+def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: str | None = None,
+           file: str | None = None, runner: str | None = None, erase: bool = False,
+           baud: int = 115200, yes: bool = False, mirror: str | None = None,
+           verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+    """Flash a board: the built firmware, checked first, with the port's runner."""
+    project = _project(verbose)
+    console = project.console
+    target = project.target(port, board)
+    plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
+                                  erase=erase, mirror=mirror_from_env(mirror), baud=baud)
+    for line in deploy_mod.describe_plan(plan):
+        console.info(line)
+    if dry_run:
+        console.ok("dry run: nothing was flashed")
+        return
+    if not yes and sys.stdin.isatty():
+        answer = input(f"Flash {plan.artifact.name} to {plan.target}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("not flashed", code=1)
+    banner = deploy_mod.run_deploy(project, target, plan, device)
+    if banner:
+        first = next((l for l in banner.splitlines() if "MicroPython" in l), "").strip()
+        console.ok(f"flashed {plan.target}; the board says: {first}")
+    else:
+        console.ok(f"flashed {plan.target}")
+
+
 @task(name="ci-generate", help=helps(
     "verbose", "debug", provider="github or gitlab",
     output="write here (default: stdout)"))
@@ -458,5 +495,5 @@ def ci_generate(c: Context, provider: str = "github", output: str | None = None,
         sys.stdout.write(text)
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, test, size, ci, ci_generate,
+ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, size, ci, ci_generate,
                 bench_gc, bench_build, bench_test)

@@ -25,13 +25,16 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 
 class FakeBoard:
     def __init__(self, silent_after: int | None = None, garbage: bytes = b"",
-                 boot_delay: float = 0.0) -> None:
+                 boot_delay: float = 0.0, banner: str = "MicroPython v1.8.2 on fake; fake board",
+                 on_bootloader=None) -> None:
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
         self.silent_after = silent_after
         self.garbage = garbage
         self.boot_delay = boot_delay
+        self.banner = banner.encode()
+        self.on_bootloader = on_bootloader  # pyb.bootloader(): the board leaves the serial port
         self.runs = 0
         self.soft_resets = 0
         self.stop = threading.Event()
@@ -67,6 +70,10 @@ class FakeBoard:
 
     def run_code(self, code: bytes) -> tuple[bytes, bytes]:
         self.runs += 1
+        if b"pyb.bootloader()" in code and self.on_bootloader:
+            self.silent_after = 0  # gone: the chip now runs its DFU bootloader
+            self.on_bootloader()
+            return b"", b""
         if b"HANG" in code:
             while (c := self.read_byte()) not in (b"\x03", None):
                 pass
@@ -85,7 +92,7 @@ class FakeBoard:
         with contextlib.suppress(OSError):
             while select.select([self.master], [], [], 0)[0]:
                 os.read(self.master, 1024)
-        self.send(self.garbage + b"MicroPython v1.8.2 on fake; fake board\r\n>>> ")
+        self.send(self.garbage + self.banner + b"\r\n>>> ")
         raw, line = False, b""
         while not self.stop.is_set():
             c = self.read_byte()
@@ -94,6 +101,8 @@ class FakeBoard:
             if not raw:
                 if c == b"\x03":
                     self.send(b"\r\n>>> ")
+                elif c == b"\x04":  # soft reset from the friendly REPL: the banner again
+                    self.send(b"FAKE: soft reboot\r\n" + self.banner + b"\r\n>>> ")
                 elif c == b"\x01":
                     raw, line = True, b""
                     self.send(b"\r\n" + RAW_PROMPT)
