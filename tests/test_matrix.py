@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Mirror, project_for, run_cli
+from conftest import Mirror, run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                 reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")

@@ -8,7 +8,6 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 from conftest import project_for, run_cli
 from mpforge.testrun import (TestResult, Verdict, apply_baseline, baseline_path, parse_line,

@@ -10,8 +10,10 @@ plus a hint and exit status 1; a traceback is shown only with ``--debug``
 from __future__ import annotations
 
 import functools
+import json as json_lib
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +78,12 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 
 def _project(verbose: bool = False, dry_run: bool = False) -> Project:
     return Project.discover(Console(verbose=verbose), dry_run=dry_run)
+
+
+def _write_json(path: str | None, data: object) -> None:
+    """``--json FILE``: the figures as JSON (nothing when no file was asked for)."""
+    if path:
+        Path(path).write_text(json_lib.dumps(data, indent=2) + "\n")
 
 
 def _ports(port: str, project: Project) -> list[str]:
@@ -316,11 +324,7 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
                       [(k, f"{v:,}") for k, v in report.instructions.items()])
     console.table("targets", ["target", "measured", "limit", "met"],
                   [(n, v, lim, "yes" if ok else "NO") for n, v, lim, ok in report.targets])
-    if json:
-        import json as json_mod
-        from pathlib import Path
-        Path(json).write_text(json_mod.dumps(report.as_dict(), indent=2) + "\n")
-        console.ok(f"figures written to {json}")
+    _write_json(json, report.as_dict())
 
 
 @task(name="bench-build", help=helps(
@@ -353,10 +357,7 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     ])
     if result.failed:
         console.warn(f"failed (left out of the figures): {', '.join(result.failed)}")
-    if json:
-        import json as json_mod
-        from pathlib import Path
-        Path(json).write_text(json_mod.dumps(result.as_dict(), indent=2) + "\n")
+    _write_json(json, result.as_dict())
 
 
 @task(name="bench-test", help=helps(
@@ -380,10 +381,7 @@ def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = No
         ("identical verdicts", "yes" if result.same_verdicts else f"NO: {', '.join(result.differing)}"),
         ("unexpected failures", ", ".join(result.unexpected_failures) or "none"),
     ])
-    if json:
-        import json as json_mod
-        from pathlib import Path
-        Path(json).write_text(json_mod.dumps(result.as_dict(), indent=2) + "\n")
+    _write_json(json, result.as_dict())
 
 
 @task(help=helps("verbose", "debug",
@@ -396,9 +394,6 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
          json: str | None = None, markdown: str | None = None, verbose: bool = False,
          debug: bool = False) -> None:
     """Show text/data/bss of every built target, and the change against a baseline."""
-    import json as json_mod
-    from pathlib import Path
-
     project = _project(verbose)
     base = size_mod.load_baseline(Path(baseline)) if baseline else None
     rows = size_mod.compare(size_mod.current_sizes(project.dist_root), base)
@@ -406,11 +401,9 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
     project.console.table("sizes" + (f" vs {baseline}" if baseline else ""),
                           size_mod.columns(with_base), size_mod.table_rows(rows, with_base))
     if save:
-        Path(save).write_text(json_mod.dumps({"targets": {r.target: r.size for r in rows}},
-                                             indent=2) + "\n")
+        _write_json(save, {"targets": {r.target: r.size for r in rows}})
         project.console.ok(f"baseline saved to {save}")
-    if json:
-        Path(json).write_text(json_mod.dumps(size_mod.to_json(rows), indent=2) + "\n")
+    _write_json(json, size_mod.to_json(rows))
     if markdown:
         Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
 
@@ -427,8 +420,6 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
        size_baseline: str | None = None, jobs: int = 0, mirror: str | None = None,
        verbose: bool = False, debug: bool = False) -> None:
     """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
-    from pathlib import Path
-
     project = _project(verbose)
     report = ci_mod.run_ci(project, _ports(ports, project), boards, Path(out),
                            mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
@@ -485,8 +476,6 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
 def ci_generate(c: Context, provider: str = "github", output: str | None = None,
                 verbose: bool = False, debug: bool = False) -> None:
     """Render a CI pipeline (one job per port) from the ports and toolchains data."""
-    from pathlib import Path
-
     text = cigen_mod.render(_project(verbose), provider)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)

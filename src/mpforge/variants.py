@@ -14,7 +14,6 @@ prefix of the series) without touching ``micropython/``. A variant is:
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from .errors import GitError
 from .git import Git

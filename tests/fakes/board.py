@@ -75,7 +75,7 @@ class FakeBoard:
             self.on_bootloader()
             return b"", b""
         if b"HANG" in code:
-            while (c := self.read_byte()) not in (b"\x03", None):
+            while self.read_byte() not in (b"\x03", None):
                 pass
             return b"", b"Traceback (most recent call last):\r\nKeyboardInterrupt: \r\n"
         out, err = io.StringIO(), io.StringIO()
