@@ -110,3 +110,26 @@ def test_pic16bit_without_xc16_fails_fast_naming_it(real_project):  # noqa: F811
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[0]
     assert "toolchain xc16 not found" in line and "XC16_DIR" in line and "microchip.com" in line
+
+
+def test_stmhal_dfu_files_parse_and_fit_their_boards_flash(arm_matrix, real_project):  # noqa: F811
+    from conftest import project_for
+    from mpforge import dfuse
+    from mpforge.deploy import flash_regions
+
+    project = project_for(real_project)
+    target = project.target("stmhal", "PYBV10")
+    parsed = dfuse.parse((real_project / "dist" / "stmhal-PYBV10" / "firmware.dfu").read_bytes())
+    regions = flash_regions(target)
+    # STM32F405: 1 MiB of FLASH (and its FLASH_ISR/FLASH_TEXT parts), from boards/stm32f405.ld
+    assert (0x08000000, 0x100000) in regions
+    dfuse.check(parsed, usb_id=(0x0483, 0xDF11), flash=regions)
+    assert [e.address for e in parsed.targets[0].elements] == [0x08000000, 0x08020000]
+
+
+def test_deploy_dry_run_plans_dfu_util_for_the_pyboard(arm_matrix, real_project):  # noqa: F811
+    result = run_cli(real_project, "deploy", "--port", "stmhal", "--board", "PYBV10", "--dry-run",
+                     "--mirror", MIRROR)
+    assert result.returncode == 0, result.stderr
+    assert "$ dfu-util -a 0 -d 0483:df11 -s :leave -D" in result.stdout
+    assert "the banner must name v1.8.2-20" in result.stdout
