@@ -143,6 +143,8 @@ def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_i
     assert calls(state)[0] == "-l"
     assert calls(state)[1].startswith("-a 0 -d 0483:df11 -s :leave -D ")
     assert (state / "flashed").read_text().endswith("dist/stmhal-PYBV11/firmware.dfu")
+    # the tool's progress (redrawn with \r) reaches the user: a line per quarter in CI
+    assert "firmware.dfu: 50%" in result.stdout and "firmware.dfu: 100%" in result.stdout
 
 
 def test_two_dfu_devices_are_refused(fixture_project, fixture_mirror, stand_in):

@@ -91,3 +91,11 @@ def test_measure_keeps_exit_code_and_output():
     result = Executor().run([PY, "-c", "print('hi'); raise SystemExit(4)"], measure=True,
                             check=False)
     assert result.returncode == 4 and result.stdout.strip() == "hi"
+
+
+def test_streamed_lines_split_on_carriage_returns_too():
+    seen: list[str] = []
+    script = "import sys; sys.stdout.write('a\\r10%\\r60%\\rdone\\nlast'); sys.stdout.flush()"
+    result = Executor().run([PY, "-c", script], on_line=seen.append)
+    assert seen == ["a", "10%", "60%", "done", "last"]
+    assert result.stdout == "a\r10%\r60%\rdone\nlast"

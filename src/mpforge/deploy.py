@@ -315,8 +315,10 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
             if len(present) > 1:
                 raise DeployError(f"{len(present)} DFU devices appeared", "unplug the others")
     console.step(f"flash {plan.artifact.name} with {plan.runner}")
-    for argv in plan.commands:
-        executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})")
+    with FlashProgress(console, plan.artifact.name) as progress:
+        for argv in plan.commands:
+            executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
+                         on_line=progress.line)
     if not device or device.startswith("execpty:"):
         return ""
     console.step(f"waiting for {device} to come back")
@@ -344,6 +346,42 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
         raise DeployError(f"the board runs '{line.strip()}', not {plan.expect}",
                           "the flash did not take: run deploy again")
     return shown
+
+
+class FlashProgress:
+    """The percentages a flashing tool prints (dfu-util, esptool: ``NN%``), shown as a
+    rich progress bar on a terminal and as a line per quarter in CI."""
+
+    def __init__(self, console, what: str) -> None:
+        self.console, self.what = console, what
+        self.bar = None
+        self.task = None
+        self.shown = -1
+
+    def __enter__(self) -> "FlashProgress":
+        if not self.console.plain:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn
+            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
+                                TaskProgressColumn(), console=self.console._rich)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=100)
+        return self
+
+    def line(self, text: str) -> None:
+        self.console.detail(text)
+        match = re.search(r"(\d{1,3})\s*%", text)
+        if not match:
+            return
+        percent = min(100, int(match.group(1)))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=percent)
+        elif percent // 25 > self.shown // 25:
+            self.shown = percent
+            self.console.info(f"{self.what}: {percent}%")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def describe_plan(plan: DeployPlan) -> list[str]:

@@ -18,6 +18,7 @@ real with ``sys.executable -c ...`` as the stand-in tool.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -189,19 +190,28 @@ def _run_measured(args: list[str], cwd, env, timeout: float | None, pass_fds=())
 
 def _run_streamed(args: list[str], cwd, env, timeout: float | None,
                   on_line: Callable[[str], None]) -> tuple[int, str]:
-    """Run to completion, handing each output line to ``on_line`` as it comes."""
+    """Run to completion, handing each output line to ``on_line`` as it comes.
+
+    A carriage return ends a line too: progress meters redraw one line with ``\\r``.
+    """
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     timer = threading.Timer(timeout, proc.kill) if timeout else None
     if timer:
         timer.start()
-    lines: list[str] = []
+    output: list[str] = []
+    pending = ""
     try:
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace")
-            lines.append(line)
-            on_line(line.rstrip("\n"))
+        while chunk := proc.stdout.read1(4096):
+            text = chunk.decode("utf-8", "replace")
+            output.append(text)
+            pending += text
+            *complete, pending = re.split(r"\r\n|\r|\n", pending)
+            for line in complete:
+                on_line(line)
+        if pending:
+            on_line(pending)
         proc.wait()
     finally:
         if timer:
@@ -209,4 +219,4 @@ def _run_streamed(args: list[str], cwd, env, timeout: float | None,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return proc.returncode, "".join(lines)
+    return proc.returncode, "".join(output)
