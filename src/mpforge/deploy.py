@@ -362,7 +362,7 @@ class FlashProgress:
         if not self.console.plain:
             from rich.progress import BarColumn, Progress, TaskProgressColumn
             self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                TaskProgressColumn(), console=self.console._rich)
+                                TaskProgressColumn(), console=self.console.rich)
             self.bar.start()
             self.task = self.bar.add_task(self.what, total=100)
         return self

@@ -100,6 +100,11 @@ class Console:
             table.add_row(*[str(c) for c in row])
         self._rich.print(table)
 
+    @property
+    def rich(self) -> RichConsole:
+        """The rich console behind this one, for widgets (progress bars) on a terminal."""
+        return self._rich
+
     def live(self, render):
         """A live-updating view on a terminal (``render()`` returns a rich renderable); None in plain mode."""
         if self.plain:
