@@ -194,8 +194,11 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
     for target in runnable:
         work.put(target)
 
+    # None in CI: then report() writes a line per change instead
+    live = console.live(lambda: _table([results[n] for n in order], "build matrix"))
+
     def report(result: TargetResult) -> None:
-        if console.plain or live is None:
+        if live is None:
             if result.status == Status.BUILDING:
                 console.info(f"{result.target}: building")
             elif result.status in (Status.OK, Status.CACHED):
@@ -231,7 +234,6 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
                 result.duration = time.monotonic() - result.started if result.started else 0.0
             report(result)
 
-    live = console.live(lambda: _table([results[n] for n in order], "build matrix"))
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(runnable)))]
     try:
         if live:
