@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,8 +118,12 @@ def project_for(root: Path, dry_run: bool = False) -> Project:
 
 def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run the real ``mpforge`` console entry point in ``cwd`` (plain output, no TTY)."""
+    """Run the real ``mpforge`` console entry point in ``cwd`` (plain output, no TTY).
+
+    It runs as this interpreter (``sys.executable``), not as whatever ``python`` the
+    test's PATH finds: a venv's python reached any other way does not see the venv.
+    """
     full_env = {**os.environ, "CI": "1", **(env or {})}
     full_env.pop("MPFORGE_ROOT", None)
-    return subprocess.run(["python", "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
+    return subprocess.run([sys.executable, "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)

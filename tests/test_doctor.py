@@ -16,14 +16,13 @@ from mpforge.executor import Executor
 
 
 def bin_with(tmp_path: Path, *programs: str) -> str:
-    """A PATH holding only the named host programs (and python for the CLI)."""
+    """A PATH holding only the named host programs (the CLI runs as ``sys.executable``)."""
     folder = tmp_path / "bin"
     folder.mkdir()
     for name in programs:
         real = shutil.which(name)
         assert real, f"test needs {name} on this machine"
         (folder / name).symlink_to(real)
-    (folder / "python").symlink_to(sys.executable)
     return str(folder)
 
 

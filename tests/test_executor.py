@@ -80,11 +80,15 @@ def test_environment_is_merged(tmp_path):
 
 
 def test_measure_reports_the_childs_own_cpu_time():
-    busy = Executor().run([PY, "-c", "sum(range(20_000_000))"], measure=True)
+    # The busy child spins until it has used 0.3 s of CPU itself, however loaded the
+    # machine is, so its measured CPU time is at least that; the sleeping child used
+    # almost none, and must not be charged the busy child's time (RUSAGE_CHILDREN would).
+    spin = "import time\nwhile time.process_time() < 0.3: pass"
+    busy = Executor().run([PY, "-c", spin], measure=True)
     idle = Executor().run([PY, "-c", "import time; time.sleep(0.3)"], measure=True)
     assert busy.ok and busy.stdout == ""
-    assert busy.cpu_seconds > 0.2
-    assert idle.cpu_seconds < 0.2 < idle.duration  # sleeping is not CPU time
+    assert busy.cpu_seconds >= 0.3
+    assert idle.cpu_seconds < 0.3 <= idle.duration  # sleeping is not CPU time
 
 
 def test_measure_keeps_exit_code_and_output():

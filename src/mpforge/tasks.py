@@ -17,7 +17,8 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, Exit, Task
+from invoke import task as invoke_task
 
 from . import bench as bench_mod
 from . import build as build_mod
@@ -36,6 +37,34 @@ from .git import mirror_from_env
 from .patches import PatchQueue, PatchState
 from .project import Project
 from .ui import Console, human_size
+
+#: The only short flags, the same on every task that has the option. ``-h`` stays help
+#: everywhere; ``--debug``, ``--ccache`` and the rest have none (invoke would otherwise
+#: hand out first letters, so ``-h`` was ``--ccache`` in one task and ``-d`` meant
+#: ``--debug`` in one and ``--device`` in another).
+SHORT_FLAGS = {"port": "p", "ports": "p", "board": "b", "boards": "b", "device": "d",
+               "jobs": "j", "verbose": "v", "k": "k"}
+
+
+class MpforgeTask(Task):
+    """An invoke task whose short flags come from :data:`SHORT_FLAGS` only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["auto_shortflags"] = False
+        super().__init__(*args, **kwargs)
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        short = SHORT_FLAGS.get(name)
+        if short and short not in opts["names"] and short not in taken_names:
+            opts["names"].append(short)
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """``invoke.task`` with :class:`MpforgeTask` (fixed short flags)."""
+    return invoke_task(*args, klass=MpforgeTask, **kwargs)
+
 
 _HELP = {
     "verbose": "show every command run and chatter",
