@@ -36,7 +36,9 @@ def test_the_repositorys_own_data_loads_and_is_consistent():
     assert "-Werror" in unix.make_vars["CWARN"]
     assert {"host-gcc", "arm-none-eabi", "xtensa-lx106", "xc16"} <= set(catalog.toolchains)
     assert catalog.toolchains["xc16"].path_env == "XC16_DIR"
-    assert catalog.tools["libtool"].debian == "libtool"
+    assert catalog.tools["libtool"].debian == ["libtool", "libltdl-dev"]  # ltdl.m4: a mere Recommends
+    assert "libltdl-dev" in catalog.debian_packages(["unix"])
+    assert "gcc" in catalog.debian_packages(["esp8266"])  # through mpy-cross, which it needs
     # steps written as { in = ..., run = [...] } keep their folder
     libffi = unix.deplibs[1]
     assert libffi.steps[0] == ("", ["./autogen.sh"])

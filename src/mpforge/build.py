@@ -370,17 +370,7 @@ def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:
 
 def with_needs(project: Project, ports: list[str]) -> list[str]:
     """``ports`` preceded by the ports they need (``needs``), each once."""
-    ordered: list[str] = []
-
-    def visit(name: str) -> None:
-        for need in project.catalog.port(name).needs:
-            visit(need)
-        if name not in ordered:
-            ordered.append(name)
-
-    for name in ports:
-        visit(name)
-    return ordered
+    return project.catalog.with_needs(ports)
 
 
 def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None) -> None:

@@ -35,12 +35,8 @@ def jobs(project: Project) -> list[Job]:
     catalog = project.catalog
     result = []
     for name, port in sorted(catalog.ports.items()):
-        packages = list(BASE_PACKAGES)
-        toolchain = catalog.toolchain_for(port)
-        tools = port.tools + [t for d in port.deplibs for t in d.tools]
-        for package in toolchain.debian + [catalog.tools[t].debian for t in tools]:
-            if package and package not in packages:
-                packages.append(package)
+        packages = list(dict.fromkeys([*BASE_PACKAGES, *catalog.debian_packages([name])]))
+        tools = catalog.tools_for(port)
         extras = "test,esp8266" if "esptool" in tools else "test"
         boards = port.boards(project.tree) if port.has_boards else []
         if port.has_boards and not boards:

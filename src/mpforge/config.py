@@ -85,13 +85,13 @@ class ToolDef:
 
     name: str
     probe: list[str]
-    debian: str = ""
+    debian: list[str] = field(default_factory=list)
     hint: str = ""
     purpose: str = ""
 
     def install_hint(self) -> str:
         if self.debian:
-            return f"apt-get install {self.debian}"
+            return f"apt-get install {' '.join(self.debian)}"
         return self.hint or "install it and put it on PATH"
 
 
@@ -155,6 +155,10 @@ class DeplibDef:
     make_vars: dict[str, str]
     outputs: list[str]
     tools: list[str]
+    #: autoconf macros its ``autogen.sh`` needs from aclocal's folders, each with the
+    #: Debian package that installs it (``LT_SYS_SYMBOL_USCORE = "libltdl-dev"``):
+    #: a program on PATH is not enough, ``invoke doctor`` looks for the macro itself
+    aclocal_macros: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ class PortDef:
                 make_vars=_str_map(raw, "make_vars", path),
                 outputs=_str_list(raw, "outputs", path),
                 tools=_str_list(raw, "tools", path),
+                aclocal_macros=_str_map(raw, "aclocal_macros", path),
             ))
         artifacts = [ArtifactDef(_need(a, "path", str, path), a.get("name") or Path(a["path"]).name,
                                  bool(a.get("in_tree", False)), bool(a.get("dist", True)))
@@ -320,6 +325,8 @@ class Catalog:
     ports: dict[str, PortDef]
     toolchains: dict[str, ToolchainDef]
     tools: dict[str, ToolDef]
+    #: tools every port needs (``[project] tools`` of ``host-tools.toml``)
+    project_tools: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, ports_dir: Path, toolchains_dir: Path) -> "Catalog":
@@ -329,17 +336,21 @@ class Catalog:
         toolchains = {p.stem: ToolchainDef.from_file(p)
                       for p in sorted(toolchains_dir.glob("*.toml")) if p.stem != "host-tools"}
         tools: dict[str, ToolDef] = {}
+        project_tools: list[str] = []
         host_tools = toolchains_dir / "host-tools.toml"
         if host_tools.exists():
-            for name, raw in _load(host_tools).get("tools", {}).items():
+            data = _load(host_tools)
+            for name, raw in data.get("tools", {}).items():
+                debian = raw.get("debian", [])
                 tools[name] = ToolDef(
                     name=name,
                     probe=_str_list(raw, "probe", host_tools) or [name, "--version"],
-                    debian=raw.get("debian", ""),
+                    debian=[debian] if isinstance(debian, str) else _str_list(raw, "debian", host_tools),
                     hint=raw.get("hint", ""),
                     purpose=raw.get("purpose", ""),
                 )
-        catalog = cls(ports, toolchains, tools)
+            project_tools = _str_list(data.get("project", {}), "tools", host_tools)
+        catalog = cls(ports, toolchains, tools, project_tools)
         catalog._check_references()
         return catalog
 
@@ -352,8 +363,7 @@ class Catalog:
                 if need not in self.ports:
                     raise ConfigError(f"{port.name}.toml needs unknown port '{need}'",
                                       "fix 'needs'")
-            needed = port.tools + [t for d in port.deplibs for t in d.tools]
-            for tool in needed:
+            for tool in self.tools_for(port):
                 if tool not in self.tools:
                     raise ConfigError(f"{port.name}.toml needs unknown host tool '{tool}'",
                                       "define it in toolchains/host-tools.toml")
@@ -366,3 +376,41 @@ class Catalog:
 
     def toolchain_for(self, port: PortDef) -> ToolchainDef:
         return self.toolchains[port.toolchain]
+
+    def tools_for(self, port: PortDef) -> list[str]:
+        """Every host tool ``port`` needs: the project's, the port's and its deplibs', each once."""
+        names = [*self.project_tools, *port.tools, *(t for d in port.deplibs for t in d.tools)]
+        return list(dict.fromkeys(names))
+
+    def with_needs(self, ports: list[str]) -> list[str]:
+        """``ports`` preceded by the ports they need (``needs``, transitively), each once."""
+        ordered: list[str] = []
+
+        def visit(name: str) -> None:
+            for need in self.port(name).needs:
+                visit(need)
+            if name not in ordered:
+                ordered.append(name)
+
+        for name in ports:
+            visit(name)
+        return ordered
+
+    def debian_packages(self, ports: list[str]) -> list[str]:
+        """The Debian packages that give ``ports`` everything they need, in a stable order.
+
+        This one list feeds the README's install line, ``.ci/run``, ``invoke doctor
+        --fix`` and the generated pipelines: the project tools, each port's
+        toolchain and host tools, and the packages of its deplibs' aclocal macros.
+        Tools packaged elsewhere (esptool from PyPI, XC16) add nothing here.
+        """
+        packages: list[str] = []
+        for name in self.with_needs(ports):
+            port = self.port(name)
+            packages += self.toolchain_for(port).debian
+            for tool in self.tools_for(port):
+                packages += self.tools[tool].debian
+            packages += [pkg for d in port.deplibs for pkg in d.aclocal_macros.values()]
+        if not ports:
+            packages += [p for t in self.project_tools for p in self.tools[t].debian]
+        return list(dict.fromkeys(packages))

@@ -63,7 +63,7 @@ def diagnose(project: Project, ports: list[str]) -> list[Check]:
         except MissingTool:
             version = ""
         checks.append(Check("tool", tool.name, version, tool.install_hint(),
-                            [tool.debian] if tool.debian else [], tool.name in need_tools))
+                            tool.debian, tool.name in need_tools))
     return checks
 
 
