@@ -45,7 +45,7 @@ def test_doctor_fails_naming_missing_required_tools_and_packages(fixture_project
 
 def test_missing_optional_toolchain_does_not_fail(fixture_project, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf",
-                                        "automake", "libtoolize"))
+                                        "automake", "libtoolize", "pkg-config"))
     checks = doctor.diagnose(project_for(fixture_project), ["unix"])
     arm = next(c for c in checks if c.name == "arm-none-eabi")
     assert not arm.found and not arm.required
