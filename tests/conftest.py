@@ -74,6 +74,18 @@ class Mirror:
         return self.base / f"{owner_name}.git"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_ccache(tmp_path_factory: pytest.TempPathFactory):
+    """Fixture builds compile through ccache: keep its files out of the user's own cache."""
+    before = os.environ.get("CCACHE_DIR")
+    os.environ["CCACHE_DIR"] = str(tmp_path_factory.mktemp("ccache"))
+    yield
+    if before is None:
+        os.environ.pop("CCACHE_DIR", None)
+    else:
+        os.environ["CCACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def fixture_mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
     root = tmp_path_factory.mktemp("mirror-src")

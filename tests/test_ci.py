@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
 
 from conftest import run_cli
-from mpforge.tasks import ns
 from test_testrun import write_baseline
 
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -58,29 +55,3 @@ def test_a_fetch_failure_skips_the_rest_and_still_writes_results(fixture_project
     assert steps["fetch and patch"] == "failed"
     assert steps["build"] == steps["test"] == steps["size"] == "skipped"
     assert ET.parse(out / "junit.xml").getroot().tag == "testsuites"
-
-
-@pytest.mark.parametrize("provider", ["github", "gitlab"])
-def test_generated_pipelines_parse_and_name_only_existing_tasks(fixture_project, fixture_mirror,
-                                                                provider, tmp_path):
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
-    out = tmp_path / f"{provider}.yml"
-    result = run_cli(fixture_project, "ci-generate", "--provider", provider, "--output", str(out))
-    assert result.returncode == 0, result.stderr
-    text = out.read_text()
-    data = yaml.safe_load(text)
-    jobs = data["jobs"] if provider == "github" else {k: v for k, v in data.items()
-                                                       if isinstance(v, dict) and "script" in v}
-    ports = {p.stem for p in (fixture_project / "ports").glob("*.toml")}
-    assert {j.replace("_", "-") for j in jobs} == ports  # one job per port
-    stmhal = jobs["stmhal"]
-    boards = (stmhal["strategy"]["matrix"]["board"] if provider == "github"
-              else stmhal["parallel"]["matrix"][0]["BOARD"])
-    assert boards == ["BROKEN", "PYBV10", "PYBV11"]  # read from the tree
-    install = json.dumps(stmhal)
-    assert "gcc-arm-none-eabi" in install and "libnewlib-arm-none-eabi" in install
-    assert ".git/modules" in install and ".ccache" in install
-    assert "dist/" in install and "ci-out/" in install
-    tasks = set(ns.task_names)
-    named = set(re.findall(r"invoke ([a-z][a-z-]*)", text)) - {"ci-generate"}
-    assert named and named <= tasks, named - tasks

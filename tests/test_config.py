@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,27 @@ def test_expand_fills_placeholders_and_rejects_unknown_ones():
     assert expand("{build}/x-{board}", {"build": "/b", "board": "B"}) == "/b/x-B"
     with pytest.raises(ConfigError, match=r"unknown placeholder \{nope\}"):
         expand("{nope}", {"build": "/b"})
+
+
+@pytest.mark.parametrize("table, line, message, hint", [
+    ("[flash]", 'usb_idd = "0483:df11"', "unknown key 'usb_idd' in [flash]", "did you mean 'usb_id'?"),
+    ("[test.emulator.qemu]", 'comand = "qemu"', "unknown key 'comand' in [test.emulator.qemu]",
+     "did you mean 'command'?"),
+    ("", 'toolchian = "x"', "unknown key 'toolchian' in the top level", "did you mean 'toolchain'?"),
+])
+def test_a_typo_key_in_port_data_is_refused_by_name(tmp_path, table, line, message, hint):
+    ports = tmp_path / "ports"
+    shutil.copytree(REPO / "ports", ports)
+    shutil.copytree(REPO / "toolchains", tmp_path / "toolchains")
+    stmhal = ports / "stmhal.toml"
+    text = stmhal.read_text()
+    if table:
+        assert table in text
+        text = text.replace(table + "\n", f"{table}\n{line}\n", 1)
+    else:
+        text = f"{line}\n{text}"
+    stmhal.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        Catalog.load(ports, tmp_path / "toolchains")
+    assert caught.value.message == f"stmhal.toml: {message}"
+    assert caught.value.hint == hint

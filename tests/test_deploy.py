@@ -88,6 +88,12 @@ EXPECTED_ARGV = {
 }
 
 
+def test_dfu_util_is_pinned_to_the_one_board_when_it_is_known():
+    job = FlashJob(Path("fw.dfu"), "0483:df11", dfu_path="1-2", dfu_serial="3A")
+    assert RUNNERS["dfu-util"]().commands(job) == [
+        ["dfu-util", "-a", "0", "-d", "0483:df11", "-p", "1-2", "-S", "3A", "-s", ":leave", "-D", "fw.dfu"]]
+
+
 @pytest.mark.parametrize("name, erase", list(EXPECTED_ARGV))
 def test_runner_commands_match_the_golden_table(name, erase):
     job = FlashJob(Path("fw.dfu"), "0483:df11", "/dev/ttyUSB0", 460800, erase, "mk20dx256", "0")
@@ -126,13 +132,120 @@ def deploy(project, mirror, *args, env):
                    str(mirror.base), *args, env=env, timeout=300)
 
 
-def test_dry_run_prints_the_plan_and_touches_nothing(fixture_project, fixture_mirror, stand_in):
+def build_pyboard(project, mirror, env):
+    result = run_cli(project, "build", "--port", "stmhal", "--board", "PYBV11", "--mirror",
+                     str(mirror.base), env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads((project / "dist" / "stmhal-PYBV11" / "manifest.json").read_text())
+
+
+def fake_sysfs(root: Path, tty: str, usb_path: str) -> Path:
+    """A /sys where serial port ``tty`` (a pty's basename) hangs off USB device ``usb_path``."""
+    interface = root / "devices" / "usb1" / usb_path / f"{usb_path}:1.0"
+    interface.mkdir(parents=True)
+    (root / "class" / "tty" / tty).mkdir(parents=True)
+    (root / "class" / "tty" / tty / "device").symlink_to(interface)
+    return root
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(fixture_project, fixture_mirror, stand_in):
     env, state = stand_in
+    before = sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*"))
     result = deploy(fixture_project, fixture_mirror, "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
+    assert "first: build stmhal-PYBV11 (not built yet: fetch, patch, make)" in result.stdout
     assert "$ dfu-util -a 0 -d 0483:df11 -s :leave -D" in result.stdout
     assert "firmware.dfu" in result.stdout and "dry run: nothing was flashed" in result.stdout
     assert calls(state) == []
+    # nothing fetched, patched, built or published: not a file more
+    assert sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*")) == before
+
+
+def test_a_dfu_device_of_another_board_is_refused(fixture_project, fixture_mirror, stand_in, tmp_path):
+    """deploy --device A while board B sits in DFU mode: B is never flashed, A never touched."""
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    board_a = FakeBoard(on_bootloader=lambda: (tmp_path / "A-in-bootloader").touch()).start()
+    (state / "devices").write_text("1-1 B0B\n")  # board B, in DFU mode on another socket
+    try:
+        # A's port placed on the USB bus (socket 1-2) ...
+        sysfs = fake_sysfs(tmp_path / "sys", Path(board_a.path).name, "1-2")
+        placed = deploy(fixture_project, fixture_mirror, "--yes", "--device", board_a.path,
+                        env={**env, "MPFORGE_SYSFS": str(sysfs)})
+        # ... or not placeable at all (a pty, a network port)
+        unplaced = deploy(fixture_project, fixture_mirror, "--yes", "--device", board_a.path, env=env)
+    finally:
+        board_a.close()
+    assert placed.returncode == 1
+    assert f"a DFU device is attached that is not the board on {board_a.path} (USB path 1-2)" \
+        in placed.stderr and 'serial="B0B"' in placed.stderr
+    assert unplaced.returncode == 1
+    assert f"cannot tell whether the attached DFU device is the board on {board_a.path}" in unplaced.stderr
+    assert "--dfu-serial" in unplaced.stderr
+    assert not any("-D" in c for c in calls(state)) and not (state / "flashed").exists()
+    assert not (tmp_path / "A-in-bootloader").exists()
+
+
+def test_dfu_serial_flashes_that_board_only(fixture_project, fixture_mirror, stand_in):
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    (state / "devices").write_text("2")  # 1-1 serial 30, 1-2 serial 31
+    result = deploy(fixture_project, fixture_mirror, "--yes", "--dfu-serial", "31", env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls(state)[-1].startswith("-a 0 -d 0483:df11 -p 1-2 -S 31 -s :leave -D ")
+    assert (state / "flashed-path").read_text() == "1-2"
+    (state / "devices").write_text("2")
+    missing = deploy(fixture_project, fixture_mirror, "--yes", "--dfu-serial", "99", env=env)
+    assert missing.returncode == 1 and "no DFU device 0483:df11 is the DFU device with serial 99" \
+        in missing.stderr
+
+
+def test_the_board_on_a_placed_port_is_flashed_at_its_own_socket(fixture_project, fixture_mirror,
+                                                                stand_in, tmp_path):
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    board = FakeBoard(on_bootloader=lambda: (state / "devices").write_text("1-2 A1\n")).start()
+    try:
+        sysfs = fake_sysfs(tmp_path / "sys", Path(board.path).name, "1-2")
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", "dfu:path=1-2",
+                        env={**env, "MPFORGE_SYSFS": str(sysfs)})
+        assert result.returncode == 1 and "no DFU device 0483:df11 is the DFU device with USB path 1-2" \
+            in result.stderr  # not in DFU mode yet, and no serial port given to send it there
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", board.path,
+                        env={**env, "MPFORGE_SYSFS": str(sysfs), "MPFORGE_PORT_WAIT": "1"})
+    finally:
+        board.close()
+    assert "pyb.bootloader() on" in result.stdout
+    assert any(c.startswith("-a 0 -d 0483:df11 -p 1-2 -s :leave -D") for c in calls(state))
+    assert (state / "flashed-path").read_text() == "1-2"
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"", b"\x7fELF" + b"\0" * 60])
+def test_a_file_that_is_no_firmware_is_refused(fixture_project, fixture_mirror, stand_in, tmp_path,
+                                               content):
+    env, state = stand_in
+    (state / "devices").write_text("1")
+    fake = tmp_path / "passwd"
+    fake.write_bytes(content)
+    result = deploy(fixture_project, fixture_mirror, "--yes", "--file", str(fake), env=env)
+    assert result.returncode == 1
+    assert "passwd is not a valid DfuSe file" in result.stderr
+    assert calls(state) == []
+
+
+def test_artifact_formats_of_the_other_runners_are_checked():
+    from mpforge.deploy import check_esp_image, check_ihex
+    check_ihex(b":0400000001020304F2\n:00000001FF\n", "ok.hex")
+    with pytest.raises(DeployError, match="not an Intel HEX file: line 1: wrong length or checksum"):
+        check_ihex(b":0400000001020304F3\n:00000001FF\n", "bad.hex")
+    with pytest.raises(DeployError, match="no end-of-file record"):
+        check_ihex(b":0400000001020304F2\n", "cut.hex")
+    image = bytes([0xE9, 1, 0, 0]) + b"\0" * 4 + (0x40100000).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"abcd"
+    check_esp_image(image, "fw.bin")
+    with pytest.raises(DeployError, match="a segment runs past the end"):
+        check_esp_image(image[:-1], "fw.bin")
+    with pytest.raises(DeployError, match="magic byte 0xE9"):
+        check_esp_image(b"root:x:0:0", "passwd")
 
 
 def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_in):
@@ -141,7 +254,8 @@ def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_i
     result = deploy(fixture_project, fixture_mirror, "--yes", env=env)
     assert result.returncode == 0, result.stderr
     assert calls(state)[0] == "-l"
-    assert calls(state)[1].startswith("-a 0 -d 0483:df11 -s :leave -D ")
+    # pinned to the one device listed (-p): a board plugged in meanwhile is not written
+    assert calls(state)[1].startswith("-a 0 -d 0483:df11 -p 1-1 -s :leave -D ")
     assert (state / "flashed").read_text().endswith("dist/stmhal-PYBV11/firmware.dfu")
     # the tool's progress (redrawn with \r) reaches the user: a line per quarter in CI
     assert "firmware.dfu: 50%" in result.stdout and "firmware.dfu: 100%" in result.stdout
@@ -165,7 +279,7 @@ def test_corrupt_or_changed_artifacts_are_refused_before_any_write(fixture_proje
     result = deploy(fixture_project, fixture_mirror, "--yes", "--file", str(bad), env=env)
     assert result.returncode == 1 and "bad.dfu is not a valid DfuSe file: CRC mismatch" in result.stderr
     # a dist artifact that no longer matches its manifest
-    assert deploy(fixture_project, fixture_mirror, "--dry-run", env=env).returncode == 0
+    build_pyboard(fixture_project, fixture_mirror, env)
     artifact = fixture_project / "dist" / "stmhal-PYBV11" / "firmware.dfu"
     artifact.write_bytes(artifact.read_bytes() + b"tampered")
     result = deploy(fixture_project, fixture_mirror, "--yes", env=env)
@@ -176,8 +290,7 @@ def test_corrupt_or_changed_artifacts_are_refused_before_any_write(fixture_proje
 def test_one_command_no_jumper_bootloader_flash_and_banner(fixture_project, fixture_mirror,
                                                            stand_in, tmp_path):
     env, state = stand_in
-    assert deploy(fixture_project, fixture_mirror, "--dry-run", env=env).returncode == 0  # build
-    manifest = json.loads((fixture_project / "dist" / "stmhal-PYBV11" / "manifest.json").read_text())
+    manifest = build_pyboard(fixture_project, fixture_mirror, env)
     describe = manifest["tree"]["describe"]
     link = tmp_path / "ttyPYB"
     boards = []

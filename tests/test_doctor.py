@@ -29,7 +29,7 @@ def bin_with(tmp_path: Path, *programs: str) -> str:
 def test_doctor_passes_when_everything_unix_needs_is_installed(fixture_project):
     result = run_cli(fixture_project, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "host-gcc" in result.stdout and "required" in result.stdout
+    assert "host-gcc" in result.stdout and "needed by" in result.stdout
     assert "everything the requested ports need is installed" in result.stdout
 
 
@@ -45,7 +45,7 @@ def test_doctor_fails_naming_missing_required_tools_and_packages(fixture_project
 
 def test_missing_optional_toolchain_does_not_fail(fixture_project, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf",
-                                        "automake", "libtoolize", "pkg-config"))
+                                        "automake", "libtoolize", "pkg-config", "aclocal"))
     checks = doctor.diagnose(project_for(fixture_project), ["unix"])
     arm = next(c for c in checks if c.name == "arm-none-eabi")
     assert not arm.found and not arm.required
@@ -64,20 +64,79 @@ def test_xc16_is_found_through_its_install_folder(fixture_project, tmp_path, mon
     assert row.version == "1.26" and row.note == "via $XC16_DIR"
 
 
+def fake_program(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+
+
+def test_doctor_names_libltdl_dev_when_its_macro_is_missing(fixture_project, tmp_path):
+    # A system set up with --no-install-recommends: libtool is there, libltdl-dev is not,
+    # so aclocal has no LT_SYS_SYMBOL_USCORE (libffi's autogen.sh dies on it).
+    path = bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf", "automake",
+                    "libtoolize", "pkg-config")
+    bin_dir = Path(path)
+    acdir = tmp_path / "aclocal"
+    acdir.mkdir()
+    (acdir / "libtool.m4").write_text("AC_DEFUN([LT_INIT],\n[dnl\n])\n")
+    (tmp_path / "aclocal-1.16").mkdir()
+    (tmp_path / "aclocal-1.16" / "init.m4").write_text("AC_DEFUN([AM_INIT_AUTOMAKE],\n[])\n")
+    fake_program(bin_dir, "aclocal", f"echo {acdir}\n")
+    # dpkg knows every package but libltdl-dev
+    fake_program(bin_dir, "dpkg-query", """for p in "$@"; do case $p in
+  -*) ;;
+  libltdl-dev) echo "dpkg-query: no packages found matching $p" ;;
+  *) echo "$p install ok installed" ;;
+esac; done
+""")
+    result = run_cli(fixture_project, "doctor", env={"PATH": path})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "missing for unix: libltdl-dev, LT_SYS_SYMBOL_USCORE" in result.stderr
+    assert "sudo apt-get update && sudo apt-get install libltdl-dev" in result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines()
+             if line.startswith(("package ", "macro "))}
+    assert "missing" in lines["LT_SYS_SYMBOL_USCORE"] and "init.m4" in lines["AM_INIT_AUTOMAKE"]
+    assert "installed" in lines["libtool"]
+
+
+def test_missing_pieces_are_blamed_on_the_ports_that_need_them(fixture_project, tmp_path):
+    path = bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf", "automake",
+                    "libtoolize", "pkg-config", "aclocal", "arm-none-eabi-gcc")
+    result = run_cli(fixture_project, "doctor", "--port", "all", env={"PATH": path})
+    assert result.returncode == 1
+    errors = [line.split("error ", 1)[1] for line in result.stderr.splitlines() if "missing for" in line]
+    assert "missing for pic16bit: xc16" in errors
+    assert "missing for esp8266: xtensa-lx106, esptool" in errors
+    assert not any(e.startswith(("missing for unix", "missing for stmhal")) for e in errors), errors
+
+
+def test_doctor_packages_prints_the_apt_list_of_the_ports(fixture_project):
+    result = run_cli(fixture_project, "doctor", "--packages", "--port", "unix,bare-arm")
+    assert result.returncode == 0
+    packages = result.stdout.split()
+    assert {"libltdl-dev", "gcc-arm-none-eabi", "python3-venv"} <= set(packages)
+    assert len(packages) == len(set(packages))
+
+
+def diagnosis_of(*checks: doctor.Check) -> doctor.Diagnosis:
+    return doctor.Diagnosis(list(checks), ["unix"])
+
+
 def test_fix_installs_missing_debian_packages_with_apt(fixture_project, monkeypatch):
     logged: list[str] = []
     project = project_for(fixture_project)
     project.executor = Executor(log=logged.append, dry_run=True)
-    checks = [doctor.Check("tool", "autoconf", "", "apt-get install autoconf", ["autoconf"], True),
-              doctor.Check("tool", "git", "2.39", "", ["git"], True)]
+    found = diagnosis_of(doctor.Check("tool", "autoconf", "", "apt-get install autoconf", ["autoconf"], ["unix"]),
+                         doctor.Check("tool", "git", "2.39", "", ["git"], ["unix"]),
+                         doctor.Check("tool", "dfu-util", "", "", ["dfu-util"], []))  # not needed
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    assert doctor.fix(project, checks) == ["autoconf"]
+    assert doctor.fix(project, found) == ["autoconf"]
     assert logged == ["$ apt-get update",
                       "$ apt-get install -y --no-install-recommends autoconf"]
 
 
 def test_fix_as_a_normal_user_says_what_to_run(fixture_project, monkeypatch):
-    checks = [doctor.Check("tool", "autoconf", "", "", ["autoconf"], True)]
+    found = diagnosis_of(doctor.Check("tool", "autoconf", "", "", ["autoconf"], ["unix"]))
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(MpforgeError, match="sudo apt-get install autoconf"):
-        doctor.fix(project_for(fixture_project), checks)
+    with pytest.raises(MpforgeError, match="sudo apt-get update && sudo apt-get install autoconf"):
+        doctor.fix(project_for(fixture_project), found)

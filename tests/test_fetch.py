@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Mirror, git, project_for
-from mpforge.errors import DirtyTree, OfflineError
+from mpforge.errors import CommandFailed, DirtyTree, GitError, OfflineError, UserWork
 from mpforge.fetch import fetch
 from mpforge.git import Git, mirrored, normalise_mirror
 from mpforge.executor import Executor
@@ -47,28 +47,101 @@ def test_fetch_clones_tree_and_only_the_submodules_a_port_needs(fixture_project,
     assert not again.cloned and not again.checked_out and again.submodules_initialised == []
 
 
-def test_fetch_checks_out_the_pin_when_the_tree_moved(fixture_project, fixture_mirror):
+def test_commits_on_top_of_the_pin_are_kept(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    fetch(project, ["unix"], str(fixture_mirror.base))
+    fetch(project, [], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
     (tree / "NEWFILE").write_text("x")
     git(tree, "add", "NEWFILE")
     git(tree, "commit", "-q", "-m", "local commit")
-    report = fetch(project, ["unix"], str(fixture_mirror.base))
+    mine = git(tree, "rev-parse", "HEAD")
+    report = fetch(project, [], str(fixture_mirror.base))
+    assert report.ahead == 1 and not report.checked_out
+    assert git(tree, "rev-parse", "HEAD") == mine  # not moved
+
+
+def test_an_older_pin_is_moved_to_the_pin(fixture_project, fixture_mirror):
+    project = project_for(fixture_project)
+    fetch(project, [], str(fixture_mirror.base))
+    tree = fixture_project / "micropython"
+    git(tree, "checkout", "-q", "--detach", "HEAD~1")  # what a pin bump of the project looks like
+    report = fetch(project, [], str(fixture_mirror.base))
     assert report.checked_out
     assert git(tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
 
 
+def test_a_branch_in_the_tree_is_refused_and_kept(fixture_project, fixture_mirror):
+    project = project_for(fixture_project)
+    fetch(project, [], str(fixture_mirror.base))
+    tree = fixture_project / "micropython"
+    git(tree, "checkout", "-q", "-b", "work", "HEAD~1")
+    git(tree, "commit", "-q", "--allow-empty", "-m", "my work")
+    mine = git(tree, "rev-parse", "HEAD")
+    with pytest.raises(UserWork, match="your branch 'work'") as info:
+        fetch(project, [], str(fixture_mirror.base))
+    assert "checkout --detach" in info.value.hint
+    assert git(tree, "rev-parse", "HEAD") == mine
+    assert git(tree, "symbolic-ref", "--short", "HEAD") == "work"
+
+
+def test_commits_no_branch_holds_are_refused_until_kept(fixture_project, fixture_mirror):
+    project = project_for(fixture_project)
+    fetch(project, [], str(fixture_mirror.base))
+    tree = fixture_project / "micropython"
+    git(tree, "checkout", "-q", "--detach", "HEAD~1")
+    git(tree, "commit", "-q", "--allow-empty", "-m", "detached work")
+    mine = git(tree, "rev-parse", "HEAD")
+    with pytest.raises(UserWork, match="no branch holds") as info:
+        fetch(project, [], str(fixture_mirror.base))
+    assert "git -C micropython branch my-work" in info.value.hint
+    assert git(tree, "rev-parse", "HEAD") == mine
+    git(tree, "branch", "my-work")  # as the hint says: now nothing can be lost
+    assert fetch(project, [], str(fixture_mirror.base)).checked_out
+    assert git(tree, "rev-parse", "my-work") == mine
+
+
 def test_fetch_refuses_to_move_a_dirty_tree(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    fetch(project, ["unix"], str(fixture_mirror.base))
+    fetch(project, [], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
-    git(tree, "commit", "-q", "--allow-empty", "-m", "moved")
+    git(tree, "checkout", "-q", "--detach", "HEAD~1")
     gc = tree / "py" / "gc.c"
     gc.write_text(gc.read_text() + "/* my edit */\n")
     with pytest.raises(DirtyTree, match=r"local changes \(py/gc.c\)"):
-        fetch(project, ["unix"], str(fixture_mirror.base))
+        fetch(project, [], str(fixture_mirror.base))
     assert gc.read_text().endswith("/* my edit */\n")
+
+
+def test_a_mirror_without_the_pin_leaves_nothing_behind(fixture_project, fixture_mirror, tmp_path):
+    wrong = tmp_path / "wrong-mirror"
+    (wrong / "micropython").mkdir(parents=True)
+    # a repository, but not MicroPython's: it lacks the pinned commit
+    (wrong / "micropython" / "micropython.git").symlink_to(fixture_mirror.bare("pfalcon/axtls"))
+    project = project_for(fixture_project)
+    tree = fixture_project / "micropython"
+    with pytest.raises(GitError, match="has no commit .*the pin of micropython/"):
+        fetch(project, [], str(wrong))
+    assert list(tree.iterdir()) == []  # as before: an empty folder
+    assert not (fixture_project / ".git" / "modules" / "micropython").exists()
+    # and a good mirror afterwards just works
+    assert fetch(project, ["unix"], str(fixture_mirror.base)).cloned
+    assert git(tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
+
+
+def test_a_nested_submodule_missing_its_pin_is_not_left_half_cloned(fixture_project, fixture_mirror,
+                                                                    tmp_path):
+    partial = tmp_path / "partial"
+    for owner_name in ("micropython/micropython", "pfalcon/berkeley-db-1.xx", "atgreen/libffi"):
+        (partial / owner_name).parent.mkdir(parents=True, exist_ok=True)
+        (partial / f"{owner_name}.git").symlink_to(fixture_mirror.bare(owner_name))
+    (partial / "pfalcon" / "axtls.git").symlink_to(fixture_mirror.bare("atgreen/libffi"))  # wrong one
+    project = project_for(fixture_project)
+    with pytest.raises(CommandFailed):
+        fetch(project, ["unix"], str(partial))
+    tree = fixture_project / "micropython"
+    assert not Git(Executor()).is_checkout(tree / "lib" / "axtls")
+    assert fetch(project, ["unix"], str(fixture_mirror.base)).submodules_initialised
+    assert (tree / "lib" / "axtls" / "Makefile").exists()
 
 
 def test_fetch_at_the_pin_keeps_and_reports_local_changes(fixture_project, fixture_mirror):

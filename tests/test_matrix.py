@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,37 @@ def test_artifacts_are_byte_identical_across_checkout_folders(fixture_project, f
         second = json.loads((other / "dist" / target / "manifest.json").read_text())
         assert first["artifacts"] == second["artifacts"]
         assert first["source_date_epoch"] == second["source_date_epoch"] > 0
+
+
+def test_a_port_whose_sources_cannot_be_fetched_fails_alone(fixture_project, fixture_mirror):
+    # like esp8266 with a mirror lacking its SDK: bare-arm with a pinned source the mirror lacks
+    sdk = (fixture_project / "ports" / "bare-arm.toml").read_text() + '''
+[[sources]]
+name = "vendor-sdk"
+url = "https://github.com/vendor/missing-sdk.git"
+rev = "0123456789abcdef0123456789abcdef01234567"
+'''
+    (fixture_project / "ports" / "bare-sdk.toml").write_text(sdk)
+    result = matrix(fixture_project, fixture_mirror, "--port", "bare-arm,bare-sdk")
+    assert result.returncode == 1
+    assert summary(result.stdout) == {"bare-arm": "ok", "bare-sdk": "failed"}
+    assert "vendor/missing-sdk" in result.stderr  # the reason names what could not be fetched
+    assert (fixture_project / "dist" / "bare-arm" / "firmware.bin").exists()
+
+
+def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, fixture_mirror):
+    first = run_cli(fixture_project, "fetch", "--port", "bare-arm", "--mirror",
+                    str(fixture_mirror.base))  # the tree only: unix's submodules come later
+    assert first.returncode == 0, first.stderr
+    env = {k: v for k, v in os.environ.items() if k != "MPFORGE_MIRROR"}
+    doctor = run_cli(fixture_project, "doctor", env=env)
+    assert f"mirror: {fixture_mirror.base}" in doctor.stdout
+    # a later build clones what fetch did not (unix's submodules), without --mirror
+    assert not (fixture_project / "micropython" / "lib" / "axtls" / ".git").exists()
+    built = subprocess.run([sys.executable, "-m", "mpforge", "build", "--port", "unix", "--no-ccache"],
+                           cwd=fixture_project, env={**env, "CI": "1"}, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert (fixture_project / "dist" / "unix" / "micropython").exists()
+    forgotten = run_cli(fixture_project, "fetch", "--mirror", "none", env=env)
+    assert forgotten.returncode == 0  # everything is there already: nothing to clone
+    assert "mirror: none" in run_cli(fixture_project, "doctor", env=env).stdout

@@ -1,6 +1,7 @@
 """The same tasks on the pinned upstream tree (marker ``realtree``).
 
-They run when ``MPFORGE_MIRROR`` names a mirror folder or URL holding
+They run only when asked for (``python -m pytest -m realtree``), when
+``MPFORGE_MIRROR`` (or the checkout's remembered mirror) names a mirror folder or URL holding
 ``micropython/micropython.git`` and the submodules the unix port needs
 (``pfalcon/axtls``, ``pfalcon/berkeley-db-1.xx``, ``atgreen/libffi``), and are
 skipped with that reason otherwise. Each module builds a fresh project (this
@@ -18,12 +19,15 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, add_gitlink, git, run_cli
+from mpforge.settings import resolve_mirror
 
-MIRROR = os.environ.get("MPFORGE_MIRROR", "")
+# MPFORGE_MIRROR, else the mirror this checkout remembers (`invoke fetch --mirror BASE`)
+MIRROR = resolve_mirror(REPO, None)[0] or ""
 pytestmark = [
     pytest.mark.realtree,
-    pytest.mark.skipif(not MIRROR, reason="real-tree tests need MPFORGE_MIRROR (a mirror folder "
-                       "with micropython/micropython.git and its submodules)"),
+    pytest.mark.skipif(not MIRROR, reason="real-tree tests need a mirror (MPFORGE_MIRROR, or "
+                       "`invoke fetch --mirror BASE` once in this checkout) with "
+                       "micropython/micropython.git and its submodules"),
 ]
 EXPRESSION = "print(list(5 * x + y for x in range(10) for y in [4, 2, 1]))"
 

@@ -16,3 +16,15 @@ The library is organised one concept per module:
 """
 
 __version__ = "0.1.0"
+
+if __import__("sys").argv[:1] == ["-m"]:
+    # `python -m mpforge` is starting: a Ctrl-C before a task runs (a task takes Ctrl-C
+    # over, see mpforge.tasks.reports_errors) ends quietly with status 130, not with a
+    # traceback from CPython's runpy. Only then: a library import changes no handler.
+    import signal as _signal
+
+    def _stopped_early(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
+        _signal.signal(_signal.SIGINT, _stopped_early)

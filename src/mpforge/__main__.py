@@ -1,5 +1,10 @@
 """``python -m mpforge`` == the ``mpforge`` console script."""
 
-from .cli import main
+import sys
+
+try:
+    from .cli import main
+except KeyboardInterrupt:  # Ctrl-C while starting: nothing was done yet
+    sys.exit(130)
 
 main()

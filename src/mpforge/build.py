@@ -26,17 +26,20 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .ccache import Ccache, CcacheStats
 from .config import MakePass, expand
 from .deplibs import build_deplibs, merged_make_vars
-from .errors import BuildFailed, CommandFailed
+from .errors import BuildFailed, CommandFailed, ConfigError, MpforgeError
 from .fetch import fetch
 from .git import Git
-from .patches import PatchQueue
-from .project import Project, Target
+from .patches import PatchQueue, TreeFingerprint
+from .project import TREE_DIR, Project, Target
+from .state import (deferred_signals, disk_errors, fault_point, fsync_dir, move_file, pid_alive,
+                    read_json, write_json)
 from .toolchain import find_tool, find_toolchain
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
@@ -52,9 +55,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: lines that look like errors but never are the cause of a failed build: the 2016
+#: makefiles probe for optional things (``$(shell ls ...libffi-*/include)``, ``find`` of
+#: frozen folders, ``cat`` of a saved configuration, ``git describe`` in a tree without tags)
+#: and those tools complain on stderr while make goes on.
+_HARMLESS = re.compile(r"^(?:ls: cannot access |(?:cat|find|stat): .*: No such file or directory$"
+                       r"|fatal: (?:not a git repository|No names found|No tags can describe)"
+                       r"|which: no |.*\(ignored\)$)")
+
+
 def first_error(output: str) -> str:
-    """The first compiler error of a make log and the two lines after it."""
-    match = _COMPILER_ERROR.search(output) or _ANY_ERROR.search(output)
+    """The first compiler error of a make log and the two lines after it.
+
+    Without a compiler error: the first line that looks like one (a tool's ``error:``,
+    make giving up, a missing file), skipping the known-harmless lines (:data:`_HARMLESS`);
+    without any: the last ten lines.
+    """
+    match = _COMPILER_ERROR.search(output)
+    if not match:
+        match = next((m for m in _ANY_ERROR.finditer(output) if not _HARMLESS.match(m.group(0))), None)
     if not match:
         return "\n".join(output.rstrip().splitlines()[-10:])
     lines = output[match.start():].splitlines()
@@ -95,47 +114,97 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     return argvs
 
 
-def tree_state(git: Git, tree: Path) -> str:
-    """A digest of what the tree's commit does not say: local diffs, untracked files, submodules.
+#: characters make (and the 2016 makefiles' unquoted shell recipes) cannot take in a path
+_UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
 
-    It lets a build whose inputs are all unchanged skip make entirely.
+
+def check_build_paths(project: Project) -> None:
+    """Refuse, before anything is fetched or built, a checkout whose path make cannot handle.
+
+    make splits words at spaces (``-ffile-prefix-map=/my proj=.`` becomes two
+    arguments, ``BUILD=/my proj/build`` two targets) and the tree's recipes pass
+    paths to the shell unquoted, so such a path fails somewhere deep in a deplib
+    or a port's build; better one clear line first.
     """
-    digest = hashlib.sha256()
-    digest.update(git.run(tree, "diff", "HEAD", "--no-ext-diff", "--binary", check=False,
-                          mutates=False).stdout.encode())
-    untracked = git.run(tree, "ls-files", "--others", "--exclude-standard", "-z",
-                        check=False, mutates=False).stdout
-    for rel in sorted(filter(None, untracked.split("\0"))):
-        path = tree / rel
-        digest.update(rel.encode())
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    digest.update(git.run(tree, "submodule", "status", check=False, mutates=False).stdout.encode())
-    return digest.hexdigest()
+    for what, path in (("checkout", project.root), ("tree", project.tree),
+                       ("build folder", project.build_root), ("dist folder", project.dist_root)):
+        bad = _UNSAFE_PATH.search(str(path))
+        if bad:
+            char = {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
+            raise ConfigError(f"the {what} path '{path}' contains {char}, which make and the 2016 "
+                              "makefiles cannot handle in a path",
+                              "move or clone the checkout to a path of letters, digits and / . _ - + only")
+
+
+def tidy_dist(dist_root: Path) -> list[str]:
+    """Remove what interrupted publishes left in ``dist/``; returns what was done.
+
+    ``.<target>.tmp-PID`` is a staging folder (incomplete: removed);
+    ``.<target>.old-PID`` is the previous complete build, moved aside just before
+    the new one was renamed in: put back if the new one never arrived, else removed.
+    Only leftovers of processes that are gone are touched.
+    """
+    done: list[str] = []
+    if not dist_root.is_dir():
+        return done
+    for entry in sorted(dist_root.iterdir()):
+        match = re.fullmatch(r"\.(.+)\.(tmp|old)-(\d+)", entry.name)
+        if not match or pid_alive(int(match.group(3))):
+            continue
+        final = dist_root / match.group(1)
+        if match.group(2) == "old" and not final.exists():
+            entry.rename(final)
+            done.append(f"restored dist/{final.name} (its replacement was interrupted)")
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            done.append(f"removed dist/{entry.name} (left by an interrupted build)")
+    return done
+
+
+#: the targets this process published (a stop message says whether anything was)
+published: list[str] = []
 
 
 def _publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) -> None:
-    """Replace ``dist/<target>/`` with the new artifacts in one rename."""
+    """Replace ``dist/<target>/`` with the new artifacts; it never holds half a build.
+
+    The artifacts are copied (from any file system: ``build/`` may be on another
+    disk) into a staging folder inside ``dist/`` with the manifest, and flushed to
+    disk; two renames within ``dist/`` then swap it in (the old folder aside, the
+    new one in place), with Ctrl-C and SIGTERM held back between them. A process
+    killed between the two leaves the old build aside, which :func:`tidy_dist`
+    puts back. A full disk or another OSError is one :class:`StateError` line.
+    """
     dist_root = target.project.dist_root
-    dist_root.mkdir(parents=True, exist_ok=True)
-    staging = dist_root / f".{target.name}.tmp-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    try:
-        for name, path in artifacts:
-            shutil.copy2(path, staging / name)
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        final = target.dist_dir
-        old = dist_root / f".{target.name}.old-{os.getpid()}"
-        if final.exists():
-            final.rename(old)
-        staging.rename(final)
-        if old.exists():
-            shutil.rmtree(old)
-    finally:
+    with disk_errors(f"cannot publish {target.name} to {dist_root}"):
+        dist_root.mkdir(parents=True, exist_ok=True)
+        for line in tidy_dist(dist_root):
+            target.project.console.info(line)
+        staging = dist_root / f".{target.name}.tmp-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
+        staging.mkdir()
+        try:
+            for name, path in artifacts:
+                shutil.copy2(path, staging / name)
+                with open(staging / name, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                fault_point("publish.copy")
+            write_json(staging / "manifest.json", manifest)
+            final = target.dist_dir
+            old = dist_root / f".{target.name}.old-{os.getpid()}"
+            with deferred_signals():
+                if final.exists():
+                    final.rename(old)
+                fault_point("publish.swap")
+                staging.rename(final)
+                fsync_dir(dist_root)
+                published.append(target.name)
+            if old.exists():
+                shutil.rmtree(old)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass
@@ -146,21 +215,41 @@ class TreeInfo:
     describe: str
     state: str
     patches: list[dict[str, str]]
+    #: port -> why its own sources could not be fetched (``keep_going`` only)
+    failed_ports: dict[str, MpforgeError] = field(default_factory=dict)
+    #: the tree's content against pin + series (None: not computed, e.g. a dry run)
+    fingerprint: TreeFingerprint | None = None
 
 
-def prepare_tree(project: Project, ports: list[str], mirror: str | None) -> TreeInfo:
-    """Fetch the tree and the submodules of ``ports``, and apply the patch series."""
+def prepare_tree(project: Project, ports: list[str], mirror: str | None, *,
+                 keep_going: bool = False) -> TreeInfo:
+    """Fetch the tree and the submodules of ``ports``, and apply the patch series.
+
+    ``keep_going``: a port whose pinned sources cannot be fetched is listed in
+    ``failed_ports`` rather than failing the preparation of every port.
+    """
     console, executor = project.console, project.executor
+    check_build_paths(project)
     console.step(f"fetch ({', '.join(ports)})")
-    fetch(project, ports, mirror)
+    fetched = fetch(project, ports, mirror, keep_going=keep_going)
     console.step("patch")
     queue = PatchQueue(project.patches_dir, project.tree, executor)
-    newly = queue.apply()
+    try:
+        newly = queue.apply()  # finishes an interrupted or half-applied series first, or fails
+    finally:
+        for note in queue.notes:
+            console.warn(note)
     console.info(f"applied {len(newly)} patch(es)" if newly else "patch series up to date")
     git = Git(executor)
+    pin = git.gitlink(project.root, TREE_DIR) if project.tree_is_submodule else git.head(project.tree)
+    fingerprint = queue.fingerprint(pin)
+    if fingerprint.differing:
+        shown = ", ".join(fingerprint.differing[:5]) + (" ..." if len(fingerprint.differing) > 5 else "")
+        console.warn(f"micropython/ is not the pin plus the series: {len(fingerprint.differing)} "
+                     f"difference(s) ({shown}); building it as it is, the manifest lists them")
     return TreeInfo(git.head(project.tree),
                     git.query(project.tree, "describe", "--tags", "--always", "--dirty"),
-                    tree_state(git, project.tree), queue.applied())
+                    fingerprint.digest, queue.applied(), fetched.failed_ports, fingerprint)
 
 
 def source_date_epoch(project: Project) -> int:
@@ -209,15 +298,22 @@ class BuildResult:
     duration: float
     cached: bool = False
     cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
+    #: ccache's hits and misses during :func:`build` (None: compiled without ccache)
+    ccache: CcacheStats | None = None
+    #: where the tree built was not the pin plus the series (also in the manifest)
+    tree_differs: list[str] = field(default_factory=list)
 
 
 def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                  jobs: int | None, clean: bool = False, make_env: dict[str, str] | None = None,
-                 pass_fds: tuple[int, ...] = (), cc_prefix: list[str] | None = None) -> BuildResult:
+                 pass_fds: tuple[int, ...] = (), ccache: bool | None = None) -> BuildResult:
     """Build one target of a prepared tree (see :func:`prepare_tree`) into ``dist/``.
 
     ``make_env``/``pass_fds`` hand make a jobserver (see :mod:`mpforge.matrix`),
-    in which case ``jobs`` is None.
+    in which case ``jobs`` is None. Every build path ends here, so this is where
+    ccache is decided (:meth:`~mpforge.ccache.Ccache.for_build`: ``ccache`` is an
+    explicit choice, None the project's setting): its prefix goes in front of the
+    compiler in ``CC``, and its environment into make's.
     """
     project = target.project
     console, executor = project.console, project.executor
@@ -226,7 +322,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     for tool in target.port.tools:
         find_tool(project.catalog.tools[tool], executor)
 
-    argvs = make_argvs(target, deplib_vars, jobs, cc_prefix)
+    cache = Ccache.for_build(project, ccache)
+    argvs = make_argvs(target, deplib_vars, jobs, cache.prefix if cache else None)
     epoch = source_date_epoch(project)
     inputs = {
         "tree_commit": tree.commit,
@@ -241,26 +338,34 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                  make_argvs(target, deplib_vars, None)],
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    differs = tree.fingerprint.differing if tree.fingerprint else []
     previous = target.dist_dir / "manifest.json"
-    if not clean and not executor.dry_run and previous.exists():
-        old = json.loads(previous.read_text())
+    if not executor.dry_run:
+        for line in tidy_dist(project.dist_root):
+            console.info(line)
+    # damaged (truncated by an older mpforge, edited): a warning, then rebuilt and replaced
+    old = read_json(previous, console.warn) if not executor.dry_run else None
+    if not clean and old is not None:
         if old.get("inputs_key") == key and all(
-                (target.dist_dir / a["name"]).exists() for a in old.get("artifacts", [])):
+                (target.dist_dir / a.get("name", "")).is_file() for a in old.get("artifacts", [])):
             return BuildResult(target.name, target.dist_dir, old, False,
-                               time.monotonic() - started, cached=True)
+                               time.monotonic() - started, cached=True, tree_differs=differs)
 
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
     make_key = hashlib.sha256(json.dumps(
         {k: v for k, v in inputs.items() if k not in ("tree_state", "port_data")},
         sort_keys=True).encode()).hexdigest()
-    last = json.loads(stamp.read_text()) if stamp.exists() else {}
+    last = read_json(stamp, console.warn)
+    damaged = last is None and stamp.exists()  # nothing can be trusted: start over
+    last = last or {}
     stale = bool(last) and last.get("make_key") != make_key
     # make was stopped mid-build (Ctrl-C, killed): the tree's makefiles cannot
     # always recover from half-written intermediates (qstr headers), so start over
     interrupted = last.get("state") == "building"
-    if (clean or stale or interrupted) and build_dir.exists() and not executor.dry_run:
+    if (clean or stale or interrupted or damaged) and build_dir.exists() and not executor.dry_run:
         reason = ("clean build" if clean else "inputs changed" if stale
+                  else "its inputs.json was damaged" if damaged
                   else "the last build was interrupted")
         console.info(f"{target.name}: {reason}: starting a fresh build directory")
         shutil.rmtree(build_dir)
@@ -276,7 +381,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     log = build_dir / "build.log"
     if not executor.dry_run:
         log.write_text("")
-    env = {"SOURCE_DATE_EPOCH": str(epoch), **(make_env or {})}
+    env = {"SOURCE_DATE_EPOCH": str(epoch), **(cache.env if cache else {}), **(make_env or {})}
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
@@ -307,7 +412,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
             kept = build_dir / "out" / art.name
             kept.parent.mkdir(exist_ok=True)
             if path.exists():
-                os.replace(path, kept)
+                move_file(path, kept)  # build/ may be on another file system than the tree
             path = kept
         if not path.exists():
             raise BuildFailed(f"make succeeded but {path.name} was not produced",
@@ -323,7 +428,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                       for name, path in artifacts],
         "size": elf_size(target, Path(expand(target.port.size_elf, values)))
         if target.port.size_elf else {},
-        "tree": {"commit": tree.commit, "describe": tree.describe},
+        "tree": {"commit": tree.commit, "describe": tree.describe, **_tree_facts(tree)},
         "patches": tree.patches,
         "toolchain": {"name": found.name, "version": found.version},
         "make": [dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
@@ -336,16 +441,14 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "build_cpu_seconds": round(build_cpu, 3),
         "mpforge": __version__,
     }
-    changed = True
-    if previous.exists():
-        old = json.loads(previous.read_text())
-        changed = old.get("artifacts") != manifest["artifacts"] or old.get("inputs_key") != key
+    changed = old is None or old.get("artifacts") != manifest["artifacts"] \
+        or old.get("inputs_key") != key or not target.dist_dir.is_dir()
     if changed:
         _publish(target, artifacts, manifest)
     else:
-        manifest = json.loads(previous.read_text())
+        manifest = old
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
-                       cpu_seconds=build_cpu)
+                       cpu_seconds=build_cpu, tree_differs=differs)
 
 
 def _file_digest(paths: list[Path | None]) -> str:
@@ -357,7 +460,17 @@ def _file_digest(paths: list[Path | None]) -> str:
 
 
 def _write_stamp(stamp: Path, make_key: str, inputs: dict, state: str) -> None:
-    stamp.write_text(json.dumps({"make_key": make_key, "state": state, **inputs}, indent=2))
+    write_json(stamp, {"make_key": make_key, "state": state, **inputs})
+
+
+def _tree_facts(tree: TreeInfo) -> dict:
+    """The manifest's account of the tree: its content fingerprint, and whether (and where)
+    it differs from the pin plus the series. Reported, never refused."""
+    fp = tree.fingerprint
+    if fp is None:
+        return {}
+    return {"pin": fp.pin, "fingerprint": fp.digest, "pin_plus_series": fp.expected,
+            "is_pin_plus_series": fp.matches, "differing": fp.differing}
 
 
 def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:
@@ -373,7 +486,8 @@ def with_needs(project: Project, ports: list[str]) -> list[str]:
     return project.catalog.with_needs(ports)
 
 
-def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None) -> None:
+def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None,
+                ccache: bool | None = None) -> None:
     """Build (or find cached) the default target of every port that ``ports`` need.
 
     Also when a needed port is among ``ports``: its artifact must exist before
@@ -384,16 +498,27 @@ def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | 
     for name in needed:
         target = project.target(name)
         project.console.step(f"needed first: {target.name}")
-        build_target(target, tree, port_deplibs(target), jobs=jobs or os.cpu_count() or 1)
+        build_target(target, tree, port_deplibs(target), jobs=jobs or os.cpu_count() or 1,
+                     ccache=ccache)
 
 
 def build(target: Target, *, jobs: int | None = None, clean: bool = False,
-          mirror: str | None = None) -> BuildResult:
-    """Build ``target`` end to end; see the module docstring."""
+          mirror: str | None = None, ccache: bool | None = None) -> BuildResult:
+    """Build ``target`` end to end; see the module docstring.
+
+    ``ccache``: True/False to force it on or off, None for the project's setting
+    (see :mod:`mpforge.ccache`); the result carries its hits and misses.
+    """
     project = target.project
     find_toolchain(target.toolchain, project.executor)  # fail fast, before fetching anything
+    cache = Ccache.for_build(project, ccache)
+    before = cache.counters() if cache else {}
     tree = prepare_tree(project, with_needs(project, [target.port.name]), mirror)
-    build_needs(project, [target.port.name], tree, jobs)
+    build_needs(project, [target.port.name], tree, jobs, ccache)
     deplib_vars = port_deplibs(target, clean)
     project.console.step(f"make {target.name}")
-    return build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean)
+    result = build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean,
+                          ccache=ccache)
+    if cache:
+        result.ccache = cache.stats_since(before)
+    return result

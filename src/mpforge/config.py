@@ -27,6 +27,7 @@ String values may contain placeholders, filled by :func:`expand`:
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 import tomllib
@@ -55,6 +56,63 @@ def _load(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path.name}: invalid TOML: {exc}", f"fix {path}") from exc
+
+
+#: The keys each table of a data file may hold. ``"*"`` stands for a table of
+#: user-chosen names (boards, regions, emulators) whose values follow the schema
+#: given; a list of tables (``[[artifacts]]``) is described by its element's schema.
+#: ``None`` means "any value" (a leaf). A key outside the schema is an error that
+#: names the file, the table and the nearest valid key: a typo is never ignored.
+Schema = dict[str, Any]
+
+PORT_SCHEMA: Schema = {
+    "description": None, "make_dir": None, "toolchain": None, "tools": None,
+    "submodules": None, "needs": None, "size_elf": None,
+    "boards": {"dir": None, "marker": None, "default": None, "var": None,
+               "make_vars": {"*": None}},
+    "make": {"targets": None, "build_var": None, "vars": None, "cc_flags": None, "post": None,
+             "passes": {"name": None, "vars": None, "targets": None}},
+    "artifacts": {"path": None, "name": None, "in_tree": None, "dist": None},
+    "deplibs": {"name": None, "source": None, "steps": None, "make_vars": None,
+                "outputs": None, "tools": None, "aclocal_macros": None},
+    "sources": {"name": None, "url": None, "rev": None},
+    "size_regions": {"*": {"sections": None, "limit": None}},
+    "flash": {"runner": None, "fallback": None, "usb_id": None, "artifact": None,
+              "ld_file": None, "ld_file_var": None, "mcu": None, "offset": None},
+    "test": {"host": {"binary": None, "dirs": None, "target": None},
+             "device": {"target": None, "dirs": None},
+             "emulator": {"*": {"board": None, "command": None}}},
+}
+TOOLCHAIN_SCHEMA: Schema = {
+    "description": None, "cross_compile": None, "probe": None, "debian": None, "hint": None,
+    "make_vars": None, "cc_flags": None, "path_env": None, "path_subdir": None,
+}
+HOST_TOOLS_SCHEMA: Schema = {
+    "project": {"tools": None},
+    "tools": {"*": {"probe": None, "debian": None, "hint": None, "purpose": None}},
+}
+
+
+def check_keys(data: Mapping[str, Any], schema: Schema, where: Path, table: str = "") -> None:
+    """Refuse any key ``schema`` does not know, naming file, table, key and the nearest valid key."""
+    for key, value in data.items():
+        if key in schema:
+            sub = schema[key]
+        elif "*" in schema:
+            sub = schema["*"]
+        else:
+            near = difflib.get_close_matches(key, list(schema), n=1)
+            place = f"[{table}]" if table else "the top level"
+            raise ConfigError(f"{where.name}: unknown key '{key}' in {place}",
+                              f"did you mean '{near[0]}'?" if near
+                              else f"valid keys there: {', '.join(sorted(schema))}")
+        if sub is None:
+            continue
+        name = f"{table}.{key}" if table else key
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, Mapping):
+                check_keys(item, sub, where, name)
 
 
 def _need(data: Mapping[str, Any], key: str, kind: type, where: Path) -> Any:
@@ -123,6 +181,7 @@ class ToolchainDef:
     @classmethod
     def from_file(cls, path: Path) -> "ToolchainDef":
         data = _load(path)
+        check_keys(data, TOOLCHAIN_SCHEMA, path)
         return cls(
             name=path.stem,
             description=data.get("description", ""),
@@ -257,6 +316,7 @@ class PortDef:
     @classmethod
     def from_file(cls, path: Path) -> "PortDef":
         data = _load(path)
+        check_keys(data, PORT_SCHEMA, path)
         make = data.get("make", {})
         boards = data.get("boards", {})
         deplibs = []
@@ -340,6 +400,7 @@ class Catalog:
         host_tools = toolchains_dir / "host-tools.toml"
         if host_tools.exists():
             data = _load(host_tools)
+            check_keys(data, HOST_TOOLS_SCHEMA, host_tools)
             for name, raw in data.get("tools", {}).items():
                 debian = raw.get("debian", [])
                 tools[name] = ToolDef(

@@ -34,6 +34,7 @@ from .config import DeplibDef, expand
 from .errors import BuildFailed, ConfigError, GitError
 from .git import Git
 from .project import Target
+from .state import read_json, write_json
 from .toolchain import find_tool, find_toolchain
 
 
@@ -177,8 +178,8 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     stamp = work / "stamp.json"
     outputs = [Path(expand(o, values)) for o in deplib.outputs]
-    fresh = (not clean and stamp.exists()
-             and json.loads(stamp.read_text()).get("key") == key
+    last = read_json(stamp, project.console.warn)  # damaged: a warning, then a rebuild
+    fresh = (not clean and last is not None and last.get("key") == key
              and all(o.exists() for o in outputs))
     if not fresh:
         if work.exists() and not executor.dry_run:
@@ -205,7 +206,7 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
             raise BuildFailed(f"deplib {deplib.name} did not produce {', '.join(missing)}",
                               f"see {log.relative_to(project.root)}")
         if not executor.dry_run:
-            stamp.write_text(json.dumps({"key": key, **inputs}, indent=2))
+            write_json(stamp, {"key": key, **inputs})
     make_vars = {k: (_expand_globs(expand(v, values)) if not executor.dry_run else expand(v, values))
                  for k, v in deplib.make_vars.items()}
     return DeplibResult(deplib.name, prefix, not fresh, make_vars, key)
@@ -213,6 +214,9 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
 
 def build_deplibs(target: Target, clean: bool = False) -> list[DeplibResult]:
     """Build every deplib of the target's port, in the order the port lists them."""
+    from .build import check_build_paths  # (build imports this module)
+
+    check_build_paths(target.project)
     results = []
     for deplib in target.port.deplibs:
         console = target.project.console

@@ -4,18 +4,25 @@ The flow (every step a clear, one-line error when it cannot go on):
 
 1. the artifact: ``dist/<target>/`` (built first if missing or stale), or
    ``--file``; a dist artifact must match the sha256 in its manifest;
-2. checks before any write: a DfuSe file must parse, carry the board's USB
-   id, and put every element inside the board's flash (read from the board's
-   linker script in the tree);
+2. checks before any write: the file must be a valid artifact of the runner's
+   format (:meth:`Runner.validate`: a DfuSe file that parses, carries the
+   board's USB id and writes only into the board's flash, read from the
+   board's linker script; an ESP8266 image; an Intel HEX file), whatever its
+   name (``--file /etc/passwd`` goes nowhere);
 3. the runner, from ``ports/<port>.toml`` ``[flash]`` (``runner``, then
    ``fallback``), or ``--runner``: small classes behind :class:`Runner`, each
    declaring what it needs (a DFU device, a serial port) and what it can do
    (erase);
-4. for a DFU runner with no DFU device present: if the board runs
-   MicroPython on a serial port (``--device``, or ``auto``), it is sent to its
-   bootloader over the raw REPL (``pyb.bootloader()``) and the DFU device is
-   awaited; two DFU devices are refused (never flash the wrong board);
-5. flash (``--dry-run`` prints the plan and the commands, and touches nothing);
+4. for a DFU runner, the board's identity: ``--dfu-serial`` (or ``--device
+   dfu:serial=S`` / ``dfu:path=P``) names a DFU device; a serial ``--device``
+   is placed on the USB bus (its USB path, from sysfs), and the DFU device at
+   that path is the board's. Only that device is flashed (``dfu-util -p PATH``);
+   a DFU device that is not it, or that cannot be matched to it, is refused,
+   never guessed. With no DFU device present the board on ``--device`` is sent
+   to its bootloader over the raw REPL (``pyb.bootloader()``) and its DFU
+   device is awaited;
+5. flash. ``--dry-run`` changes nothing anywhere: no fetch, no patch, no make,
+   nothing published; it says what would be built and prints the commands;
 6. with a serial device: wait for the board to come back and check that its
    banner names the tree version of what was flashed.
 
@@ -32,16 +39,17 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
 from . import dfuse
-from .build import build, sha256_file
+from .build import build, sha256_file, tidy_dist
 from .errors import MissingTool, MpforgeError
+from .state import read_json
 from .executor import quote
 from .project import Project, Target
-from .transport import RawRepl, TransportError, open_device
+from .transport import RawRepl, TransportError, find_boards, open_device
 
 DFU_WAIT = float(os.environ.get("MPFORGE_DFU_WAIT", "15"))
 PORT_WAIT = float(os.environ.get("MPFORGE_PORT_WAIT", "20"))
@@ -49,6 +57,10 @@ PORT_WAIT = float(os.environ.get("MPFORGE_PORT_WAIT", "20"))
 
 class DeployError(MpforgeError):
     """The firmware was not (or could not be) put on the board."""
+
+
+#: the largest file any runner is given (the biggest flash of any port is 4 MiB)
+MAX_ARTIFACT = 16 << 20
 
 
 @dataclass
@@ -63,6 +75,8 @@ class FlashJob:
     mcu: str = ""
     offset: str = "0"
     tree: Path | None = None
+    dfu_path: str = ""  # the one DFU device to write (dfu-util -p), when known
+    dfu_serial: str = ""  # ... or its serial number (dfu-util -S)
 
 
 class Runner:
@@ -81,6 +95,9 @@ class Runner:
     def commands(self, job: FlashJob) -> list[list[str]]:
         raise NotImplementedError
 
+    def validate(self, target: Target, path: Path) -> None:
+        """Refuse a file that is not an artifact this runner can write to ``target``."""
+
     def check(self, job: FlashJob) -> None:
         if job.erase and not self.can_erase:
             raise DeployError(f"runner {self.name} cannot erase", "drop --erase")
@@ -94,8 +111,15 @@ class DfuUtil(Runner):
     needs_dfu_device = True
 
     def commands(self, job: FlashJob) -> list[list[str]]:
-        # a DfuSe file carries its own addresses; :leave starts the firmware afterwards
-        return [["dfu-util", "-a", "0", "-d", job.usb_id, "-s", ":leave", "-D", str(job.artifact)]]
+        # a DfuSe file carries its own addresses; :leave starts the firmware afterwards;
+        # -p / -S: that device and no other, whatever else is attached
+        which = [*(["-p", job.dfu_path] if job.dfu_path else []),
+                 *(["-S", job.dfu_serial] if job.dfu_serial else [])]
+        return [["dfu-util", "-a", "0", "-d", job.usb_id, *which, "-s", ":leave", "-D",
+                 str(job.artifact)]]
+
+    def validate(self, target: Target, path: Path) -> None:
+        check_dfuse(target, path)
 
 
 class Pydfu(Runner):
@@ -113,6 +137,9 @@ class Pydfu(Runner):
         assert job.tree is not None
         return [[sys.executable, str(job.tree / "tools" / "pydfu.py"), "-u", str(job.artifact)]]
 
+    def validate(self, target: Target, path: Path) -> None:
+        check_dfuse(target, path)
+
 
 class Esptool(Runner):
     name, program, install = "esptool", "esptool.py", "pip install 'esptool<5'"
@@ -124,12 +151,18 @@ class Esptool(Runner):
         erase = [base + ["erase_flash"]] if job.erase else []
         return erase + [base + ["write_flash", "--flash_size=detect", job.offset, str(job.artifact)]]
 
+    def validate(self, target: Target, path: Path) -> None:
+        check_esp_image(path.read_bytes(), path.name)
+
 
 class Teensy(Runner):
     name, program, install = "teensy", "teensy_loader_cli", "apt-get install teensy-loader-cli"
 
     def commands(self, job: FlashJob) -> list[list[str]]:
         return [["teensy_loader_cli", f"--mcu={job.mcu}", "-w", "-v", str(job.artifact)]]
+
+    def validate(self, target: Target, path: Path) -> None:
+        check_ihex(path.read_bytes(), path.name)
 
 
 class Cc3200(Runner):
@@ -183,15 +216,144 @@ def flash_regions(target: Target) -> list[tuple[int, int]]:
     return [(int(origin, 16), _size(length)) for origin, length in regions]
 
 
-def dfu_devices(executor, usb_id: str) -> list[str]:
-    """``dfu-util -l`` lines for devices with ``usb_id`` (one per device, not per alt setting)."""
+def check_dfuse(target: Target, path: Path) -> None:
+    """A DfuSe file for this board: it parses, carries the board's USB id, and writes
+    only into the board's flash (see :mod:`mpforge.dfuse`)."""
+    usb_id = target.port.flash.get("usb_id", "")
+    vid, pid = (int(x, 16) for x in usb_id.split(":")) if usb_id else (0, 0)
+    parsed = dfuse.parse(path.read_bytes(), path.name)
+    dfuse.check(parsed, usb_id=(vid, pid), flash=flash_regions(target), what=path.name)
+
+
+def check_esp_image(data: bytes, what: str) -> None:
+    """An ESP8266 flash image (what ``firmware-combined.bin`` starts with): magic 0xE9, then
+    its segments, each inside the file."""
+    def bad(problem: str) -> DeployError:
+        return DeployError(f"{what} is not an ESP8266 firmware image: {problem}",
+                           "flash the firmware-combined.bin `invoke build --port esp8266` makes")
+
+    if len(data) < 8 or data[0] != 0xE9:
+        raise bad("no image header (magic byte 0xE9)")
+    segments, offset = data[1], 8
+    if not 1 <= segments <= 16:
+        raise bad(f"{segments} segments")
+    for _ in range(segments):
+        if offset + 8 > len(data):
+            raise bad("truncated segment header")
+        size = int.from_bytes(data[offset + 4:offset + 8], "little")
+        offset += 8 + size
+        if offset > len(data):
+            raise bad("a segment runs past the end of the file")
+
+
+def check_ihex(data: bytes, what: str) -> None:
+    """An Intel HEX file: every record well-formed with its checksum, ending in an EOF record."""
+    def bad(problem: str) -> DeployError:
+        return DeployError(f"{what} is not an Intel HEX file: {problem}",
+                           "flash the .hex file `invoke build` makes for this port")
+
+    try:
+        lines = data.decode("ascii").split()
+    except UnicodeDecodeError:
+        raise bad("not text") from None
+    if not lines:
+        raise bad("empty")
+    for number, line in enumerate(lines, 1):
+        if not re.fullmatch(r":(?:[0-9A-Fa-f]{2}){5,}", line):
+            raise bad(f"line {number} is not a record")
+        record = bytes.fromhex(line[1:])
+        if len(record) != record[0] + 5 or sum(record) & 0xFF:
+            raise bad(f"line {number}: wrong length or checksum")
+        if record[3] == 1:
+            return
+    raise bad("no end-of-file record")
+
+
+@dataclass(frozen=True)
+class DfuDevice:
+    """One device ``dfu-util -l`` lists (once, not once per alt setting)."""
+
+    path: str  # USB bus-port path, e.g. "1-2": the physical socket
+    serial: str
+    line: str
+
+
+def dfu_devices(executor, usb_id: str) -> list[DfuDevice]:
+    """The DFU devices with ``usb_id`` that ``dfu-util -l`` lists."""
     out = executor.output(["dfu-util", "-l"], check=False)
-    seen = {}
+    seen: dict[str, DfuDevice] = {}
     for line in out.splitlines():
         if f"[{usb_id}]" in line:
             path = re.search(r'path="([^"]*)"', line)
-            seen.setdefault(path.group(1) if path else line, line.strip())
+            serial = re.search(r'serial="([^"]*)"', line)
+            key = path.group(1) if path else line
+            seen.setdefault(key, DfuDevice(path.group(1) if path else "",
+                                           serial.group(1) if serial else "", line.strip()))
     return list(seen.values())
+
+
+def usb_path_of(port: str) -> str:
+    """The USB path (``1-2``, as ``dfu-util -l`` says ``path=``) of the USB device behind a
+    serial port, from sysfs; "" when it has none (a pty, a network port, no sysfs).
+
+    ``MPFORGE_SYSFS`` replaces ``/sys`` (the tests give a fake one).
+    """
+    if "://" in port or port.startswith("execpty:"):
+        return ""
+    name = Path(os.path.realpath(port)).name
+    device = Path(os.environ.get("MPFORGE_SYSFS", "/sys")) / "class" / "tty" / name / "device"
+    if not device.exists():
+        return ""
+    interface = Path(os.path.realpath(device)).name  # "1-2:1.0": configuration 1, interface 0
+    return interface.split(":")[0] if ":" in interface else ""
+
+
+@dataclass
+class BoardIdentity:
+    """Which DFU device is the board to flash (empty: not known, see :func:`identify`)."""
+
+    dfu_serial: str = ""
+    usb_path: str = ""
+    serial_port: str = ""  # the board's serial port (--device), if any
+
+    @property
+    def known(self) -> bool:
+        return bool(self.dfu_serial or self.usb_path)
+
+    def matches(self, device: DfuDevice) -> bool:
+        return ((not self.dfu_serial or device.serial == self.dfu_serial)
+                and (not self.usb_path or device.path == self.usb_path))
+
+    def describe(self) -> str:
+        parts = [f"serial {self.dfu_serial}" if self.dfu_serial else "",
+                 f"USB path {self.usb_path}" if self.usb_path else ""]
+        what = " and ".join(p for p in parts if p)
+        if self.serial_port and self.usb_path:
+            return f"the board on {self.serial_port} ({what})"
+        return f"the DFU device with {what}" if what else "the one DFU device attached"
+
+
+def identify(device: str | None, dfu_serial: str | None) -> BoardIdentity:
+    """The board's identity from ``--device`` and ``--dfu-serial``."""
+    identity = BoardIdentity(dfu_serial=dfu_serial or "")
+    if device and device.startswith("dfu:"):
+        key, _, value = device[4:].partition("=")
+        if key not in ("serial", "path") or not value:
+            raise DeployError(f"cannot read --device {device}",
+                              "use dfu:serial=SERIAL or dfu:path=BUS-PORT (as `dfu-util -l` shows them)")
+        if key == "serial":
+            identity.dfu_serial = value
+        else:
+            identity.usb_path = value
+        return identity
+    if device:
+        port = device
+        if device == "auto":
+            boards = find_boards()
+            port = boards[0] if len(boards) == 1 else ""
+        identity.serial_port = device
+        identity.usb_path = usb_path_of(port.removeprefix("port:")) if port else ""
+    return identity
 
 
 # --- the flow ------------------------------------------------------------------------
@@ -204,6 +366,9 @@ class DeployPlan:
     commands: list[list[str]]
     bootloader: str = ""  # the serial device sent to its bootloader first
     expect: str = ""  # what the banner must name afterwards
+    identity: BoardIdentity = field(default_factory=BoardIdentity)
+    job: FlashJob | None = None
+    would_build: str = ""  # --dry-run: what a real run would build first
 
 
 def choose_runner(target: Target, name: str | None) -> Runner:
@@ -224,44 +389,75 @@ def choose_runner(target: Target, name: str | None) -> Runner:
                       "; or ".join(r.install for r in missing))
 
 
-def pick_artifact(target: Target, file: str | None, mirror: str | None) -> tuple[Path, dict]:
-    """The artifact to flash and its manifest (empty for --file), checked against it."""
+def pick_artifact(target: Target, file: str | None, mirror: str | None,
+                  dry_run: bool = False) -> tuple[Path, dict, str]:
+    """The artifact to flash and its manifest (empty for --file), checked against it.
+
+    The third value is, under ``dry_run``, what a real run would build first
+    ("" when nothing); a dry run never builds.
+    """
     flash = target.port.flash
     if file:
         path = Path(file)
         if not path.is_file():
-            raise DeployError(f"no such file: {file}", "check --file")
-        return path, {}
+            raise DeployError(f"no such file: {file}" if not path.exists() else
+                              f"{file} is not a regular file", "check --file")
+        if path.stat().st_size > MAX_ARTIFACT:
+            raise DeployError(f"{file} is {path.stat().st_size} bytes: no firmware is that big",
+                              "check --file")
+        return path, {}, ""
+    manifest_path = target.dist_dir / "manifest.json"
+    if dry_run:
+        manifest = read_json(manifest_path) or {}
+        name = flash.get("artifact") or (manifest.get("artifacts") or [{}])[0].get("name") \
+            or (target.port.artifacts[0].name if target.port.artifacts else "firmware")
+        if not manifest or not (target.dist_dir / name).is_file():
+            return target.dist_dir / name, {}, f"{target.name} (not built yet: fetch, patch, make)"
+        return target.dist_dir / name, manifest, \
+            f"{target.name} again if its inputs changed (a no-op otherwise)"
     build(target, mirror=mirror)  # builds when missing or stale, a no-op otherwise
-    manifest = json.loads((target.dist_dir / "manifest.json").read_text())
-    name = flash.get("artifact") or manifest["artifacts"][0]["name"]
-    entry = next((a for a in manifest["artifacts"] if a["name"] == name), None)
+    manifest = read_json(manifest_path, target.project.console.warn) or {}
+    name = flash.get("artifact") or (manifest.get("artifacts") or [{}])[0].get("name", "")
+    entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == name), None)
     if entry is None:
         raise DeployError(f"dist/{target.name} has no {name}", f"check [flash] in ports/{target.port.name}.toml")
     path = target.dist_dir / name
     if sha256_file(path) != entry["sha256"]:
         raise DeployError(f"dist/{target.name}/{name} differs from its manifest (sha256)",
                           "rebuild with `invoke build --clean`; do not flash a file that changed")
-    return path, manifest
+    return path, manifest, ""
 
 
 def plan_deploy(project: Project, target: Target, *, file: str | None, runner_name: str | None,
-                device: str | None, erase: bool, mirror: str | None, baud: int = 115200) -> DeployPlan:
-    """Everything up to (not including) touching the board: artifact, checks, runner, commands."""
-    artifact, manifest = pick_artifact(target, file, mirror)
+                device: str | None, erase: bool, mirror: str | None, baud: int = 115200,
+                dfu_serial: str | None = None, dry_run: bool = False) -> DeployPlan:
+    """Everything up to (not including) touching the board: artifact, checks, runner, commands.
+
+    ``dry_run``: nothing is built or written; the artifact is checked if it is there.
+    """
+    runner = choose_runner(target, runner_name)
+    artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run)
+    if dry_run and not artifact.is_file():
+        pass  # checked after the build a real run makes first
+    else:
+        if dry_run and manifest:
+            entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == artifact.name), None)
+            if entry and sha256_file(artifact) != entry.get("sha256"):
+                raise DeployError(f"dist/{target.name}/{artifact.name} differs from its manifest (sha256)",
+                                  "rebuild with `invoke build --clean`; do not flash a file that changed")
+        runner.validate(target, artifact)
     flash = target.port.flash
     usb_id = flash.get("usb_id", "")
-    if artifact.suffix == ".dfu":
-        vid, pid = (int(x, 16) for x in usb_id.split(":")) if usb_id else (0, 0)
-        parsed = dfuse.parse(artifact.read_bytes(), artifact.name)
-        dfuse.check(parsed, usb_id=(vid, pid), flash=flash_regions(target), what=artifact.name)
-    runner = choose_runner(target, runner_name)
+    identity = identify(device, dfu_serial) if runner.needs_dfu_device else BoardIdentity()
+    serial_device = device if device and not device.startswith("dfu:") else None
     job = FlashJob(artifact, usb_id, device if runner.needs_serial else "", baud, erase,
-                   flash.get("mcu", ""), flash.get("offset", "0"), project.tree)
+                   flash.get("mcu", ""), flash.get("offset", "0"), project.tree,
+                   dfu_path=identity.usb_path, dfu_serial=identity.dfu_serial)
     runner.check(job)
-    bootloader = device if (runner.needs_dfu_device and device) else ""
+    bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
     expect = manifest.get("tree", {}).get("describe", "")
-    return DeployPlan(target.name, artifact, runner.name, runner.commands(job), bootloader, expect)
+    return DeployPlan(target.name, artifact, runner.name, runner.commands(job), bootloader, expect,
+                      identity, job, would_build)
 
 
 def enter_bootloader(device: str) -> None:
@@ -288,39 +484,86 @@ def wait_for(check, seconds: float, what: str, hint: str):
     raise DeployError(f"{what} within {seconds:g} s", hint)
 
 
+def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> DfuDevice:
+    """The DFU device of the board to flash, or a :class:`DeployError`: never another board.
+
+    See the module docstring (step 4). The board on a serial ``--device`` is sent
+    to its bootloader only when no DFU device at all is attached, so the device
+    that then appears cannot be confused with another one.
+    """
+    executor, console = project.executor, project.console
+    usb_id = plan.job.usb_id if plan.job else ""
+    identity = plan.identity
+    present = dfu_devices(executor, usb_id)
+    listed = "; ".join(d.line for d in present)
+    if identity.known:
+        mine = [d for d in present if identity.matches(d)]
+        others = [d for d in present if not identity.matches(d)]
+        if len(mine) > 1:
+            raise DeployError(f"{len(mine)} DFU devices match {identity.describe()}: {listed}",
+                              "unplug all but the board to flash")
+        if mine:
+            return mine[0]
+        if others and identity.serial_port:
+            raise DeployError(f"a DFU device is attached that is not {identity.describe()}: "
+                              + "; ".join(d.line for d in others),
+                              "unplug it (or flash it by name: --dfu-serial SERIAL), then deploy again")
+        if not identity.serial_port:
+            raise DeployError(f"no DFU device {usb_id} is {identity.describe()}"
+                              + (f" (attached: {listed})" if present else ""),
+                              "check --dfu-serial / --device dfu:...; `dfu-util -l` lists the devices")
+    else:
+        if present and identity.serial_port:
+            raise DeployError(f"cannot tell whether the attached DFU device is the board on "
+                              f"{identity.serial_port}: that port has no USB path to match ({listed})",
+                              "name the DFU device: --dfu-serial SERIAL (`dfu-util -l` shows it), "
+                              "or unplug it")
+        if len(present) > 1:
+            raise DeployError(f"{len(present)} DFU devices {usb_id} attached: {listed}",
+                              "unplug all but the board to flash, or name it with --dfu-serial SERIAL")
+        if present:
+            return present[0]
+        if not device:
+            raise DeployError(f"no DFU device {usb_id} found",
+                              "pass --device PORT (or auto) of the running board, or put it in "
+                              "DFU mode: connect 3V3 to DFU (BOOT0) and press reset")
+    console.step(f"bootloader: pyb.bootloader() on {device}")
+    try:
+        enter_bootloader(device)
+    except TransportError as exc:
+        raise DeployError(f"could not send {device} to its bootloader: {exc.message}",
+                          exc.hint) from None
+    appeared = wait_for(lambda: dfu_devices(executor, usb_id), DFU_WAIT,
+                        f"no DFU device {usb_id} appeared",
+                        "connect 3V3 to DFU (BOOT0) and press reset, then run deploy again")
+    mine = [d for d in appeared if identity.matches(d)] if identity.known else appeared
+    if len(appeared) > 1 or len(mine) != 1:
+        raise DeployError(f"{len(appeared)} DFU device(s) appeared, {len(mine)} of them "
+                          f"{identity.describe() if identity.known else 'matching'}: "
+                          + "; ".join(d.line for d in appeared), "unplug the others and deploy again")
+    return mine[0]
+
+
 def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None) -> str:
     """Carry out a plan; returns the banner the board showed afterwards ('' without a device)."""
     console, executor = project.console, project.executor
     usb_id = target.port.flash.get("usb_id", "")
-    runner = RUNNERS[plan.runner]
+    runner = RUNNERS[plan.runner]()
+    commands = plan.commands
     if runner.needs_dfu_device:
-        present = dfu_devices(executor, usb_id)
-        if len(present) > 1:
-            raise DeployError(f"{len(present)} DFU devices {usb_id} attached: " + "; ".join(present),
-                              "unplug all but the board to flash")
-        if not present:
-            if not device:
-                raise DeployError(f"no DFU device {usb_id} found",
-                                  "pass --device PORT (or auto) of the running board, or put it in "
-                                  "DFU mode: connect 3V3 to DFU (BOOT0) and press reset")
-            console.step(f"bootloader: pyb.bootloader() on {device}")
-            try:
-                enter_bootloader(device)
-            except TransportError as exc:
-                raise DeployError(f"could not send {device} to its bootloader: {exc.message}",
-                                  exc.hint) from None
-            present = wait_for(lambda: dfu_devices(executor, usb_id), DFU_WAIT,
-                               f"no DFU device {usb_id} appeared",
-                               "connect 3V3 to DFU (BOOT0) and press reset, then run deploy again")
-            if len(present) > 1:
-                raise DeployError(f"{len(present)} DFU devices appeared", "unplug the others")
+        chosen = find_board_dfu(project, plan, device)
+        assert plan.job is not None
+        if runner.name == "pydfu" and len(dfu_devices(executor, usb_id)) > 1:
+            raise DeployError("pydfu writes the first DFU device it finds, and several are attached",
+                              "install dfu-util (it writes the one board), or unplug the others")
+        commands = runner.commands(replace(plan.job, dfu_path=chosen.path or plan.job.dfu_path))
     console.step(f"flash {plan.artifact.name} with {plan.runner}")
     with FlashProgress(console, plan.artifact.name) as progress:
-        for argv in plan.commands:
+        for argv in commands:
             executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
                          on_line=progress.line)
-    if not device or device.startswith("execpty:"):
-        return ""
+    if not device or device.startswith(("execpty:", "dfu:")):
+        return ""  # no serial port to watch the board come back on
     console.step(f"waiting for {device} to come back")
     spec = device
 
@@ -386,6 +629,10 @@ class FlashProgress:
 
 def describe_plan(plan: DeployPlan) -> list[str]:
     lines = [f"target: {plan.target}", f"artifact: {plan.artifact}", f"runner: {plan.runner}"]
+    if plan.would_build:
+        lines.insert(0, f"first: build {plan.would_build}")
+    if RUNNERS[plan.runner].needs_dfu_device:
+        lines.append(f"board: {plan.identity.describe()} (any other DFU device attached is refused)")
     if plan.bootloader:
         lines.append(f"first: pyb.bootloader() over the raw REPL on {plan.bootloader}, "
                      f"then wait for the DFU device")

@@ -80,3 +80,25 @@ class PatchError(MpforgeError):
 
 class BuildFailed(CommandFailed):
     """``make`` failed for a target; ``details`` holds the first compiler error."""
+
+
+class StateError(MpforgeError):
+    """A state file, a lock or a published folder could not be written (a full disk,
+    a read-only or foreign file system, missing permissions): one clear line, never a
+    traceback, and never half a file."""
+
+
+class LockBusy(MpforgeError):
+    """Another mpforge command holds the checkout's lock (and ``--no-wait`` was given)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit status 143)."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class UserWork(GitError):
+    """``micropython/`` holds the user's own commits or branch, which a move would hide."""

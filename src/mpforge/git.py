@@ -136,5 +136,17 @@ class Git:
 
 
 def mirror_from_env(explicit: str | None) -> str | None:
-    """``--mirror`` wins over ``MPFORGE_MIRROR``."""
-    return normalise_mirror(explicit or os.environ.get("MPFORGE_MIRROR"))
+    """``--mirror``, else ``MPFORGE_MIRROR``, else the checkout's remembered mirror.
+
+    See :mod:`mpforge.settings`: an explicit ``--mirror`` is remembered for the
+    checkout, ``--mirror none`` forgets it.
+    """
+    from .errors import ConfigError
+    from .project import find_root
+    from .settings import resolve_mirror
+
+    try:
+        root: Path | None = find_root()
+    except ConfigError:
+        root = None
+    return normalise_mirror(resolve_mirror(root, explicit)[0])

@@ -30,6 +30,7 @@ from enum import Enum
 from rich.table import Table
 
 from .build import TreeInfo, regions_note, build_needs, build_target, port_deplibs, prepare_tree, with_needs
+from .ccache import Ccache, CcacheStats
 from .errors import MissingTool, MpforgeError
 from .project import Project, Target
 from .toolchain import find_toolchain
@@ -127,6 +128,8 @@ class MatrixReport:
     #: the parallel phase alone (after fetch, patch, deplibs and needed ports)
     parallel_seconds: float = 0.0
     deplib_vars: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ccache's hits and misses over the whole run (None: built without ccache)
+    ccache: CcacheStats | None = None
 
     @property
     def failed(self) -> list[TargetResult]:
@@ -159,12 +162,29 @@ def summary_rows(results: list[TargetResult]) -> list[tuple[str, ...]]:
             for r in results]
 
 
+def _fail_port_targets(targets: list[Target], results: dict[str, TargetResult],
+                       failures: dict[str, MpforgeError]) -> list[Target]:
+    """Mark the targets of ports that failed to prepare as failed; return the others."""
+    for target in targets:
+        exc = failures.get(target.port.name)
+        if exc is not None:
+            result = results[target.name]
+            result.status, result.reason, result.details = Status.FAILED, exc.one_line(), exc.details
+    return [t for t in targets if t.port.name not in failures]
+
+
 def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: str | None,
-                 clean: bool = False, cc_prefix: list[str] | None = None,
+                 clean: bool = False, ccache: bool | None = None,
                  clean_deplibs: bool | None = None) -> MatrixReport:
-    """Build ``targets`` in parallel; see the module docstring."""
+    """Build ``targets`` in parallel; see the module docstring.
+
+    ``ccache``: True/False forces it on or off, None takes the project's setting
+    (:mod:`mpforge.ccache`); the report carries its hits and misses.
+    """
     console = project.console
     started = time.monotonic()
+    cache = Ccache.for_build(project, ccache)
+    counters_before = cache.counters() if cache else {}
     results = {t.name: TargetResult(t.name) for t in targets}
     order = [t.name for t in targets]
 
@@ -180,13 +200,19 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
     ports = sorted({t.port.name for t in runnable})
     tree: TreeInfo | None = None
     if runnable:
-        tree = prepare_tree(project, with_needs(project, ports), mirror)
-        build_needs(project, ports, tree, jobs)
+        tree = prepare_tree(project, with_needs(project, ports), mirror, keep_going=True)
+        runnable = _fail_port_targets(runnable, results, tree.failed_ports)
+        build_needs(project, sorted({t.port.name for t in runnable}), tree, jobs, ccache)
     deplib_vars: dict[str, dict[str, str]] = {}
+    deplib_failures: dict[str, MpforgeError] = {}
     for target in runnable:
-        if target.port.name not in deplib_vars:
-            deplib_vars[target.port.name] = port_deplibs(
-                target, clean if clean_deplibs is None else clean_deplibs)
+        name = target.port.name
+        if name not in deplib_vars and name not in deplib_failures:
+            try:
+                deplib_vars[name] = port_deplibs(target, clean if clean_deplibs is None else clean_deplibs)
+            except MpforgeError as exc:  # this port's targets fail; the others go on
+                deplib_failures[name] = exc
+    runnable = _fail_port_targets(runnable, results, deplib_failures)
 
     parallel_started = time.monotonic()
     jobserver = Jobserver(jobs)
@@ -220,7 +246,7 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
                 report(result)
                 built = build_target(target, tree, deplib_vars[target.port.name], jobs=None,
                                      clean=clean, make_env=jobserver.make_env,
-                                     pass_fds=jobserver.fds, cc_prefix=cc_prefix)
+                                     pass_fds=jobserver.fds, ccache=ccache)
                 result.status = Status.CACHED if built.cached else Status.OK
                 result.size = built.manifest.get("size", {})
                 result.cpu_seconds = built.cpu_seconds
@@ -247,4 +273,5 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
             live.stop()
         jobserver.close()
     return MatrixReport([results[n] for n in order], time.monotonic() - started, jobs,
-                        time.monotonic() - parallel_started, deplib_vars)
+                        time.monotonic() - parallel_started, deplib_vars,
+                        cache.stats_since(counters_before) if cache else None)

@@ -10,6 +10,9 @@ plus a hint and exit status 1; a traceback is shown only with ``--debug``
 from __future__ import annotations
 
 import functools
+import inspect
+import signal
+import threading
 import json as json_lib
 import os
 import sys
@@ -17,26 +20,30 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from invoke import Collection, Context, Exit, Task
+from invoke import Collection, Context, Exit, ParseError, Task
 from invoke import task as invoke_task
 
 from . import bench as bench_mod
 from . import build as build_mod
-from . import ccache as ccache_mod
 from . import ci as ci_mod
 from . import deploy as deploy_mod
+from . import device as device_mod
 from . import cigen as cigen_mod
 from . import doctor as doctor_mod
+from . import emulate as emulate_mod
 from . import matrix as matrix_mod
 from . import size as size_mod
 from . import testrun as testrun_mod
 from .deplibs import build_deplibs
-from .errors import MpforgeError
+from .errors import ConfigError, LockBusy, MpforgeError, Terminated
 from .fetch import fetch as fetch_tree
 from .git import mirror_from_env
 from .patches import PatchQueue, PatchState
 from .project import Project
 from .ui import Console, human_size
+from . import lock as lock_mod
+from .project import find_root
+from .state import disk_error
 
 #: The only short flags, the same on every task that has the option. ``-h`` stays help
 #: everywhere; ``--debug``, ``--ccache`` and the rest have none (invoke would otherwise
@@ -51,14 +58,27 @@ class MpforgeTask(Task):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["auto_shortflags"] = False
+        kwargs["help"] = {"no-wait": _NO_WAIT_HELP, **(kwargs.get("help") or {})}
         super().__init__(*args, **kwargs)
+        if "no_wait" not in self.argspec(self.body).parameters:
+            self.help.pop("no-wait", None)
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         short = SHORT_FLAGS.get(name)
         if short and short not in opts["names"] and short not in taken_names:
             opts["names"].append(short)
+        if name == "jobs":  # checked while parsing: `--jobs abc` is one line, not a traceback
+            opts["kind"] = job_count
         return opts
+
+
+def job_count(text: str) -> int:
+    """``--jobs N``: a whole number of at least 1 (what make's ``-jN`` accepts)."""
+    value = text.strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ParseError(f"--jobs takes a whole number of at least 1, not '{text}'")
+    return int(value)
 
 
 def task(*args: Any, **kwargs: Any) -> Any:
@@ -83,12 +103,57 @@ def _debugging(kwargs: dict[str, Any]) -> bool:
     return bool(kwargs.get("debug")) or os.environ.get("MPFORGE_DEBUG") == "1"
 
 
+#: tasks that change nothing in the checkout: they never take its lock
+READ_ONLY_TASKS = {"doctor", "size", "ci_generate", "repl", "run"}
+_NO_WAIT_HELP = "if another mpforge command is using this checkout, fail at once instead of waiting"
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C: the programs it started are asked to stop too
+    (a terminal's Ctrl-C reaches them by itself, a SIGTERM to mpforge does not)."""
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+    raise Terminated(signum)
+
+
 def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors and Ctrl-C into one clear line and a non-zero exit."""
+    """Turn library errors, disk errors, Ctrl-C and SIGTERM into one clear line and an exit status;
+    hold the checkout's lock while a command that changes it runs.
+
+    Exit statuses: 1 for an error, 130 for Ctrl-C, 143 for SIGTERM (128 + the signal,
+    as a shell reports them). Tasks not in :data:`READ_ONLY_TASKS` hold the checkout's
+    lock (:mod:`mpforge.lock`) unless run with ``--dry-run`` (or ``patch --status``),
+    and get a ``--no-wait`` option: fail at once when another command holds it.
+    """
+    locking = body.__name__ not in READ_ONLY_TASKS
 
     @functools.wraps(body)
     def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+        no_wait = bool(kwargs.pop("no_wait", False))
+        held = None
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+        if on_main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
         try:
+            if locking and not kwargs.get("dry_run") and not kwargs.get("status"):
+                try:
+                    root = find_root()
+                except ConfigError:
+                    root = None  # the task itself says so
+                if root is not None:
+                    command = " ".join([body.__name__.replace("_", "-"), *sys.argv[2:]]).strip()
+                    held = lock_mod.hold_for_command(
+                        root, command, wait=not no_wait,
+                        on_wait=lambda line: Console(stream=sys.stderr).warn(line))
             return body(c, *args, **kwargs)
         except MpforgeError as exc:
             if _debugging(kwargs):
@@ -98,10 +163,33 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             if exc.details:
                 console.block(exc.details, to_err=True)
             raise Exit(code=1) from None
-        except KeyboardInterrupt:
-            Console(stream=sys.stderr).error("interrupted; nothing was published to dist/")
-            raise Exit(code=130) from None
+        except OSError as exc:  # a full disk, a read-only file system...: one line as well
+            if _debugging(kwargs):
+                raise
+            Console(stream=sys.stderr).error(disk_error(exc, f"{body.__name__} failed").one_line()
+                                             + " (--debug shows where)")
+            raise Exit(code=1) from None
+        except KeyboardInterrupt as exc:
+            signame, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+            done = build_mod.published
+            what = ("nothing was published to dist/" if not done else
+                    f"dist/ holds complete builds only ({', '.join(done)} published before the stop)")
+            Console(stream=sys.stderr).error(f"interrupted ({signame}); {what}; the next command "
+                                             "finishes or undoes anything half-done")
+            raise Exit(code=code) from None
+        finally:
+            lock_mod.release_held()
+            if held is not None:
+                held.release()
+            if on_main:
+                signal.signal(signal.SIGTERM, previous)
 
+    if locking:  # --no-wait: a keyword the task's own signature does not have
+        sig = inspect.signature(body)
+        params = list(sig.parameters.values())
+        params.append(inspect.Parameter("no_wait", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                        annotation=bool))
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -145,22 +233,43 @@ def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bo
 @reports_errors
 def patch(c: Context, revert: bool = False, status: bool = False, verbose: bool = False,
           debug: bool = False, dry_run: bool = False) -> None:
-    """Apply patches/series onto micropython/ (atomic, idempotent)."""
+    """Apply patches/series onto micropython/ (crash-safe, idempotent)."""
     project = _project(verbose, dry_run)
     queue = PatchQueue(project.patches_dir, project.tree, project.executor)
     console = project.console
     if status:
-        rows = [(p.name, state.value, p.sha256[:12]) for p, state in queue.status()]
-        console.table("patch series", ["patch", "state", "sha256"], rows)
-        if any(state == PatchState.CONFLICTING for _, state in queue.status()):
+        busy = lock_mod.CheckoutLock(project.root, "patch --status").busy()
+        states = queue.status()
+        shown = [(p.name, "in progress (another command is running)"
+                  if busy and state == PatchState.INTERRUPTED else state.value, p.sha256[:12])
+                 for p, state in states]
+        for note in queue.notes:
+            console.warn(note)
+        console.table("patch series", ["patch", "state", "sha256"], shown)
+        kinds = {state for _, state in states}
+        if busy:
+            console.warn(f"another mpforge command is using this checkout ({busy}): "
+                         "these states may be changing")
+        elif PatchState.INTERRUPTED in kinds:
+            console.warn("an interrupted `invoke patch` left micropython/ half-done: "
+                         "`invoke patch` completes it (or `invoke patch --revert` undoes it)")
+        elif PatchState.HALF in kinds:
+            console.warn("micropython/ is half-patched (an interrupted run of an older mpforge): "
+                         "`invoke patch` completes it, `invoke patch --revert` undoes it")
+        if kinds & {PatchState.CONFLICTING, PatchState.INTERRUPTED, PatchState.HALF}:
             raise Exit(code=1)
         return
+    try:
+        done = queue.revert() if revert else queue.apply()
+    finally:
+        for note in queue.notes:
+            console.warn(note)
+    dry = "dry run: would have " if dry_run else ""
     if revert:
-        done = queue.revert()
-        console.ok(f"reverted {len(done)} patch(es)" if done else "nothing to revert: tree is pristine")
+        console.ok(f"{dry}reverted {len(done)} patch(es)" if done
+                   else "nothing to revert: the series is not applied")
         return
-    done = queue.apply()
-    console.ok(f"applied {len(done)} patch(es): {', '.join(p.name for p in done)}" if done
+    console.ok(f"{dry}applied {len(done)} patch(es): {', '.join(p.name for p in done)}" if done
                else "patch series already applied")
 
 
@@ -187,7 +296,8 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
                  jobs="job budget shared by all makes (default: CPU count)",
                  clean="start from empty build dirs",
                  strict="a target skipped for a missing toolchain fails the run",
-                 ccache="compile through ccache when it is installed (default on)"))
+                 ccache="compile through ccache when it is installed (default on; "
+                        "MPFORGE_CCACHE=0 turns it off for every task)"))
 @reports_errors
 def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
           jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
@@ -208,7 +318,8 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
                       mirror_from_env(mirror))
         return
     target = project.target(ports[0], board)
-    result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror))
+    result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror),
+                             ccache=None if ccache else False)  # None: the project's setting
     console = project.console
     if dry_run:
         console.ok("dry run: nothing was changed")
@@ -218,21 +329,21 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     verb = "built" if result.changed else "up to date"
     console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
                f"{result.dist_dir.relative_to(project.root)}/")
+    if result.ccache:
+        console.info(result.ccache.describe())
 
 
 def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: int, clean: bool,
                   strict: bool, ccache: bool, mirror: str | None) -> None:
     console = project.console
     targets = matrix_mod.select_targets(project, ports, board)
-    cache = ccache_mod.Ccache.detect(project) if ccache else None
-    before = cache.stats() if cache else None
     report = matrix_mod.build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=clean,
-                                     cc_prefix=cache.prefix if cache else None)
+                                     ccache=None if ccache else False)  # None: the project's setting
     console.table(f"build matrix: {len(targets)} targets, -j{jobs}, {report.wall_seconds:.1f} s",
                   ["target", "status", "time", "text", "data", "bss", "reason"],
                   matrix_mod.summary_rows(report.results))
-    if cache and before is not None:
-        console.info(cache.describe(before, cache.stats()))
+    if report.ccache:
+        console.info(report.ccache.describe())
     for failed in report.failed:
         console.error(f"{failed.target}: {failed.reason}")
         if failed.details:
@@ -254,89 +365,147 @@ def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: i
     junit="write JUnit XML here", json="write the results as JSON here",
     k="only tests whose path matches (substring or glob)",
     device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port or execpty:<command>",
-    emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)"))
+    emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)",
+    retry_failed="re-run failed tests up to N times on the same shard; one that then "
+                 "passes is 'flaky' and does not fail the run (default 0)"))
 @reports_errors
 def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None,
          json: str | None = None, k: str | None = None, device: str | None = None,
-         emulator: str | None = None, mirror: str | None = None, verbose: bool = False,
-         debug: bool = False) -> None:
+         emulator: str | None = None, retry_failed: int = 0, mirror: str | None = None,
+         verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
     report = testrun_mod.run_for_port(project, port, jobs=jobs or os.cpu_count() or 1,
                                       pattern=k, device=device, emulator=emulator,
-                                      mirror=mirror_from_env(mirror))
+                                      mirror=mirror_from_env(mirror), retries=retry_failed)
+    unwritten = None
+    try:  # the result files first: whatever else happens, they are there
+        testrun_mod.write_outputs(report, junit, json)
+    except MpforgeError as exc:
+        unwritten = exc
     _show_test_report(project.console, report)
-    testrun_mod.write_outputs(report, junit, json)
-    if not report.ok:
+    if unwritten is not None:
+        project.console.error(unwritten.one_line())
+    if not report.ok or unwritten is not None:
         raise Exit(code=1)
 
 
 def _show_test_report(console: Console, report) -> None:
+    """Failures with their diffs, flaky tests with their first failure's, the counts,
+    and one closing line naming the flaky tests (control bytes a test printed are
+    shown escaped, as in the result files, so they cannot garble the terminal)."""
+    from .reports import readable as safe
+
     V = testrun_mod.Verdict
     for failure in report.failures:
-        console.error(f"FAIL {failure.test}")
-        console.block(failure.diff() or failure.output or "(no output)", to_err=True)
+        tries = f" (failed all {failure.attempts} tries)" if failure.attempts > 1 else ""
+        console.error(f"FAIL {safe(failure.test)}{tries}")
+        console.block(safe(failure.failure_text()), to_err=True)
+    for flaky in report.flaky:
+        console.warn(f"FLAKY {safe(flaky.test)}: failed, then passed on try {flaky.attempts}; "
+                     "its first failure:")
+        console.block(safe(flaky.failure_text()))
     for fixed in (r for r in report.results if r.verdict == V.FIXED):
         console.warn(f"{fixed.test} passes but is listed as a known difference: "
                      f"remove it from {report.baseline or 'the baseline'}")
     console.table(f"tests: {report.target}, {report.jobs} shard(s), {report.seconds:.1f} s",
-                  ["passed", "failed", "skipped", "known", "fixed"],
+                  ["passed", "failed", "skipped", "known", "fixed", "flaky"],
                   [(str(report.count(V.PASS)), str(report.count(V.FAIL)), str(report.count(V.SKIP)),
-                    str(report.count(V.KNOWN)), str(report.count(V.FIXED)))])
+                    str(report.count(V.KNOWN)), str(report.count(V.FIXED)), str(report.count(V.FLAKY)))])
+    if report.flaky:
+        console.warn(f"{len(report.flaky)} flaky test(s), passed on a retry (fix them or list "
+                     f"them in {report.baseline or 'the baseline'}): "
+                     + ", ".join(safe(r.test) for r in report.flaky))
     if report.aborted:
         console.error(f"test run aborted: {report.aborted}")
     elif report.ok:
         console.ok("no unexpected failure")
 
 
-@task(help=helps("verbose", "debug", fix="apt-get install what is missing (as root)",
-                 port="port(s) whose needs decide the exit status: NAME, A,B or all"))
+@task(help=helps("verbose", "debug", fix="apt-get install what the ports lack (as root)",
+                 port="port(s) whose needs decide the exit status: NAME, A,B or all",
+                 packages="only print the Debian packages the port(s) need, on one line"))
 @reports_errors
-def doctor(c: Context, fix: bool = False, port: str = "unix", verbose: bool = False,
-           debug: bool = False) -> None:
-    """Show every toolchain and host tool: found, version, or how to install it."""
+def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = False,
+           verbose: bool = False, debug: bool = False) -> None:
+    """What the ports need (toolchains, tools, Debian packages, autoconf macros), and what is missing."""
     project = _project(verbose)
     ports = _ports(port, project)
-    checks = doctor_mod.diagnose(project, ports)
+    if packages:
+        print(" ".join(project.catalog.debian_packages(ports)))
+        return
+    diagnosis = doctor_mod.diagnose(project, ports)
     if fix:
-        installed = doctor_mod.fix(project, checks)
+        installed = doctor_mod.fix(project, diagnosis)
         if installed:
             project.console.ok(f"installed: {' '.join(installed)}")
-            checks = doctor_mod.diagnose(project, ports)
-    rows = [(ch.kind, ch.name, ch.version or "missing", "yes" if ch.required else "",
-             ch.note or ("" if ch.found else ch.provider)) for ch in checks]
-    project.console.table(f"toolchains and host tools (required for: {', '.join(ports)})",
-                          ["kind", "name", "version", "required", "install / note"], rows)
-    missing = [ch.name for ch in checks if ch.required and not ch.found]
+            diagnosis = doctor_mod.diagnose(project, ports)
+    rows = [(ch.kind, ch.name, ch.version or "missing", ", ".join(ch.ports),
+             ch.note or ("" if ch.found else ch.provider)) for ch in diagnosis.checks]
+    project.console.table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
+                          ["kind", "name", "found", "needed by", "install / note"], rows)
+    mirror, origin = resolve_mirror_for_display()
+    project.console.info(f"mirror: {mirror} ({origin})" if mirror else
+                         "mirror: none (clones go to https://github.com/; `--mirror BASE` once to use one)")
+    missing = diagnosis.missing_by_port()
     if missing:
-        project.console.error(f"missing for {', '.join(ports)}: {', '.join(missing)} "
-                              "(run `invoke doctor --fix` as root, or install as shown)")
+        for name, pieces in missing.items():
+            project.console.error(f"missing for {name}: {', '.join(pieces)}")
+        apt = diagnosis.missing_packages()
+        hint = (f"sudo apt-get update && sudo apt-get install {' '.join(apt)} (or `invoke doctor --fix` as root)"
+                if apt else "install what is shown in the table")
+        project.console.error(hint)
         raise Exit(code=1)
     project.console.ok("everything the requested ports need is installed")
 
 
+def resolve_mirror_for_display() -> tuple[str | None, str]:
+    """The mirror later commands will use, and where that comes from (never remembers)."""
+    from .project import find_root
+    from .settings import resolve_mirror
+    return resolve_mirror(find_root(), None)
+
+
 @task(name="bench-gc", help=helps(
-    "verbose", "debug",
-    heaps="heap sizes, comma separated (default 8M,512M)",
-    thresholds="thresholds, comma separated; off = none (default off,1M)",
-    rounds="200-byte objects to churn through per run (default 250000: ~50 MB)",
-    repeat="runs per cell; the median is reported (default 3)",
-    callgrind="count instructions with valgrind (default on; --no-callgrind to skip)",
-    callgrind_rounds="objects per callgrind run (default 50000)",
+    "mirror", "verbose", "debug",
+    heaps="heap sizes, comma separated (default 8M,512M; host only)",
+    thresholds="thresholds, comma separated; off = none (host default off,1M; emulated: "
+               "fractions of the heap, default off,heap/2,heap/3,heap/4,heap/8)",
+    rounds="200-byte objects to churn through per run (default 250000: ~50 MB; host only)",
+    repeat="runs per cell (host default 3, median reported; emulated default 2: "
+           "the runs must give the same instruction counts)",
+    callgrind="count instructions with valgrind (default on; --no-callgrind to skip; host only)",
+    callgrind_rounds="objects per callgrind run (default 50000; host only)",
     feature="the patch to compare against its absence (default gc-alloc-threshold)",
+    emulator="measure on the port's emulated board instead (qemu: PYBV10_QEMU, instructions "
+             "counted with -icount, heap figures over the raw REPL)",
+    workloads="emulated: churn,pidigits,float,chaos (the default) or some of them",
+    upstream="emulated: also measure this later upstream commit as a reference "
+             "(default 93e353e; none to skip)",
+    plot="emulated: write a PNG of largest free block and cost against the threshold "
+         "(needs the plot extra: pip install -e '.[plot]')",
     json="also write the figures to this JSON file",
-    jobs="parallel make jobs for the two builds"))
+    jobs="parallel make jobs for the builds"))
 @reports_errors
-def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
-             rounds: int = 250_000, repeat: int = 3, callgrind: bool = True,
+def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
+             rounds: int = 250_000, repeat: int = 0, callgrind: bool = True,
              callgrind_rounds: int = 50_000, feature: str = "gc-alloc-threshold",
-             json: str | None = None, jobs: int = 0, verbose: bool = False,
-             debug: bool = False) -> None:
-    """Benchmark the GC threshold: peak RSS, CPU and instructions, patched vs unpatched."""
+             emulator: str | None = None, workloads: str = "churn,pidigits,float,chaos",
+             upstream: str = "93e353e", plot: str | None = None,
+             json: str | None = None, jobs: int = 0, mirror: str | None = None,
+             verbose: bool = False, debug: bool = False) -> None:
+    """Benchmark the GC threshold: on the host (RSS, CPU, instructions) or an emulated board."""
     project = _project(verbose)
+    if emulator:
+        _bench_gc_emulated(project, emulator, thresholds, repeat or 2, feature, workloads,
+                           upstream, plot, json, jobs, mirror)
+        return
+    if plot:
+        raise Exit("--plot draws the emulated figures: add --emulator qemu", code=1)
+    repeat = repeat or 3
     report = bench_mod.bench_gc(
         project, heaps=[bench_mod.parse_size(h) for h in heaps.split(",")],
-        thresholds=[bench_mod.parse_size(t) for t in thresholds.split(",")],
+        thresholds=[bench_mod.parse_size(t) for t in (thresholds or "off,1M").split(",")],
         rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
         feature=feature, jobs=jobs or None)
     console = project.console
@@ -352,8 +521,51 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str = "off,1M",
                       ["binary", "instructions"],
                       [(k, f"{v:,}") for k, v in report.instructions.items()])
     console.table("targets", ["target", "measured", "limit", "met"],
-                  [(n, v, lim, "yes" if ok else "NO") for n, v, lim, ok in report.targets])
+                  [(n, str(v), str(lim), "yes" if ok else "NO") for n, v, lim, ok in report.targets])
     _write_json(json, report.as_dict())
+
+
+def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, repeat: int,
+                       feature: str, workloads: str, upstream: str, plot: str | None,
+                       json: str | None, jobs: int, mirror: str | None) -> None:
+    """``bench-gc --emulator``: the figures of :mod:`mpforge.gcbench` as tables, JSON, PNG."""
+    from . import gcbench
+
+    report = gcbench.bench_emulated(
+        project, emulator=emulator, workloads=gcbench.parse_workloads(workloads),
+        divisors=gcbench.parse_thresholds(thresholds or "off,heap/2,heap/3,heap/4,heap/8"),
+        repeat=repeat, feature=feature,
+        upstream=None if upstream.lower() in ("", "none", "off") else upstream,
+        mirror=mirror_from_env(mirror), jobs=jobs or None)
+    console = project.console
+    heap = report.cells[0].heap if report.cells else 0
+    for variant in report.variants:
+        console.info(f"{variant.name}: {variant.label}")
+    for line in report.skipped:
+        console.warn(f"left out: {line}")
+    frag = gcbench.fragmentation_rows(report)
+    if frag:
+        console.table(f"fragmentation (churn), heap {heap:,} B: largest free block after each "
+                      "round, and a 40%-of-heap bytearray per round",
+                      ["firmware", "threshold", "live", "largest free, worst round", "median",
+                       "40% alloc ok", "instructions", "vs off", "collections"], frag)
+    console.table("cost: guest instructions (change against the same firmware, threshold off) "
+                  "and collections",
+                  ["workload", "threshold", *(v.name for v in report.variants)],
+                  gcbench.cost_rows(report))
+    if report.deterministic:
+        console.ok(f"deterministic: each of {len(report.cells)} cells gave the same "
+                   f"instruction count in all {report.repeat} runs")
+    else:
+        console.warn(f"not deterministic: the runs of a cell differ by up to "
+                     f"{report.max_spread:.4%} (median shown)")
+    console.table("targets", ["target", "measured", "limit", "met", "note"],
+                  [(n, f"{v:.3f}", f"{lim:.2f}", "yes" if ok else "NO", why)
+                   for n, v, lim, ok, why in report.targets])
+    _write_json(json, report.as_dict())
+    if plot:
+        gcbench.write_plot(report, Path(plot))
+        console.ok(f"plot: {plot}")
 
 
 @task(name="bench-build", help=helps(
@@ -443,21 +655,33 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
     boards="boards of board ports: NAME, A,B or all (default: each port's default)",
     out="folder for summary.json, junit.xml, size.md, summary.md (default ci-out)",
     size_baseline="compare sizes with this baseline (from `invoke size --save`)",
-    jobs="job budget (default: CPU count)"))
+    jobs="job budget (default: CPU count)",
+    retry_failed="re-run failed host tests up to N times; one that then passes is "
+                 "'flaky' and does not fail the run (default 1)"))
 @reports_errors
 def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "ci-out",
-       size_baseline: str | None = None, jobs: int = 0, mirror: str | None = None,
-       verbose: bool = False, debug: bool = False) -> None:
+       size_baseline: str | None = None, jobs: int = 0, retry_failed: int = 1,
+       mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
+    from .reports import readable
+
     project = _project(verbose)
     report = ci_mod.run_ci(project, _ports(ports, project), boards, Path(out),
                            mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
-                           size_baseline=Path(size_baseline) if size_baseline else None)
+                           size_baseline=Path(size_baseline) if size_baseline else None,
+                           retries=retry_failed)
+    if report.tests:
+        _show_test_report(project.console, report.tests)
     project.console.table("ci", ["step", "status", "time", "detail"],
-                          [(s.name, s.status, f"{s.seconds:.1f} s", s.detail) for s in report.steps])
+                          [(s.name, s.status, f"{s.seconds:.1f} s", readable(s.detail))
+                           for s in report.steps])
+    if report.output_error:
+        project.console.error(report.output_error)
     if not report.ok:
-        project.console.error(f"ci failed: {', '.join(s.name for s in report.steps if s.status == 'failed')} "
-                              f"(results in {out}/)")
+        failed = [s.name for s in report.steps if s.status == "failed"]
+        if report.output_error:
+            failed.append("result files")
+        project.console.error(f"ci failed: {', '.join(failed)} (results in {out}/)")
         raise Exit(code=1)
     project.console.ok(f"ci passed (results in {out}/)")
 
@@ -469,22 +693,29 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     file="flash this file instead of dist/<target>/",
     runner="use this runner: dfu-util, pydfu, esptool, teensy, cc3200",
     erase="erase the flash first (runners that can)", baud="serial speed for esptool",
-    yes="do not ask for confirmation on a terminal"))
+    yes="do not ask for confirmation on a terminal",
+    dfu_serial="flash the DFU device with this serial number (as `dfu-util -l` shows it), no other",
+    repl="then open the board's REPL in this terminal (needs --device; Ctrl-] leaves)"))
 @reports_errors
 def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: str | None = None,
            file: str | None = None, runner: str | None = None, erase: bool = False,
-           baud: int = 115200, yes: bool = False, mirror: str | None = None,
-           verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+           baud: int = 115200, yes: bool = False, dfu_serial: str | None = None,
+           mirror: str | None = None, verbose: bool = False, debug: bool = False,
+           dry_run: bool = False, repl: bool = False) -> None:
     """Flash a board: the built firmware, checked first, with the port's runner."""
+    if repl and not device:
+        raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
     project = _project(verbose)
     console = project.console
     target = project.target(port, board)
+    # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
-                                  erase=erase, mirror=mirror_from_env(mirror), baud=baud)
+                                  erase=erase, mirror=None if dry_run else mirror_from_env(mirror),
+                                  baud=baud, dfu_serial=dfu_serial, dry_run=dry_run)
     for line in deploy_mod.describe_plan(plan):
         console.info(line)
     if dry_run:
-        console.ok("dry run: nothing was flashed")
+        console.ok("dry run: nothing was flashed, built or changed")
         return
     if not yes and sys.stdin.isatty():
         answer = input(f"Flash {plan.artifact.name} to {plan.target}? [y/N] ")
@@ -496,22 +727,126 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
         console.ok(f"flashed {plan.target}; the board says: {first}")
     else:
         console.ok(f"flashed {plan.target}")
+    if repl and device:
+        _attach_repl(console, device, "deploy --repl")
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    port="port to run emulated (default stmhal: the PYBV10_QEMU board; also minimal)",
+    pty="print the pty and keep the emulator running until Ctrl-C, for other clients"))
+@reports_errors
+def emulate(c: Context, port: str = "stmhal", pty: bool = False, mirror: str | None = None,
+            verbose: bool = False, debug: bool = False) -> None:
+    """Build the port's emulated board if needed, start QEMU and attach to its REPL (Ctrl-] leaves)."""
+    project = _project(verbose)
+    console = project.console
+    if not pty and not sys.stdin.isatty():
+        raise Exit("invoke emulate attaches a terminal: run it on one, or pass --pty", code=1)
+    # the emulated board may come from the patch series: prepare the tree before naming it
+    build_mod.prepare_tree(project, build_mod.with_needs(project, [port]), mirror_from_env(mirror))
+    plan = emulate_mod.plan(project, port)
+    result = build_mod.build(plan.target, mirror=mirror_from_env(mirror))
+    command = plan.command.replace("{dist}", str(result.dist_dir))
+    with emulate_mod.running(command) as session:
+        if pty:
+            console.ok(f"{plan.target.name} running under QEMU; its REPL is on {session.pty} "
+                       "(Ctrl-C stops it)")
+            print(session.pty, flush=True)
+            try:
+                session.process.wait()
+            except KeyboardInterrupt:
+                pass
+            return
+        console.ok(f"{plan.target.name} running under QEMU on {session.pty}; Ctrl-] leaves")
+        emulate_mod.attach_terminal(session.pty)
 
 
 @task(name="ci-generate", help=helps(
     "verbose", "debug", provider="github or gitlab",
-    output="write here (default: stdout)"))
+    output="write here (default: stdout)",
+    runner="container (default: debian:bookworm, apt-get) or shell (self-hosted runners "
+           "with the toolchains installed: no image, no apt-get)",
+    with_xc16="XC16's install folder on the runner: generates the pic16bit job (sets XC16_DIR)"))
 @reports_errors
 def ci_generate(c: Context, provider: str = "github", output: str | None = None,
+                runner: str = "container", with_xc16: str | None = None,
                 verbose: bool = False, debug: bool = False) -> None:
     """Render a CI pipeline (one job per port) from the ports and toolchains data."""
-    text = cigen_mod.render(_project(verbose), provider)
+    project = _project(verbose)
+    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {})
+    pipeline = cigen_mod.plan(project, settings)
+    text = cigen_mod.render_plan(pipeline)
+    notes = Console(stream=sys.stderr)  # stdout may be the pipeline itself
+    for port, reason in pipeline.left_out.items():
+        notes.warn(f"{port} left out: {reason}")
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)
+        notes.ok(f"{output}: {len(pipeline.jobs)} jobs ({provider}, {runner} runners)")
     else:
         sys.stdout.write(text)
 
 
-ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, size, ci, ci_generate,
-                bench_gc, bench_build, bench_test)
+_DEVICE_HELP = ("the board: /dev/ttyACM0, auto (the one pyboard found by USB id; default), "
+                "rfc2217://host:port, or execpty:<command> (the emulated pyboard's pty: "
+                "`invoke emulate --pty`)")
+
+
+def _attach_repl(console: Console, device: str, what: str) -> None:
+    """The board's REPL in this terminal until Ctrl-]; what connecting did, with -v."""
+    if not sys.stdin.isatty():
+        raise Exit(f"{what} attaches a terminal: run it on one "
+                   "(`invoke run FILE` runs a script without one)", code=1)
+    lock_mod.release_held()  # deploy --repl: what is left changes nothing in the checkout
+    with device_mod.connect(device, note=console.detail) as session:
+        console.ok(f"{device}: at the REPL ({session.recovery.found}); Ctrl-] leaves")
+        device_mod.terminal(session)
+
+
+@task(help=helps("verbose", "debug", device=_DEVICE_HELP))
+@reports_errors
+def repl(c: Context, device: str = "auto", verbose: bool = False, debug: bool = False) -> None:
+    """The board's REPL in this terminal, whatever state it was left in (Ctrl-] leaves)."""
+    _attach_repl(Console(verbose=verbose), device, "invoke repl")
+
+
+@task(help=helps(
+    "verbose", "debug", file="the script to run on the board", device=_DEVICE_HELP,
+    reset="soft-reset the board first, for a fresh interpreter (default; --no-reset keeps "
+          "its state)",
+    timeout="interrupt the script after this many seconds (default 0: never)"))
+@reports_errors
+def run(c: Context, file: str, device: str = "auto", reset: bool = True, timeout: int = 0,
+        verbose: bool = False, debug: bool = False) -> None:
+    """Run a script on the board over the raw REPL, its output as it comes; exit 1 if it raises."""
+    if file in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
+        _task_help("run")
+    console = Console(verbose=verbose, stream=sys.stderr)  # stdout is the script's alone
+    code = device_mod.read_script(file)
+    with device_mod.connect(device, note=console.detail) as session:
+        result = device_mod.run_script(session, code, _write_stdout, soft_reset=reset,
+                                       timeout=timeout or None)
+    if result.error:
+        sys.stderr.write(result.error)
+        sys.stderr.flush()
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+def _task_help(name: str) -> None:
+    """Invoke's own help for task ``name``, then exit 0 (what ``-h`` does for a task
+    without a positional argument)."""
+    from invoke import Program
+
+    binary = "mpforge" if "mpforge" in Path(sys.argv[0]).parts[-2:] else "invoke"
+    Program(namespace=ns, name="mpforge", binary=binary).run([binary, "--help", name])
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, emulate, size, ci, ci_generate,
+                bench_gc, bench_build, bench_test, repl, run)

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from rich.console import Console as RichConsole
 from rich.table import Table
+from rich.text import Text
 
 
 def wants_plain(stream: TextIO | None = None) -> bool:
@@ -51,7 +52,11 @@ class Console:
                 stream.flush()
             else:
                 rich = self._rich_err if to_err else self._rich
-                rich.print(f"[{style}]{tag}[/] {text}", markup=True, soft_wrap=True)
+                # the text is the library's and the user's (paths, "Ctrl-]", "[flash]"):
+                # never markup; only the tag is styled
+                line = Text(f"{tag} ", style=style or "")
+                line.append(text)
+                rich.print(line, soft_wrap=True)
 
     def step(self, text: str) -> None:
         """A stage of the job starts (``fetch``, ``patch``, ``build unix``)."""

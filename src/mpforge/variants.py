@@ -3,7 +3,8 @@
 A benchmark compares the patched tree with the unpatched one (or with a
 prefix of the series) without touching ``micropython/``. A variant is:
 
-* a ``git worktree`` of the tree at the same commit, under
+* a ``git worktree`` of the tree at the same commit (or at another commit of
+  its history, for a reference build of a later upstream change), under
   ``build/variants/<name>/tree`` (objects are shared, so it is cheap);
 * the port's nested submodules as links to the main tree's checkouts (they
   are only read: deplibs build from exported copies);
@@ -21,12 +22,31 @@ from .patches import Patch
 from .project import Project
 
 
-def variant_project(project: Project, name: str, patches: list[Patch], port: str) -> Project:
-    """A :class:`Project` whose tree is the pinned tree with ``patches`` only."""
+def resolve_commit(project: Project, commit: str, mirror: str | None = None) -> str | None:
+    """The full sha of ``commit`` in the tree's repository, fetched through the mirror
+    when the clone lacks it; None when neither has it (the caller says what it skips)."""
+    git = Git(project.executor, mirror)
+    full = git.query(project.tree, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if full:
+        return full
+    fetched = git.run(project.tree, "fetch", "--quiet", "origin", commit, check=False,
+                      what="git fetch (variant commit)")
+    if not fetched.ok:
+        return None
+    return git.query(project.tree, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}") or None
+
+
+def variant_project(project: Project, name: str, patches: list[Patch], port: str,
+                    commit: str | None = None) -> Project:
+    """A :class:`Project` whose tree is the pinned tree with ``patches`` only.
+
+    ``commit``: check the variant out there instead of at the pin (a full sha,
+    see :func:`resolve_commit`); the patches must still apply to it.
+    """
     git = Git(project.executor)
     base = project.build_root / "variants" / name
     tree = base / "tree"
-    commit = git.head(project.tree)
+    commit = commit or git.head(project.tree)
     if not commit:
         raise GitError("micropython/ is not fetched", "run `invoke fetch` first")
     if git.is_checkout(tree) and git.head(tree) != commit:

@@ -9,6 +9,13 @@ and so is a file the raw REPL cannot carry (control bytes: the runner's
 ``feature_check/repl_emacs_check.py``), without the tree tool's 10 s wait;
 a target that stops answering ends the run with one line starting with
 ``mpforge-abort:``, which ``invoke test`` reports as the reason.
+
+Connecting brings the board to a known prompt whatever state the last client
+left it in (the tree's own ``run-tests`` leaves it in the raw REPL; a program
+may be running): see :meth:`mpforge.transport.RawRepl.wait_for_prompt`. What
+that found and did is one line starting with ``mpforge-note:`` in the
+runner's output. On leaving, the board is handed back at the friendly prompt
+(Ctrl-B), for the next client.
 """
 
 import atexit
@@ -20,7 +27,8 @@ from mpforge.transport import RawRepl, TestTimeout, TransportError, UnsendableCo
 
 TEST_TIMEOUT = float(os.environ.get("MPFORGE_TEST_TIMEOUT", "30"))
 SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
-_open = []
+NOTE_MARKER = "mpforge-note:"
+_open = []  # the Pyboards of this runner, closed at exit
 
 
 class PyboardError(BaseException):
@@ -30,6 +38,15 @@ class PyboardError(BaseException):
 def _close_all():
     while _open:
         _open.pop().close()
+
+
+def _note(device):
+    """The line for what connecting to ``device`` found and did (stdout, as the
+    runner's own lines, so they cannot interleave mid-line)."""
+    def note(text):
+        sys.stdout.write(f"{NOTE_MARKER} {device}: {text}\n")
+        sys.stdout.flush()
+    return note
 
 
 def _abort(message):
@@ -45,16 +62,24 @@ atexit.register(_close_all)
 
 class Pyboard:
     def __init__(self, device, baudrate=115200, user="micro", password="python", wait=0):
+        self.opened = None
         try:
             self.opened = open_device(device, int(baudrate))
-            _open.append(self.opened)
-            self.repl = RawRepl(self.opened.port, silence=SILENCE)
+            _open.append(self)
+            self.repl = RawRepl(self.opened.port, silence=SILENCE, note=_note(device))
             self.repl.wait_for_prompt()
         except TransportError as exc:
             _abort(exc.one_line())
 
     def close(self):
+        if self.opened is None:
+            return
+        try:  # back to the friendly REPL for the next client; a gone board is no error here
+            self.repl.write(b"\r\x02")
+        except Exception:
+            pass
         self.opened.close()
+        self.opened = None
 
     def enter_raw_repl(self):
         try:
