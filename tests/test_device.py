@@ -18,6 +18,7 @@ import pytest
 from conftest import run_cli
 from fakes.board import FakeBoard
 from mpforge.device import LineEndings, ScriptResult, connect, run_script
+from mpforge.transport import TestTimeout, UnsendableCode
 
 FAKE = Path(__file__).resolve().parent / "fakes" / "board.py"
 SHIM = Path(__file__).resolve().parents[1] / "src" / "mpforge" / "pyboard_shim" / "pyboard.py"
@@ -182,3 +183,15 @@ def test_invoke_repl_is_the_boards_repl_in_a_terminal_until_ctrl_bracket(tmp_pat
 def test_invoke_repl_refuses_without_a_terminal(tmp_path):
     result = run_cli(tmp_path, "repl", "--device", EXECPTY, timeout=60)
     assert result.returncode == 1 and "invoke repl attaches a terminal" in result.stderr
+
+
+def test_a_script_that_overruns_or_cannot_be_sent_leaves_the_board_friendly(fake):
+    board = fake()
+    with connect(board.path, silence=3) as session:
+        with pytest.raises(TestTimeout):
+            run_script(session, b"HANG = 1\n", lambda chunk: None, timeout=0.5)
+        assert session.repl.wait_for_prompt(3).actions == ["Ctrl-C"]
+        with pytest.raises(UnsendableCode):
+            run_script(session, b"x = '\x01'\n", lambda chunk: None)
+        assert session.repl.wait_for_prompt(3).actions == ["Ctrl-C"]
+        assert board.runs == 1  # the overrunning script only

@@ -138,38 +138,39 @@ def stopped(pid: int) -> bool:
 MOMENTS = ["patch.journal", "patch.write@1", "patch.record", "after:0", "after:40"]
 
 
-@pytest.mark.parametrize("moment", MOMENTS)
-def test_ctrl_c_at_many_moments_of_patch_and_revert(fetched, moment):
+def test_ctrl_c_at_many_moments_of_patch_and_revert(fetched):
     """A terminal's Ctrl-C (SIGINT to the whole process group, git included): at a named step
     (the process freezes itself there, gets the Ctrl-C, and goes on), or some milliseconds
     after the task started. Then the next command finishes the job."""
     project, tree, pristine, patched = fetched
-    env = {**os.environ, "CI": "1"}
-    env.pop("MPFORGE_ROOT", None)
-    if not moment.startswith("after:"):
-        env["MPFORGE_FAULT"] = f"{moment}:STOP"
     lock = project / "build" / ".lock"
-    for args, start, goal in ((["patch"], pristine, patched), (["patch", "--revert"], patched, pristine)):
-        assert snapshot(tree) == start
-        proc = subprocess.Popen([sys.executable, "-m", "mpforge", *args], cwd=project, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        if moment.startswith("after:"):  # the task has the lock: past Python's start-up
-            wait_until(lambda: proc.poll() is not None or (lock.exists() and
-                       f"pid {proc.pid}:" in lock.read_text()), "started")
-            time.sleep(int(moment[6:]) / 1000)
-        else:
-            wait_until(lambda: proc.poll() is not None or stopped(proc.pid), f"reached {moment}")
-        try:
-            os.killpg(proc.pid, signal.SIGINT)
-            os.killpg(proc.pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate()
-        assert "Traceback" not in err and proc.returncode in (0, 130), (proc.returncode, err)
-        check_status_is_honest(project, tree, pristine, patched)
-        again = run_cli(project, *args)
-        assert again.returncode == 0 and snapshot(tree) == goal, again.stderr
+    for moment in MOMENTS:
+        env = {**os.environ, "CI": "1"}
+        env.pop("MPFORGE_ROOT", None)
+        if not moment.startswith("after:"):
+            env["MPFORGE_FAULT"] = f"{moment}:STOP"
+        for args, start, goal in ((["patch"], pristine, patched), (["patch", "--revert"], patched, pristine)):
+            assert snapshot(tree) == start
+            proc = subprocess.Popen([sys.executable, "-m", "mpforge", *args], cwd=project, env=env,
+                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            if moment.startswith("after:"):  # the task has the lock: past Python's start-up
+                wait_until(lambda: proc.poll() is not None or (lock.exists() and
+                           f"pid {proc.pid}:" in lock.read_text()), "started")
+                time.sleep(int(moment[6:]) / 1000)
+            else:
+                wait_until(lambda: proc.poll() is not None or stopped(proc.pid), f"reached {moment}")
+            try:
+                os.killpg(proc.pid, signal.SIGINT)
+                os.killpg(proc.pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+            out, err = proc.communicate()
+            assert "Traceback" not in err and proc.returncode in (0, 130), (moment, proc.returncode, err)
+            check_status_is_honest(project, tree, pristine, patched)
+            again = run_cli(project, *args)
+            assert again.returncode == 0 and snapshot(tree) == goal, (moment, again.stderr)
 
 
 def test_a_users_edit_during_an_interruption_is_never_overwritten(fetched):
@@ -202,6 +203,22 @@ def dist_is_whole(project: Path, target: str = "unix") -> None:
 def touch_source(project: Path) -> None:
     gc = project / "micropython" / "py" / "gc.c"
     gc.write_text(gc.read_text() + "\n/* rebuild */\n")
+
+
+def test_the_manifest_says_whether_the_tree_was_pin_plus_series(fixture_project, fixture_mirror):
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    tree = json.loads((fixture_project / "dist" / "unix" / "manifest.json").read_text())["tree"]
+    assert tree["is_pin_plus_series"] is True and tree["differing"] == []
+    assert tree["fingerprint"] == tree["pin_plus_series"]
+    touch_source(fixture_project)
+    makefile = fixture_project / "micropython" / "lib" / "axtls" / "Makefile"
+    makefile.write_text(makefile.read_text() + "# mine\n")
+    result = build(fixture_project, fixture_mirror)
+    assert result.returncode == 0  # reported, not refused
+    assert "micropython/ is not the pin plus the series: 2 difference(s)" in result.stdout
+    tree = json.loads((fixture_project / "dist" / "unix" / "manifest.json").read_text())["tree"]
+    assert tree["is_pin_plus_series"] is False
+    assert tree["differing"] == ["py/gc.c", "lib/axtls (submodule: local changes)"]
 
 
 def test_publish_killed_between_its_renames_leaves_a_whole_dist(fixture_project, fixture_mirror):
@@ -260,23 +277,24 @@ def test_leftovers_of_dead_publishes_are_cleaned_and_a_lost_dist_restored(fixtur
     dist_is_whole(fixture_project)
 
 
-@pytest.mark.parametrize("damaged", ["build/unix/inputs.json", "dist/unix/manifest.json",
-                                     "build/deplibs/unix/axtls/stamp.json"])
-def test_a_truncated_state_file_costs_one_rebuild(fixture_project, fixture_mirror, damaged):
+def test_a_truncated_state_file_costs_one_rebuild(fixture_project, fixture_mirror):
     assert build(fixture_project, fixture_mirror).returncode == 0
-    path = fixture_project / damaged
-    path.write_bytes(path.read_bytes()[:17])  # as a crash of an older mpforge left it
-    touch_source(fixture_project)  # make must run: every state file is read
-    result = build(fixture_project, fixture_mirror)
-    no_traceback(result)
-    assert result.returncode == 0, result.stderr
-    assert f"{damaged.split('/')[-1]} is damaged" in result.stdout and "treated as missing" in result.stdout
-    dist_is_whole(fixture_project)
+    for damaged in ("build/unix/inputs.json", "dist/unix/manifest.json",
+                    "build/deplibs/unix/axtls/stamp.json"):
+        path = fixture_project / damaged
+        path.write_bytes(path.read_bytes()[:17])  # as a crash of an older mpforge left it
+        touch_source(fixture_project)  # make must run: every state file is read
+        result = build(fixture_project, fixture_mirror)
+        no_traceback(result)
+        assert result.returncode == 0, result.stderr
+        assert f"{path.name} is damaged" in result.stdout and "treated as missing" in result.stdout
+        dist_is_whole(fixture_project)
     again = build(fixture_project, fixture_mirror)
     assert again.returncode == 0 and "unix up to date" in again.stdout and "damaged" not in again.stdout
     # --clean works with damaged files too
-    path.write_bytes(b"")
+    (fixture_project / "dist" / "unix" / "manifest.json").write_bytes(b"")
     assert build(fixture_project, fixture_mirror, "--clean").returncode == 0
+    dist_is_whole(fixture_project)
 
 
 def test_a_truncated_patch_record_is_read_as_missing(fetched):
@@ -422,3 +440,21 @@ def test_jobs_must_be_a_positive_whole_number(fixture_project, jobs):
     result = run_cli(fixture_project, "build", "--jobs", jobs)
     assert result.returncode == 1
     assert result.stderr.strip() == f"--jobs takes a whole number of at least 1, not '{jobs}'"
+
+
+def test_the_first_error_shown_skips_harmless_lines():
+    from mpforge.build import first_error
+
+    log = textwrap.dedent("""\
+        ls: cannot access '../lib/libffi/build_dir/out/lib/libffi-*/include': No such file or directory
+        fatal: No names found, cannot describe anything.
+        find: 'modules': No such file or directory
+        gcc -c -o build/gc.o ../py/gc.c
+        build/main.o: in function `main':
+        main.c:(.text+0x10): undefined reference to `gc_threshold'
+        collect2: error: ld returned 1 exit status
+        make: *** [Makefile:40: micropython] Error 1
+    """)
+    assert first_error(log).splitlines()[0] == "main.c:(.text+0x10): undefined reference to `gc_threshold'"
+    noise_only = "ls: cannot access 'x': No such file or directory\nmake: *** [all] Error 2\n"
+    assert first_error(noise_only) == "make: *** [all] Error 2"

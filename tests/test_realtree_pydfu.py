@@ -40,7 +40,7 @@ def run_pydfu(pydfu: Path, *args: str, fake_usb: bool = True, state: Path | None
         full["FAKE_USB_STATE"] = str(state)
     full.update(env)
     return subprocess.run([sys.executable, str(pydfu), *args], env=full, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+                          capture_output=True, timeout=120)
 
 
 def dfu_file(path: Path, elements: list[tuple[int, bytes]], corrupt: bool = False) -> Path:

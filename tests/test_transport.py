@@ -10,8 +10,7 @@ import pytest
 import serial
 
 from fakes.board import FakeBoard
-from mpforge.transport import (RawRepl, TargetSilent, TestTimeout, TransportError, device_specs,
-                               open_device)
+from mpforge.transport import RawRepl, TargetSilent, TestTimeout, TransportError, device_specs, open_device
 
 FAKE = Path(__file__).resolve().parent / "fakes" / "board.py"
 

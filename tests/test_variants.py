@@ -6,8 +6,9 @@ import subprocess
 
 from conftest import git, project_for
 from mpforge.build import build
+from mpforge.fetch import fetch
 from mpforge.patches import read_series
-from mpforge.variants import variant_project
+from mpforge.variants import resolve_commit, variant_project
 
 
 def collections(binary) -> str:
@@ -40,3 +41,21 @@ def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, 
     # a second call reuses the worktree
     again = variant_project(project, "first-only", first, "unix")
     assert build(again.target("unix")).changed is False
+
+
+def test_a_variant_can_sit_at_another_commit_of_the_tree(fixture_project, fixture_mirror):
+    project = project_for(fixture_project)
+    fetch(project, ["unix"], str(fixture_mirror.base))
+    # a later commit of the tree's history (as upstream's commits after the pin are)
+    later = git(project.tree, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "later")
+    assert resolve_commit(project, later[:10]) == later
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    assert resolve_commit(project, missing, str(fixture_mirror.base)) is None
+
+    variant = variant_project(project, "reference", read_series(project.patches_dir)[:1], "unix",
+                              later)
+    assert git(variant.tree, "rev-parse", "HEAD") == later
+    assert git(project.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha  # untouched
+    # the same variant name without a commit: back at the pin
+    again = variant_project(project, "reference", [], "unix")
+    assert git(again.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha

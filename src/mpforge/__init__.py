@@ -18,13 +18,18 @@ The library is organised one concept per module:
 __version__ = "0.1.0"
 
 if __import__("sys").argv[:1] == ["-m"]:
-    # `python -m mpforge` is starting: a Ctrl-C before a task runs (a task takes Ctrl-C
+    # `python -m mpforge` is starting: a Ctrl-C (or SIGTERM) before a task runs (a task takes Ctrl-C
     # over, see mpforge.tasks.reports_errors) ends quietly with status 130, not with a
     # traceback from CPython's runpy. Only then: a library import changes no handler.
-    import signal as _signal
+    # (_signal, the C module: ``signal`` would import enum first, a window of its own)
+    import _signal
 
     def _stopped_early(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
+        # an exit, not an exception: one raised inside an import can come out as another
+        # error's traceback (CPython wraps what __set_name__ meets in a RuntimeError)
+        __import__("os")._exit(128 + signum)
 
     if _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
         _signal.signal(_signal.SIGINT, _stopped_early)
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
+        _signal.signal(_signal.SIGTERM, _stopped_early)

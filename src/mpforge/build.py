@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from . import app as app_mod
 from .ccache import Ccache, CcacheStats
 from .config import MakePass, expand
 from .deplibs import build_deplibs, merged_make_vars
@@ -64,6 +65,10 @@ _HARMLESS = re.compile(r"^(?:ls: cannot access |(?:cat|find|stat): .*: No such f
                        r"|which: no |.*\(ignored\)$)")
 
 
+#: the linker's own words come before collect2's summary ("ld returned 1 exit status")
+_LINK_ERROR = re.compile(r"^.*(?:undefined reference to|multiple definition of) .*$", re.MULTILINE)
+
+
 def first_error(output: str) -> str:
     """The first compiler error of a make log and the two lines after it.
 
@@ -71,7 +76,7 @@ def first_error(output: str) -> str:
     make giving up, a missing file), skipping the known-harmless lines (:data:`_HARMLESS`);
     without any: the last ten lines.
     """
-    match = _COMPILER_ERROR.search(output)
+    match = _COMPILER_ERROR.search(output) or _LINK_ERROR.search(output)
     if not match:
         match = next((m for m in _ANY_ERROR.finditer(output) if not _HARMLESS.match(m.group(0))), None)
     if not match:
@@ -97,6 +102,7 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     if target.board:
         variables[port.board_var] = target.board
         variables.update(port.board_make_vars.get(target.board, {}))
+    variables.update(app_mod.make_vars(target))  # a board folder, an app (mpforge.app)
     for name, value in extra_vars.items():  # deplib flags add to the port's own
         variables[name] = f"{variables[name]} {value}" if name in variables else value
     flags = target.toolchain.cc_flags + port.cc_flags
@@ -336,6 +342,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         # neither -j nor a ccache prefix changes what is built
         "make": [[a for a in argv if not a.startswith("-j")] for argv in
                  make_argvs(target, deplib_vars, None)],
+        # the app's shape ("app") and its files' content ("app_files", seen by make)
+        **app_mod.inputs(target),
     }
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     differs = tree.fingerprint.differing if tree.fingerprint else []
@@ -354,7 +362,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
     make_key = hashlib.sha256(json.dumps(
-        {k: v for k, v in inputs.items() if k not in ("tree_state", "port_data")},
+        {k: v for k, v in inputs.items() if k not in ("tree_state", "port_data", "app_files")},
         sort_keys=True).encode()).hexdigest()
     last = read_json(stamp, console.warn)
     damaged = last is None and stamp.exists()  # nothing can be trusted: start over
@@ -373,6 +381,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     if not executor.dry_run:
         build_dir.mkdir(parents=True, exist_ok=True)
         _write_stamp(stamp, make_key, inputs, "building")
+        app_mod.stage(target)  # the files to freeze, where the port's make takes them
         # whatever another build left in the tree must not be taken for ours
         for art in target.port.artifacts:
             if art.in_tree:
@@ -419,6 +428,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                               f"check the artifacts of ports/{target.port.name}.toml; log: {log}")
         if art.dist:
             artifacts.append((art.name, path))
+    app_mod.check_linked(target, values)  # every declared C module is in the firmware
 
     manifest = {
         "target": target.name,
@@ -439,6 +449,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "inputs_key": key,
         "build_seconds": round(make_seconds, 3),
         "build_cpu_seconds": round(build_cpu, 3),
+        **app_mod.manifest_entries(target),
         "mpforge": __version__,
     }
     changed = old is None or old.get("artifacts") != manifest["artifacts"] \
@@ -515,6 +526,7 @@ def build(target: Target, *, jobs: int | None = None, clean: bool = False,
     before = cache.counters() if cache else {}
     tree = prepare_tree(project, with_needs(project, [target.port.name]), mirror)
     build_needs(project, [target.port.name], tree, jobs, ccache)
+    app_mod.build_needs(target, tree, jobs, ccache)  # mpy-cross, to freeze an app
     deplib_vars = port_deplibs(target, clean)
     project.console.step(f"make {target.name}")
     result = build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean,

@@ -68,7 +68,7 @@ Schema = dict[str, Any]
 PORT_SCHEMA: Schema = {
     "description": None, "make_dir": None, "toolchain": None, "tools": None,
     "submodules": None, "needs": None, "size_elf": None,
-    "boards": {"dir": None, "marker": None, "default": None, "var": None,
+    "boards": {"dir": None, "marker": None, "default": None, "var": None, "dir_var": None,
                "make_vars": {"*": None}},
     "make": {"targets": None, "build_var": None, "vars": None, "cc_flags": None, "post": None,
              "passes": {"name": None, "vars": None, "targets": None}},
@@ -77,6 +77,10 @@ PORT_SCHEMA: Schema = {
                 "outputs": None, "tools": None, "aclocal_macros": None},
     "sources": {"name": None, "url": None, "rev": None},
     "size_regions": {"*": {"sections": None, "limit": None}},
+    # invoke build --app: how the port freezes an app's Python files (see mpforge.app)
+    "app": {"freeze": None, "freeze_var": None, "freeze_also": None, "needs": None,
+            "mpy_cross": None, "mpy_cross_var": None, "mpy_cross_flags": None,
+            "keep_symbols_var": None, "keep_symbols_flag": None},
     "flash": {"runner": None, "fallback": None, "usb_id": None, "artifact": None,
               "ld_file": None, "ld_file_var": None, "mcu": None, "offset": None},
     "test": {"host": {"binary": None, "dirs": None, "target": None},
@@ -294,6 +298,10 @@ class PortDef:
     board_var: str = ""
     default_board: str = ""
     board_make_vars: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the make variable that takes a board folder outside the tree (``--board-dir``)
+    board_dir_var: str = ""
+    #: ``[app]``: how the port freezes an app (typed by :class:`mpforge.app.FreezeMethod`)
+    app: dict[str, Any] = field(default_factory=dict)
     flash: dict[str, Any] = field(default_factory=dict)
     test: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -372,6 +380,8 @@ class PortDef:
             board_var=boards.get("var", "BOARD"),
             default_board=boards.get("default", ""),
             board_make_vars={k: dict(v) for k, v in board_vars.items()},
+            board_dir_var=boards.get("dir_var", ""),
+            app=dict(data.get("app", {})),
             flash=dict(data.get("flash", {})),
             test=dict(data.get("test", {})),
             source=path,

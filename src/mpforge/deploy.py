@@ -33,7 +33,6 @@ argv lists, tested against a golden table), and add it to :data:`RUNNERS`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from . import dfuse
-from .build import build, sha256_file, tidy_dist
+from .build import build, sha256_file
 from .errors import MissingTool, MpforgeError
 from .state import read_json
 from .executor import quote
@@ -201,7 +200,7 @@ def flash_regions(target: Target) -> list[tuple[int, int]]:
     flash = target.port.flash
     ld = flash.get("ld_file", "")
     if flash.get("ld_file_var"):
-        mk = target.port_dir / target.port.boards_dir / target.board / "mpconfigboard.mk"
+        mk = target.board_folder / "mpconfigboard.mk"  # the tree's, or one outside it (--board-dir)
         match = re.search(rf"^{flash['ld_file_var']}\s*=\s*(\S+)", mk.read_text(), re.MULTILINE) \
             if mk.exists() else None
         if not match:
@@ -437,9 +436,7 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     """
     runner = choose_runner(target, runner_name)
     artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run)
-    if dry_run and not artifact.is_file():
-        pass  # checked after the build a real run makes first
-    else:
+    if artifact.is_file():  # (under --dry-run it may not be built yet: checked after the build)
         if dry_run and manifest:
             entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == artifact.name), None)
             if entry and sha256_file(artifact) != entry.get("sha256"):

@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MpforgeError
-from .transport import (BANNER_TIMEOUT, Opened, RawRepl, Recovery, ScriptRun, open_device)
+from .transport import (
+    BANNER_TIMEOUT,
+    Opened,
+    RawRepl,
+    Recovery,
+    ScriptRun,
+    TestTimeout,
+    UnsendableCode,
+    open_device,
+)
 
 #: how long a board may say nothing while mpforge waits for an answer (as for tests)
 SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
@@ -116,13 +125,15 @@ def run_script(session: Session, code: bytes, out: Callable[[bytes], None], *,
     repl = session.repl
     repl.enter(soft_reset=soft_reset)
     endings = LineEndings(out)
-    ran: ScriptRun | None = None
     try:
-        ran = repl.exec_stream(code, endings, timeout)
-    finally:
+        ran: ScriptRun = repl.exec_stream(code, endings, timeout)
+    except (TestTimeout, UnsendableCode):
         endings.flush()
-        if ran is not None:  # after an error the board's state is unknown: no more talking
-            repl.leave()
+        repl.leave()  # the board answered (or was sent nothing): back to the friendly prompt
+        raise
+    # a board that stopped answering (TargetSilent) is not talked to any more
+    endings.flush()
+    repl.leave()
     error = ran.error.replace(b"\r\n", b"\n").decode("utf-8", "replace")
     return ScriptResult(error, ran.interrupted)
 

@@ -5,38 +5,48 @@ huge heap (resident memory). This one measures what it is for on a
 microcontroller, whose heap is small and finite: keeping part of the heap
 unfragmented for an occasional large allocation, and what the extra
 collections cost. It runs on the emulated pyboard (``PYBV10_QEMU``, about
-100 KiB of heap).
+100 KiB of heap), with our patched tree, the same series without the
+threshold patch, and (a reference, built and measured only) upstream's own
+implementation of the idea, a later MicroPython commit built with our other
+patches.
 
 **Time in guest instructions.** QEMU runs with ``-icount shift=0``: virtual
-time advances exactly one nanosecond per guest instruction, and every timer
-the guest sees (SysTick among them) runs on that virtual clock. The guest reads
-SysTick's millisecond count and current value before and after a workload (no
-allocation, so the reading does not disturb the heap) and starts each workload
-right after a SysTick tick, so the interrupts land on the same instructions on
-every run. Each session first calibrates: an inline-assembler loop of a known
-number of instructions gives instructions per SysTick cycle (5.95 on QEMU 7.2:
-its SysTick runs at 168 MHz). Two runs of the same cell give the same count
-(``--repeat 2`` checks it); what varies between runs is only the boot, which is
-not measured.
+time advances exactly one nanosecond per guest instruction. The guest starts
+TIM2 (32 bits, 1 GHz of virtual time: one count per instruction) and reads it
+before and after a workload, from a list made beforehand (the reading must not
+allocate). The calibration checks the rate: an inline-assembler loop of a
+known number of instructions must count exactly that.
 
-**The heap's own figures.** ``gc.mem_free()``/``gc.mem_alloc()`` and the
-largest free block, which ``micropython.mem_info()`` prints as ``max free
-sz`` (in 16-byte blocks), read over the raw REPL. Every cell starts from a soft
-reset: a fresh heap.
+**The same count every time.** Three things made counts wander, and each is
+removed. Interrupts (SysTick, timers, UART) keep wall-clock time when the
+board idles, so they land on other instructions: all are masked while a
+workload runs. The collector is conservative: a stale word that looks like a
+pointer keeps garbage alive, and stale words depend on what ran before, so the
+free heap and the unused stack are zeroed before each workload (``_clean``),
+and a fixed scrub program runs after a soft reset of its own before every
+measured program (:func:`scrub_program`), so the measured program is compiled
+into the same memory whatever ran before it (without it, a count moved by up
+to 5% with the cell run before). What is left is a few hundred instructions in
+a few cells (``--repeat 2`` reports it).
+
+**The heap's own figures**, read over the raw REPL: ``gc.mem_free()`` and
+``gc.mem_alloc()``, and the largest free block, which ``micropython.mem_info()``
+prints as ``max free sz`` (16-byte blocks). **Collections** are counted outside
+the firmware, the same way for every tree: QEMU's exec trace restricted to the
+entry of ``gc_collect_start`` and of a marker function (:class:`Probes`).
 
 **Workloads** (our own guest code, :data:`WORKLOADS`): ``churn`` allocates
 small objects of varied sizes, keeps every eighth in a ring of survivors that
 lives for a few hundred allocations (so survivors end up scattered), and once
 a round tries one large allocation (40% of the heap); after each round it
 collects and reads the largest free block: the largest allocation that would
-succeed at that point. ``pidigits`` (big-integer spigot), ``float`` (objects
+succeed at that point (that collection restarts the threshold's count, and its
+cost is left out). ``pidigits`` (big-integer spigot), ``float`` (objects
 holding floats, built, normalised and scanned) and ``chaos`` (an iterated
 function system walked with small point objects) are compute loops whose cost
 is mostly allocation and collection. Each is run with the threshold off and at
-fractions of the heap (``heap/2`` ... ``heap/8``), on our patched tree, on the
-tree without the threshold patch, and (a reference, built and measured only)
-on upstream's own implementation of the same idea, a later MicroPython commit
-built with our compatibility patches.
+fractions of the heap (``heap/2`` ... ``heap/8``); every cell starts from a
+soft reset (a fresh heap) and must compute the same checksum in every run.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MpforgeError
+from .patches import Patch, read_series
 from .project import Project
 
 if TYPE_CHECKING:
@@ -63,6 +74,12 @@ UPSTREAM_COMMIT = "93e353e"
 #: Bytes of stack below the stack pointer the guest zeroes before a run (the
 #: pyboard has 16 KiB of stack; ``micropython.stack_use()`` of it is in use).
 STACK_SCRUB = 14 * 1024
+#: Programs go to the board this many bytes at a time, with this pause (seconds)
+#: after each piece: less than the 64 bytes its UART holds (see GuestSession._exec).
+SEND_CHUNK = 32
+SEND_PAUSE = 0.001
+#: Runs of a cell on a board that stops answering (QEMU is started again in between).
+ATTEMPTS = 3
 #: A workload may run this long (wall seconds) before it counts as hung.
 CELL_TIMEOUT = 120.0
 
@@ -150,6 +167,12 @@ def _clean():
             keep.append(bytearray(n))
         except MemoryError:
             n //= 2
+    # single free blocks between live ones: an empty bytearray fills one
+    try:
+        while True:
+            keep.append(bytearray(0))
+    except MemoryError:
+        pass
     keep = None
     gc.enable()
     gc.collect()
@@ -318,6 +341,20 @@ micropython.mem_info()
 def prelude() -> str:
     """The helpers every guest program starts with."""
     return PRELUDE % {"stack": STACK_SCRUB}
+
+
+def scrub_program() -> str:
+    """A program that only zeroes the free heap and the unused stack.
+
+    A program's own scrub (``_clean``) runs after it was compiled, and what
+    the compiler allocated holds words left by whatever ran before: the
+    conservative collector reads them, and a measured count moved by up to 5%
+    with the program run before it. After a soft reset, this program (always
+    the same text, so it lands where it landed last time) leaves the memory the
+    same for the next one, whatever came before: the measured program then
+    gives the same count in any order.
+    """
+    return prelude() + "_quiet()\ntry:\n    _clean()\nfinally:\n    _unquiet()\n"
 
 
 @dataclass(frozen=True)
@@ -508,6 +545,7 @@ class EmuReport:
     variants: list[Variant] = field(default_factory=list)
     cells: list[Cell] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one line each: what was left out, why
+    notes: list[str] = field(default_factory=list)  # one line each: what happened on the way
     repeat: int = 1
     targets: list[tuple[str, float, float, bool, str]] = field(default_factory=list)
 
@@ -539,6 +577,7 @@ class EmuReport:
             "deterministic": self.deterministic,
             "max_spread": self.max_spread,
             "skipped": self.skipped,
+            "notes": self.notes,
             "targets": [{"name": n, "value": v, "limit": lim, "met": ok, "why": why}
                         for n, v, lim, ok, why in self.targets],
         }
@@ -637,14 +676,26 @@ def find_probes(symbols: str) -> Probes | None:
 
 
 def trace_events(log_text: str, probes: Probes) -> str:
-    """The traced entries as a string: ``C`` a collection, ``M`` a marker."""
-    events = []
-    for match in re.finditer(r"\[[0-9a-f]+/([0-9a-f]+)/", log_text):
-        pc = int(match.group(1), 16)
-        if pc == probes.collect:
-            events.append("C")
-        elif pc == probes.marker:
-            events.append("M")
+    """The traced entries as a string: ``C`` a collection, ``M`` a marker.
+
+    QEMU logs ``Trace ... [../PC/..]`` as it enters a block of code. Under
+    -icount a block can be stopped before its first instruction (its share of
+    instructions ran out) and entered again: QEMU then logs ``Stopped execution
+    of TB chain before ... [PC]``, and that entry did not happen.
+    """
+    events: list[str] = []
+    kinds = {probes.collect: "C", probes.marker: "M"}
+    for line in log_text.splitlines():
+        if line.startswith("Trace "):
+            match = re.search(r"\[[0-9a-f]+/([0-9a-f]+)/", line)
+            kind = kinds.get(int(match.group(1), 16)) if match else None
+            if kind:
+                events.append(kind)
+        elif line.startswith("Stopped execution"):
+            match = re.search(r"\[([0-9a-f]+)\]", line)
+            kind = kinds.get(int(match.group(1), 16)) if match else None
+            if kind and events and events[-1] == kind:
+                events.pop()
     return "".join(events)
 
 
@@ -672,7 +723,7 @@ class GuestSession:
     :attr:`events` holds what the last program traced.
     """
 
-    def __init__(self, command: str, silence: float = 60.0, probes: Probes | None = None,
+    def __init__(self, command: str, silence: float = 15.0, probes: Probes | None = None,
                  log: Path | None = None) -> None:
         self.probes = probes if log else None
         self.log = log
@@ -712,12 +763,22 @@ class GuestSession:
         self._log_offset += cut
         return trace_events(data[:cut].decode("ascii", "replace"), self.probes)
 
-    def run(self, program: str, timeout: float = CELL_TIMEOUT) -> str:
-        """Soft-reset (a fresh heap) and run ``program``; its output, or :class:`GuestError`."""
+    def run(self, program: str, timeout: float = CELL_TIMEOUT, scrub: bool = True) -> str:
+        """Soft-reset (a fresh heap) and run ``program``; its output, or :class:`GuestError`.
+
+        ``scrub``: first run :func:`scrub_program` after a soft reset of its own, so
+        that ``program`` finds the memory the same whatever ran before it.
+        """
         assert self.repl is not None
+        if scrub:
+            self.repl.enter(soft_reset=True)
+            _, err = self._exec(scrub_program().encode(), timeout)
+            if err:
+                raise GuestError("the scrub program raised an exception", "",
+                                 err.decode("utf-8", "replace")[-600:])
         self.repl.enter(soft_reset=True)
-        self._read_trace()  # what the reset traced is not the program's
-        out, err = self.repl.exec(program.encode(), timeout)
+        self._read_trace()  # what the reset (and the scrub) traced is not the program's
+        out, err = self._exec(program.encode(), timeout)
         self.events = self._read_trace()
         text = out.decode("utf-8", "replace").replace("\r\n", "\n")
         if err:
@@ -725,37 +786,104 @@ class GuestSession:
                              err.decode("utf-8", "replace")[-600:])
         return text
 
+    def _exec(self, code: bytes, timeout: float) -> tuple[bytes, bytes]:
+        """The raw REPL's exchange (code, Ctrl-D, ``OK``, output, error output), with
+        the code sent a little at a time.
+
+        The board's UART holds 64 received bytes. When they are not read in time,
+        its interrupt handler stops taking more by switching the receive interrupt
+        off; QEMU 7's model of that UART keeps the interrupt raised regardless, and
+        the board spends the rest of its life entering the handler (the REPL
+        never answers again). Sent in small pieces with a pause, the REPL keeps
+        up. A board that stops answering anyway is started again by
+        :func:`measure_variant`.
+        """
+        import time
+
+        from .transport import UnsendableCode
+
+        assert self.repl is not None
+        if any(1 <= b <= 4 for b in code):
+            raise UnsendableCode("the program holds raw-REPL control bytes",
+                                 "the raw REPL cannot carry them")
+        for i in range(0, len(code), SEND_CHUNK):
+            self.repl.write(code[i:i + SEND_CHUNK])
+            time.sleep(SEND_PAUSE)
+        self.repl.write(b"\x04")
+        ack = self.repl.read_until(b"OK", self.silence)
+        if not ack.endswith(b"OK"):
+            raise GuestError(f"the board did not accept the program (got {ack[-40:]!r})")
+        out = self.repl.read_until(b"\x04", timeout)
+        err = self.repl.read_until(b"\x04", self.silence)
+        self.repl.read_until(b">", self.silence)
+        return out[:-1], err[:-1]
+
     def calibrate(self) -> float:
-        return parse_calibration(self.run(prelude() + CALIBRATE))
+        return parse_calibration(self.run(prelude() + CALIBRATE, scrub=False))
 
 
 def measure_variant(variant: Variant, command: str, workloads: list[str], divisors: list[int],
                     repeat: int, on_cell: Callable[[Cell], None] | None = None,
-                    log: Path | None = None) -> list[Cell]:
+                    log: Path | None = None) -> tuple[list[Cell], list[str]]:
     """Every workload x threshold on one firmware, ``repeat`` times each; one QEMU.
 
-    ``log``: trace collections there (needs ``variant.probes``).
+    ``log``: trace collections there (needs ``variant.probes``). A board that
+    stops answering is started again and the cell run once more (a line in the
+    returned notes says so), up to :data:`ATTEMPTS` times in all.
     """
-    cells = []
-    with GuestSession(command, probes=variant.probes, log=log) as session:
-        variant.instructions_per_count = ratio = session.calibrate()
+    from .transport import TargetSilent
+
+    def start() -> GuestSession:
+        session = GuestSession(command, probes=variant.probes, log=log).__enter__()
+        try:
+            variant.instructions_per_count = ratio = session.calibrate()
+        except BaseException:
+            session.__exit__()
+            raise
         if abs(ratio - 1) > 0.01:
+            session.__exit__()
             raise GuestError(f"{variant.name}: the guest clock counts {1 / ratio:.3f} per "
                              "instruction, not 1", "run the emulator with -icount shift=0")
+        return session
+
+    def run_cell(session: GuestSession, workload: Workload, divisor: int) -> list[Outcome]:
+        outcomes = []
+        for _ in range(repeat):
+            outcome = parse_run(session.run(workload.program(divisor)))
+            if session.probes:
+                outcome.collections = count_collections(session.events)
+            outcomes.append(outcome)
+        return outcomes
+
+    cells: list[Cell] = []
+    notes: list[str] = []
+    session = start()
+    try:
         for name in workloads:
             workload = WORKLOADS[name]
             for divisor in divisors:
-                outcomes = []
-                for _ in range(repeat):
-                    outcome = parse_run(session.run(workload.program(divisor)))
-                    if session.probes:
-                        outcome.collections = count_collections(session.events)
-                    outcomes.append(outcome)
+                where = f"{variant.name} {name} {threshold_label(divisor)}"
+                for attempt in range(1, ATTEMPTS + 1):
+                    try:
+                        outcomes = run_cell(session, workload, divisor)
+                        break
+                    except TargetSilent as exc:
+                        if attempt == ATTEMPTS:
+                            raise GuestError(f"{where}: the board stopped answering "
+                                             f"{ATTEMPTS} times",
+                                             "run the cell by hand: invoke emulate --pty",
+                                             exc.details) from None
+                        notes.append(f"{where}: the board stopped answering ({exc.message}); "
+                                     "QEMU started again, the cell run again")
+                        session.__exit__()
+                        session = start()
                 cell = make_cell(variant, workload, divisor, outcomes)
                 cells.append(cell)
                 if on_cell:
                     on_cell(cell)
-    return cells
+    finally:
+        session.__exit__()
+    return cells, notes
 
 
 # --- the firmwares, side by side ------------------------------------------------------
@@ -768,17 +896,27 @@ LABELS = {
 }
 
 
+def series_without(project: Project, feature: str) -> list[Patch]:
+    """The patch series with the one patch whose name contains ``feature`` left out."""
+    series = read_series(project.patches_dir)
+    matches = [p for p in series if feature in p.name]
+    if len(matches) != 1:
+        found = ", ".join(p.name for p in matches) or "none"
+        raise MpforgeError(f"--feature {feature!r} must name exactly one patch of patches/series "
+                           f"(matches: {found})", "pass part of the feature patch's file name")
+    return [p for p in series if p is not matches[0]]
+
+
 def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstream: str | None,
               mirror: str | None, jobs: int | None) -> tuple[str, list[Variant], list[str]]:
     """Build (or reuse) the emulated board's firmware for each variant.
 
     Returns the emulator command (``{dist}`` still to fill in), the variants that
     built, and one line per variant left out with the reason. Our patched tree
-    must build; the unpatched pin is the same series without ``feature``; the
-    upstream reference is ``upstream``'s commit with that same series (our
-    compatibility patches: toolchain fixes, the emulated board).
+    must build; the unpatched pin is the same series without ``feature``'s patch;
+    the upstream reference is ``upstream``'s commit with that same series (our
+    compatibility patches: toolchain fixes, the emulated board, the rest).
     """
-    from .bench import _feature_prefix
     from .build import build, prepare_tree, with_needs
     from .emulate import plan
     from .variants import resolve_commit, variant_project
@@ -796,7 +934,7 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
 
     elf = build(emu.target, jobs=jobs, mirror=mirror).dist_dir / "firmware.elf"
     variants = [Variant("patched", LABELS["patched"], elf, probes=probes(elf))]
-    prefix = _feature_prefix(project, feature)
+    others = series_without(project, feature)
     plans: list[tuple[str, str | None, str]] = [("unpatched", None, LABELS["unpatched"])]
     if upstream:
         plans.append(("upstream", upstream, LABELS["upstream"].format(commit=upstream)))
@@ -809,9 +947,9 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
                 skipped.append(f"{name}: commit {commit} is in neither the tree's repository "
                                "nor the mirror; not measured")
                 continue
-        vname = f"without-{feature}" if not commit else f"upstream-{commit}"
+        vname = f"series-without-{feature}" if not commit else f"upstream-{commit}"
         try:
-            variant = variant_project(project, vname, prefix, port, full)
+            variant = variant_project(project, vname, others, port, full)
             prepare_tree(variant, ports, mirror)
             result = build(variant.target(port, board), jobs=jobs, mirror=mirror)
         except MpforgeError as exc:
@@ -846,8 +984,8 @@ def bench_emulated(project: Project, *, port: str = "stmhal", emulator: str = "q
         project.console.step(f"{variant.name}: {len(workloads)} workloads x "
                              f"{len(wanted)} thresholds x {repeat} runs")
         try:
-            cells = measure_variant(variant, spec, workloads, wanted, repeat,
-                                    log=work / f"{variant.name}.qemu-trace.log")
+            cells, notes = measure_variant(variant, spec, workloads, wanted, repeat,
+                                           log=work / f"{variant.name}.qemu-trace.log")
         except GuestError as exc:
             if not variant.reference:
                 raise
@@ -855,6 +993,7 @@ def bench_emulated(project: Project, *, port: str = "stmhal", emulator: str = "q
             continue
         report.variants.append(variant)
         report.cells.extend(cells)
+        report.notes.extend(notes)
     report.targets = check_targets(report)
     return report
 
@@ -923,7 +1062,8 @@ def cost_rows(report: EmuReport) -> list[tuple[str, ...]]:
 
 def write_plot(report: EmuReport, path: Path) -> None:
     """A PNG: the largest free block after churn (left) and the instruction cost of
-    the compute workloads (right) against the threshold, per firmware."""
+    every workload (right) against the threshold. Colour: the workload (right) or
+    firmware (left); solid: our tree, dashed: the upstream reference."""
     try:
         import matplotlib
     except ImportError:
@@ -932,57 +1072,75 @@ def write_plot(report: EmuReport, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     # thresholds from small to none: heap/8 ... heap/2, off
-    divisors = sorted({c.divisor for c in report.cells}, key=lambda d: 0 if d == 0 else 1 / d)
-    divisors = [d for d in divisors if d] + ([0] if 0 in divisors else [])
+    divisors = sorted({c.divisor for c in report.cells if c.divisor}, reverse=True)
+    divisors += [0] if any(c.divisor == 0 for c in report.cells) else []
     xs = list(range(len(divisors)))
     labels = [threshold_label(d) for d in divisors]
-    styles = {"patched": ("tab:blue", "-", "o"), "unpatched": ("tab:gray", "none", "s"),
-              "upstream": ("tab:orange", "--", "^")}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    lines = {"patched": "-", "upstream": "--", "unpatched": "none"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5))
 
+    # left: largest free block, and the ceiling heap - threshold - live data
+    colors = {"patched": "tab:blue", "unpatched": "tab:gray", "upstream": "tab:orange"}
+    markers = {"patched": "o", "unpatched": "s", "upstream": "^"}
+    ceiling = []
     for variant in report.variants:
-        color, line, marker = styles.get(variant.name, ("black", "-", "x"))
         shares = []
         for x, d in zip(xs, divisors):
             cell = report.cell(variant.name, "churn", d)
             if cell and cell.largest_free_min is not None:
                 shares.append((x, 100 * cell.largest_free_min / cell.heap))
+                if variant.name == "patched" and d and cell.live_median is not None:
+                    ceiling.append((x, 100 * (1 - 1 / d - cell.live_median / cell.heap)))
         if shares:
-            left.plot([x for x, _ in shares], [y for _, y in shares], color=color,
-                      linestyle=line, marker=marker, label=variant.label)
+            left.plot([x for x, _ in shares], [y for _, y in shares], color=colors.get(variant.name),
+                      linestyle=lines.get(variant.name, "-"), marker=markers.get(variant.name, "x"),
+                      markersize=7 if variant.name == "patched" else 6, label=variant.label)
+    if ceiling:
+        left.plot([x for x, _ in ceiling], [y for _, y in ceiling], color="black", linewidth=0.8,
+                  linestyle=":", label="heap - threshold - live data")
+    for x, d in zip(xs, divisors):
+        cell = report.cell("patched", "churn", d)
+        if cell and cell.largest_free_min is not None:
+            left.annotate(f"{100 * cell.largest_free_min / cell.heap:.0f}%",
+                          (x, 100 * cell.largest_free_min / cell.heap), textcoords="offset points",
+                          xytext=(0, 9), ha="center", fontsize=8)
     left.axhline(40, color="tab:red", linewidth=0.8, linestyle=":")
-    left.text(0, 41, "target at heap/2: 40%", color="tab:red", fontsize=8)
-    left.set_title("largest free block after churn (worst round)")
+    left.text(len(xs) - 1, 41.5, "target at heap/2: 40%", color="tab:red", fontsize=8, ha="right")
+    left.set_title("largest free block after churn (worst of the rounds)")
     left.set_ylabel("% of the heap")
     left.set_ylim(0, 100)
 
-    markers = {"pidigits": "o", "float": "s", "chaos": "^", "churn": "D"}
-    for variant in (v for v in report.variants if v.name != "unpatched"):
-        color, line, _ = styles.get(variant.name, ("black", "-", "x"))
-        for workload in dict.fromkeys(c.workload for c in report.cells):
+    # right: cost per workload
+    palette = {"churn": "tab:purple", "pidigits": "tab:green", "float": "tab:blue", "chaos": "tab:brown"}
+    for workload in dict.fromkeys(c.workload for c in report.cells):
+        for variant in (v for v in report.variants if v.name != "unpatched"):
             values = []
             for x, d in zip(xs, divisors):
                 cell = report.cell(variant.name, workload, d)
                 cost = report.cost(cell) if cell else None
                 if cost is not None:
-                    values.append((x, cost))
+                    values.append((x, 100 * cost))
             if values:
-                right.plot([x for x, _ in values], [100 * v for _, v in values], color=color,
-                           linestyle=line, marker=markers.get(workload, "x"),
-                           label=f"{workload}, {variant.name}")
+                right.plot([x for x, _ in values], [y for _, y in values],
+                           color=palette.get(workload, "black"), linestyle=lines.get(variant.name, "-"),
+                           marker="o" if variant.name == "patched" else "^", markersize=5,
+                           label=f"{workload}: {'ours' if variant.name == 'patched' else variant.name}")
     right.axhline(15, color="tab:red", linewidth=0.8, linestyle=":")
-    right.text(0, 16, "target for pidigits at heap/3: +15%", color="tab:red", fontsize=8)
+    right.text(len(xs) - 1, 16.5, "target for pidigits at heap/3: +15%", color="tab:red", fontsize=8,
+               ha="right")
     right.axhline(0, color="black", linewidth=0.5)
-    right.set_title("cost: guest instructions over threshold off")
+    right.set_title("cost: guest instructions over the same firmware, threshold off")
     right.set_ylabel("% more instructions")
 
+    heap = report.cells[0].heap if report.cells else 0
     for axis in (left, right):
         axis.set_xticks(xs, labels)
-        heap = report.cells[0].heap if report.cells else 0
         axis.set_xlabel(f"gc.threshold (heap = {heap / 1024:.1f} KiB)")
         axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=7)
-    fig.suptitle("gc.threshold() on the emulated pyboard (QEMU -icount: instructions are exact)")
+    left.legend(fontsize=7, loc="upper right")
+    right.legend(fontsize=7, loc="upper right", ncol=2)
+    fig.suptitle("gc.threshold() on the emulated pyboard (PYBV10_QEMU, QEMU -icount: "
+                 "instructions counted exactly)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -36,8 +36,9 @@ anything changed. Then:
 3. the record ``applied.json`` is replaced in one rename;
 4. ``journal.json`` is removed, then the rest of ``txn/``.
 
-Steps 2-4 take milliseconds and hold Ctrl-C and SIGTERM back. If the process
-dies anyway, the next operation finds ``txn/journal.json`` and *rolls forward*:
+From the commit point on, Ctrl-C and SIGTERM are held back (steps 2-4 take
+milliseconds). If the process dies anyway (SIGKILL, a power cut), the next
+operation finds ``txn/journal.json`` and *rolls forward*:
 each file is at its "before" content (written now) or at its "after" one
 (left as is); a file at neither was edited since, and is never overwritten:
 that is an error naming it. ``invoke patch --status`` shows such a tree as
@@ -555,16 +556,21 @@ class PatchQueue:
             fault_point("patch.journal")
             if (state / "txn").exists():  # a finished transaction whose cleanup was cut short
                 shutil.rmtree(state / "txn")
-            os.rename(scratch.root, state / "txn")  # the commit point
-            fsync_dir(state)
-        fault_point("patch.committed")
-        self._roll_forward(state / "txn", journal)
+        # from the commit point to the end Ctrl-C and SIGTERM wait (milliseconds): only a
+        # SIGKILL or a power cut leaves the journal for the next command to finish
+        with deferred_signals():
+            with disk_errors("cannot commit the patch transaction"):
+                os.rename(scratch.root, state / "txn")  # the commit point
+                fsync_dir(state)
+            fault_point("patch.committed")
+            self._roll_forward(state / "txn", journal)
 
     # -- the three operations ------------------------------------------------------------------
 
     def apply(self) -> list[Patch]:
         """Apply the series; returns the patches newly applied (empty for a no-op)."""
-        self.recover()
+        if self.recover() and self.executor.dry_run:
+            return []  # a dry run stops at "an interrupted run would be finished first"
         state = self.state_dir
         series = read_series(self.patches_dir)
         record = self._read_record(state)
@@ -614,7 +620,8 @@ class PatchQueue:
 
     def revert(self) -> list[Patch]:
         """Restore the pristine tree; returns the patches reverted."""
-        self.recover()
+        if self.recover() and self.executor.dry_run:
+            return []
         state = self.state_dir
         record = self._read_record(state)
         if record is None:
@@ -840,7 +847,9 @@ class PatchQueue:
             expected[rel] = expected_files[rel][1] if rel in expected_files else "pin"
             if actual[rel] != expected[rel]:
                 differing.append(rel)
-        for line in self.executor.output(git + ["submodule", "status"], check=False).splitlines():
+        # not output(): stripping would eat the first line's status column
+        for line in self.executor.run(git + ["submodule", "status"], check=False,
+                                      mutates=False).stdout.splitlines():
             fields = line[1:].split()
             if len(fields) < 2 or line.startswith("-"):
                 continue  # not initialised: not part of what is built

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Catalog, PortDef, ToolchainDef
 from .errors import ConfigError, UnknownTarget
 from .executor import Executor
 from .toolchain import toolchain_home
 from .ui import Console
+
+if TYPE_CHECKING:
+    from .app import App
 
 #: Where the tree lives inside the project, unless MPFORGE_TREE says otherwise.
 TREE_DIR = "micropython"
@@ -39,12 +43,19 @@ def find_root(start: Path | None = None) -> Path:
 
 @dataclass
 class Target:
-    """One buildable thing: a port, or a port with a board."""
+    """One buildable thing: a port, or a port with a board.
+
+    ``board_dir`` is a board folder outside the tree (``--board-dir``; ``board`` is
+    then its folder's name), ``app`` the user's code built in (``--app``): see
+    :mod:`mpforge.app`.
+    """
 
     port: PortDef
     board: str
     toolchain: ToolchainDef
     project: "Project"
+    board_dir: Path | None = None
+    app: "App | None" = None
 
     @property
     def name(self) -> str:
@@ -65,6 +76,11 @@ class Target:
     @property
     def obj_dir(self) -> Path:
         return self.build_dir / "obj"
+
+    @property
+    def board_folder(self) -> Path:
+        """The board's folder: ``board_dir``, or ``boards/<board>`` of the port in the tree."""
+        return self.board_dir or self.port_dir / self.port.boards_dir / self.board
 
     def placeholders(self) -> dict[str, str]:
         return {

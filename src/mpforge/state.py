@@ -179,7 +179,9 @@ _HINTS = {
 def disk_error(exc: OSError, what: str) -> StateError:
     """One line for an :class:`OSError`: what failed, why, and what to do."""
     reason, hint = _HINTS.get(exc.errno or 0, (exc.strerror or str(exc), ""))
-    where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in what else ""
+    # the file a full disk was noticed on may be the source of a copy: ``what`` says where
+    named = exc.filename and exc.errno not in (errno.ENOSPC, errno.EDQUOT)
+    where = f" ({exc.filename})" if named and str(exc.filename) not in what else ""
     return StateError(f"{what}: {reason}{where}", hint)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from invoke import Collection, Context, Exit, ParseError, Task
 from invoke import task as invoke_task
 
+from . import app as app_mod
 from . import bench as bench_mod
 from . import build as build_mod
 from . import ci as ci_mod
@@ -35,7 +36,7 @@ from . import matrix as matrix_mod
 from . import size as size_mod
 from . import testrun as testrun_mod
 from .deplibs import build_deplibs
-from .errors import ConfigError, LockBusy, MpforgeError, Terminated
+from .errors import ConfigError, MpforgeError, Terminated
 from .fetch import fetch as fetch_tree
 from .git import mirror_from_env
 from .patches import PatchQueue, PatchState
@@ -291,8 +292,13 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
 
 @task(help=helps("mirror", "verbose", "debug", "dry-run",
                  port="port(s) to build: NAME or A,B (default unix)",
-                 board="board of a board port, or 'all' for every board in the tree",
+                 board="board of a board port, 'all' for every board in the tree, or 'list' "
+                       "to list them (with the --board-dir / app board, if given)",
                  all="build every port (and every board)",
+                 app="freeze this app folder's .py files and packages into the firmware; its "
+                     "mpforge.toml may name modules, board_dir, c_modules, make_vars",
+                 board_dir="build the board described in this folder outside the tree "
+                           "(dist/<port>-<folder name>/)",
                  jobs="job budget shared by all makes (default: CPU count)",
                  clean="start from empty build dirs",
                  strict="a target skipped for a missing toolchain fails the run",
@@ -302,22 +308,35 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
 def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
           jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
           mirror: str | None = None, verbose: bool = False, debug: bool = False,
-          dry_run: bool = False) -> None:
+          dry_run: bool = False, app: str | None = None, board_dir: str | None = None) -> None:
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
     ports = _ports("all" if all else port, project)
     for name in ports:  # unknown names fail before anything is fetched
         project.catalog.port(name)
+    if (app or board_dir) and (len(ports) > 1 or all or board == "all"):
+        raise ConfigError("--app and --board-dir build one target", "give one --port (and one --board)")
+    if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
+        if not dry_run:
+            build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror))
+        for name in ports:
+            project.console.table(f"boards of {name}", ["board", "folder", "note"],
+                                  app_mod.list_boards(project, name, board_dir, app))
+        return
     if all and board is None:
         board = "all"
-    if board and not dry_run and any(project.catalog.port(p).has_boards for p in ports):
-        # board names are checked against the tree's boards/ folders: fetch it first
-        fetch_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror))
+    if (board or board_dir or app) and not dry_run \
+            and any(project.catalog.port(p).has_boards for p in ports):
+        # board names are checked against the tree's boards/ folders as the patch series
+        # leaves them (PYBV10_QEMU comes from it): fetch and patch first
+        # (a port whose own sources cannot be fetched fails later, alone)
+        build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror),
+                               keep_going=True)
     if len(ports) > 1 or board == "all":
         _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
                       mirror_from_env(mirror))
         return
-    target = project.target(ports[0], board)
+    target = app_mod.resolve_target(project, ports[0], board, board_dir, app)
     result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror),
                              ccache=None if ccache else False)  # None: the project's setting
     console = project.console
@@ -329,6 +348,12 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     verb = "built" if result.changed else "up to date"
     console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
                f"{result.dist_dir.relative_to(project.root)}/")
+    if result.manifest.get("app"):
+        built_in = result.manifest["app"]
+        console.info(f"app {built_in['name']}: {len(built_in['frozen'])} file(s) frozen"
+                     + (f" ({built_in['freeze']})" if built_in["frozen"] else "")
+                     + (f", C modules {', '.join(m['name'] for m in built_in['c_modules'])}"
+                        if built_in["c_modules"] else ""))
     if result.ccache:
         console.info(result.ccache.describe())
 
@@ -533,7 +558,8 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
 
     report = gcbench.bench_emulated(
         project, emulator=emulator, workloads=gcbench.parse_workloads(workloads),
-        divisors=gcbench.parse_thresholds(thresholds or "off,heap/2,heap/3,heap/4,heap/8"),
+        divisors=(gcbench.parse_thresholds(thresholds) if thresholds
+                  else list(gcbench.DEFAULT_DIVISORS)),
         repeat=repeat, feature=feature,
         upstream=None if upstream.lower() in ("", "none", "off") else upstream,
         mirror=mirror_from_env(mirror), jobs=jobs or None)
@@ -543,6 +569,8 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
         console.info(f"{variant.name}: {variant.label}")
     for line in report.skipped:
         console.warn(f"left out: {line}")
+    for line in report.notes:
+        console.warn(line)
     frag = gcbench.fragmentation_rows(report)
     if frag:
         console.table(f"fragmentation (churn), heap {heap:,} B: largest free block after each "
@@ -695,19 +723,22 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     erase="erase the flash first (runners that can)", baud="serial speed for esptool",
     yes="do not ask for confirmation on a terminal",
     dfu_serial="flash the DFU device with this serial number (as `dfu-util -l` shows it), no other",
-    repl="then open the board's REPL in this terminal (needs --device; Ctrl-] leaves)"))
+    repl="then open the board's REPL in this terminal (needs --device; Ctrl-] leaves)",
+    app="the firmware with this app folder frozen in (as `invoke build --app`)",
+    board_dir="the board described in this folder outside the tree (as `invoke build --board-dir`)"))
 @reports_errors
 def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: str | None = None,
            file: str | None = None, runner: str | None = None, erase: bool = False,
            baud: int = 115200, yes: bool = False, dfu_serial: str | None = None,
            mirror: str | None = None, verbose: bool = False, debug: bool = False,
-           dry_run: bool = False, repl: bool = False) -> None:
+           dry_run: bool = False, repl: bool = False, app: str | None = None,
+           board_dir: str | None = None) -> None:
     """Flash a board: the built firmware, checked first, with the port's runner."""
     if repl and not device:
         raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
     project = _project(verbose)
     console = project.console
-    target = project.target(port, board)
+    target = app_mod.resolve_target(project, port, board, board_dir, app)
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
                                   erase=erase, mirror=None if dry_run else mirror_from_env(mirror),

@@ -78,7 +78,7 @@ class FakeBoard:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.serve, daemon=True)
 
-    def start(self) -> "FakeBoard":
+    def start(self) -> FakeBoard:
         self.thread.start()
         return self
 
