@@ -138,4 +138,4 @@ def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
     full_env = {**os.environ, "CI": "1", **(env or {})}
     full_env.pop("MPFORGE_ROOT", None)
     return subprocess.run([sys.executable, "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                          capture_output=True, timeout=timeout)

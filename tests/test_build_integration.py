@@ -22,7 +22,7 @@ def test_build_from_mirror_produces_working_binary_and_manifest(fixture_project,
     assert result.returncode == 0, result.stderr + result.stdout
     binary = fixture_project / "dist" / "unix" / "micropython"
     run = subprocess.run([binary], input="sum 2 3\nalloc 10\n", text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+                         capture_output=True, check=True)
     # linked against both deplibs, built out of tree from their submodules
     assert run.stderr.splitlines()[0] == "MiniPython on unix, ffi 3.99999, tls fixture-axtls"
     lines = run.stdout.splitlines()

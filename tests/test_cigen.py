@@ -297,7 +297,7 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
 def ccache_counters(cache_dir: Path) -> dict[str, int]:
     out = subprocess.run(["ccache", "--print-stats"], env={**os.environ, "CCACHE_DIR": str(cache_dir)},
                          capture_output=True, text=True, check=True).stdout
-    return {n: int(v) for n, _, v in (l.partition("\t") for l in out.splitlines()) if v.isdigit()}
+    return {n: int(v) for n, _, v in (row.partition("\t") for row in out.splitlines()) if v.isdigit()}
 
 
 @needs_ccache

@@ -240,7 +240,8 @@ def test_artifact_formats_of_the_other_runners_are_checked():
         check_ihex(b":0400000001020304F3\n:00000001FF\n", "bad.hex")
     with pytest.raises(DeployError, match="no end-of-file record"):
         check_ihex(b":0400000001020304F2\n", "cut.hex")
-    image = bytes([0xE9, 1, 0, 0]) + b"\0" * 4 + (0x40100000).to_bytes(4, "little") + (4).to_bytes(4, "little") + b"abcd"
+    image = (bytes([0xE9, 1, 0, 0]) + b"\0" * 4 + (0x40100000).to_bytes(4, "little")
+             + (4).to_bytes(4, "little") + b"abcd")
     check_esp_image(image, "fw.bin")
     with pytest.raises(DeployError, match="a segment runs past the end"):
         check_esp_image(image[:-1], "fw.bin")

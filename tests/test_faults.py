@@ -156,11 +156,12 @@ def test_ctrl_c_at_many_moments_of_patch_and_revert(fetched):
                                     start_new_session=True,
                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             if moment.startswith("after:"):  # the task has the lock: past Python's start-up
-                wait_until(lambda: proc.poll() is not None or (lock.exists() and
-                           f"pid {proc.pid}:" in lock.read_text()), "started")
+                wait_until(lambda p=proc: p.poll() is not None or (lock.exists() and  # type: ignore[misc]
+                           f"pid {p.pid}:" in lock.read_text()), "started")
                 time.sleep(int(moment[6:]) / 1000)
             else:
-                wait_until(lambda: proc.poll() is not None or stopped(proc.pid), f"reached {moment}")
+                wait_until(lambda p=proc: p.poll() is not None or stopped(p.pid),  # type: ignore[misc]
+                           f"reached {moment}")
             try:
                 os.killpg(proc.pid, signal.SIGINT)
                 os.killpg(proc.pid, signal.SIGCONT)
@@ -316,7 +317,7 @@ def test_two_builds_at_once_both_succeed_one_waiting(fixture_project, fixture_mi
     procs = [subprocess.Popen(argv, cwd=fixture_project, env=env, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, results):
+    for proc, (_out, err) in zip(procs, results):
         assert proc.returncode == 0 and "Traceback" not in err, err
     dist_is_whole(fixture_project)
     busy = run_cli(fixture_project, "patch", "--status")

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import Mirror, git, project_for
 from mpforge.errors import CommandFailed, DirtyTree, GitError, OfflineError, UserWork
+from mpforge.executor import Executor
 from mpforge.fetch import fetch
 from mpforge.git import Git, mirrored, normalise_mirror
-from mpforge.executor import Executor
 
 
 def test_mirrored_maps_only_github_urls():

@@ -19,8 +19,7 @@ from conftest import project_for, run_cli
 from mpforge import ci as ci_mod
 from mpforge.matrix import MatrixReport, Status, TargetResult
 from mpforge.reports import ReportError, element, readable, xml_text
-from mpforge.testrun import (TestReport, TestResult, Verdict, run_suite, to_json, to_junit,
-                             write_outputs)
+from mpforge.testrun import TestReport, TestResult, Verdict, run_suite, to_json, to_junit, write_outputs
 from test_testrun import FAKE, write_baseline
 
 #: what a misbehaving test prints: NUL, SOH, backspace, a colour code, DEL, a C1 control

@@ -15,8 +15,7 @@ import pytest
 
 from mpforge.errors import LockBusy, StateError
 from mpforge.lock import CheckoutLock
-from mpforge.state import (deferred_signals, disk_error, move_file, read_json, temp_name,
-                           write_json)
+from mpforge.state import deferred_signals, disk_error, move_file, read_json, temp_name, write_json
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

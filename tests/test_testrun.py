@@ -8,10 +8,16 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-
 from conftest import project_for, run_cli
-from mpforge.testrun import (TestResult, Verdict, apply_baseline, baseline_path, parse_line,
-                             select_tests, shard)
+from mpforge.testrun import (
+    TestResult,
+    Verdict,
+    apply_baseline,
+    baseline_path,
+    parse_line,
+    select_tests,
+    shard,
+)
 
 FAKE = Path(__file__).resolve().parent / "fakes" / "board.py"
 

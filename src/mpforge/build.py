@@ -39,8 +39,16 @@ from .fetch import fetch
 from .git import Git
 from .patches import PatchQueue, TreeFingerprint
 from .project import TREE_DIR, Project, Target
-from .state import (deferred_signals, disk_errors, fault_point, fsync_dir, move_file, pid_alive,
-                    read_json, write_json)
+from .state import (
+    deferred_signals,
+    disk_errors,
+    fault_point,
+    fsync_dir,
+    move_file,
+    pid_alive,
+    read_json,
+    write_json,
+)
 from .toolchain import find_tool, find_toolchain
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
@@ -454,7 +462,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     }
     changed = old is None or old.get("artifacts") != manifest["artifacts"] \
         or old.get("inputs_key") != key or not target.dist_dir.is_dir()
-    if changed:
+    if changed or old is None:
         _publish(target, artifacts, manifest)
     else:
         manifest = old

@@ -16,10 +16,13 @@ port ``needs``). It answers with a :class:`Ccache` (compile through it) or None:
 **Why it is safe.** ccache keys each object on the preprocessed source, the
 compiler (its path, size and mtime) and the command line, so a cache never hands
 back an object for other inputs; mpforge's own input hash (``inputs.json``) is
-unaffected by the prefix. Builds pass ``-ffile-prefix-map`` and get
-``CCACHE_BASEDIR`` (the checkout), so paths inside the checkout are hashed as
-relative paths and one cache serves checkouts in different folders (and CI
-workspaces at different paths). ``CCACHE_DIR`` is ccache's own setting: CI jobs
+unaffected by the prefix. ``CCACHE_BASEDIR`` is deliberately *not* set (and is
+cleared if the user's environment sets it): with it, ccache hands the compiler
+relative paths, and the dependency files the tree's makefiles include then name
+``../../build/...`` targets that make never matches to its absolute object paths,
+so an edited header would no longer rebuild what includes it. The price: a
+cache serves one checkout folder (a CI workspace keeps its path from run to
+run, so CI caches still hit). ``CCACHE_DIR`` is ccache's own setting: CI jobs
 point it into the workspace (``.ccache``) so the CI cache can keep it.
 
 **Figures.** ccache keeps global counters (``ccache --print-stats``: one
@@ -80,7 +83,7 @@ class CcacheStats:
         return self.hits / total if total else None
 
     @classmethod
-    def between(cls, before: dict[str, int], after: dict[str, int]) -> "CcacheStats":
+    def between(cls, before: dict[str, int], after: dict[str, int]) -> CcacheStats:
         """The difference of two :meth:`Ccache.counters` readings."""
         def delta(*names: str) -> int:
             return sum(after.get(n, 0) - before.get(n, 0) for n in names)
@@ -113,15 +116,15 @@ class Ccache:
     """ccache as a build uses it: the compiler prefix, its environment, its counters."""
 
     executor: Executor
-    #: paths under it are hashed relative to it (``CCACHE_BASEDIR``)
+    #: ``CCACHE_BASEDIR`` for make: always empty (see the module docstring)
     basedir: str
 
     @classmethod
-    def for_build(cls, project: Project, choice: bool | None = None) -> "Ccache | None":
+    def for_build(cls, project: Project, choice: bool | None = None) -> Ccache | None:
         """The one decision (see the module docstring): a :class:`Ccache`, or None to compile directly."""
         if not wanted(choice) or shutil.which("ccache") is None:
             return None
-        return cls(project.executor, os.environ.get("CCACHE_BASEDIR") or str(project.root))
+        return cls(project.executor, "")
 
     @property
     def prefix(self) -> list[str]:
@@ -131,7 +134,7 @@ class Ccache:
     @property
     def env(self) -> dict[str, str]:
         """The environment make (and so ccache) runs with."""
-        return {"CCACHE_BASEDIR": self.basedir}
+        return {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, absolute paths
 
     def counters(self) -> dict[str, int]:
         """ccache's counters now (``--print-stats``); empty when ccache cannot tell."""

@@ -109,7 +109,7 @@ def run_ci(project: Project, ports: list[str], board: str | None, out: Path, *,
             step.status = "failed"
 
     def test(step: Step) -> None:
-        host = [p for p in ports if project.catalog.port(p).test.get("host")]
+        host = [p for p in ports if project.catalog.port(p).test.host]
         if not host:
             step.detail = "no host port selected"
             return

@@ -183,7 +183,7 @@ class ToolchainDef:
         return self.hint or f"install the {self.name} toolchain and put it on PATH"
 
     @classmethod
-    def from_file(cls, path: Path) -> "ToolchainDef":
+    def from_file(cls, path: Path) -> ToolchainDef:
         data = _load(path)
         check_keys(data, TOOLCHAIN_SCHEMA, path)
         return cls(
@@ -206,7 +206,8 @@ class DeplibDef:
     """A dependency library built out of tree from a submodule's sources.
 
     The sources of ``source`` (a folder of the tree, usually a submodule, or
-    ``@NAME`` for the port's pinned source NAME; empty for none) are exported to ``build/deplibs/<port>/<name>/src`` and ``steps`` run there
+    ``@NAME`` for the port's pinned source NAME; empty for none) are exported to
+    ``build/deplibs/<port>/<name>/src`` and ``steps`` run there
     (a step written as ``{ in = "sub", run = [...] }`` runs in ``src/sub``,
     made on demand); the library installs into ``{prefix}``. ``make_vars`` are then passed to
     the port's make so it links against the result.
@@ -272,6 +273,69 @@ class MakePass:
 
 
 @dataclass(frozen=True)
+class FlashDef:
+    """``[flash]``: how ``invoke deploy`` writes the port's firmware (see :mod:`mpforge.deploy`)."""
+
+    runner: str = ""  # dfu-util, pydfu, esptool, teensy, cc3200
+    fallback: list[str] = field(default_factory=list)  # runners to try when ``runner`` is absent
+    usb_id: str = ""  # vendor:product of the board in its bootloader (DFU)
+    artifact: str = ""  # the file of dist/<target>/ to write (default: the first artifact)
+    ld_file: str = ""  # the linker script that bounds the flash a file may write
+    ld_file_var: str = ""  # ...or the board's make variable naming it (stmhal: LD_FILE)
+    mcu: str = ""  # the runner's chip name (teensy: mk20dx256)
+    offset: str = "0"  # where the image goes (esptool)
+
+
+@dataclass(frozen=True)
+class SuiteDef:
+    """``[test.host]`` or ``[test.device]``: which folders of ``tests/`` run, and how."""
+
+    dirs: list[str]
+    target: str = "unix"  # run-tests --target (pyboard for a board)
+    binary: str = ""  # the artifact run-tests runs, for host ports (MICROPY_MICROPYTHON)
+
+
+@dataclass(frozen=True)
+class EmulatorDef:
+    """``[test.emulator.NAME]``: the board built for an emulator and the command that boots it."""
+
+    command: str  # ``{dist}`` is the board's dist folder; must offer its UART on a pty
+    board: str = ""  # the variant to build (default: the port's default board)
+
+
+@dataclass(frozen=True)
+class TestDef:
+    """``[test]``: the port's test suites; an absent table is ``None`` / empty."""
+
+    host: SuiteDef | None = None
+    device: SuiteDef | None = None
+    emulators: dict[str, EmulatorDef] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.host or self.device or self.emulators)
+
+
+def _suite(raw: Any, where: Path) -> SuiteDef | None:
+    if not raw:
+        return None
+    return SuiteDef(_str_list(raw, "dirs", where), str(raw.get("target", "unix")),
+                    str(raw.get("binary", "")))
+
+
+def _test_def(raw: Mapping[str, Any], where: Path) -> TestDef:
+    emulators = {name: EmulatorDef(_need(spec, "command", str, where), str(spec.get("board", "")))
+                 for name, spec in raw.get("emulator", {}).items()}
+    return TestDef(_suite(raw.get("host"), where), _suite(raw.get("device"), where), emulators)
+
+
+def _flash_def(raw: Mapping[str, Any], where: Path) -> FlashDef:
+    return FlashDef(str(raw.get("runner", "")), _str_list(raw, "fallback", where),
+                    str(raw.get("usb_id", "")), str(raw.get("artifact", "")),
+                    str(raw.get("ld_file", "")), str(raw.get("ld_file_var", "")),
+                    str(raw.get("mcu", "")), str(raw.get("offset", "0")))
+
+
+@dataclass(frozen=True)
 class PortDef:
     """One port of the tree, as described by ``ports/<name>.toml``."""
 
@@ -302,8 +366,8 @@ class PortDef:
     board_dir_var: str = ""
     #: ``[app]``: how the port freezes an app (typed by :class:`mpforge.app.FreezeMethod`)
     app: dict[str, Any] = field(default_factory=dict)
-    flash: dict[str, Any] = field(default_factory=dict)
-    test: dict[str, Any] = field(default_factory=dict)
+    flash: FlashDef = field(default_factory=FlashDef)
+    test: TestDef = field(default_factory=TestDef)
     source: Path | None = None
 
     @property
@@ -322,7 +386,7 @@ class PortDef:
         return f"{self.name}-{board}" if board else self.name
 
     @classmethod
-    def from_file(cls, path: Path) -> "PortDef":
+    def from_file(cls, path: Path) -> PortDef:
         data = _load(path)
         check_keys(data, PORT_SCHEMA, path)
         make = data.get("make", {})
@@ -382,8 +446,8 @@ class PortDef:
             board_make_vars={k: dict(v) for k, v in board_vars.items()},
             board_dir_var=boards.get("dir_var", ""),
             app=dict(data.get("app", {})),
-            flash=dict(data.get("flash", {})),
-            test=dict(data.get("test", {})),
+            flash=_flash_def(data.get("flash", {}), path),
+            test=_test_def(data.get("test", {}), path),
             source=path,
         )
 
@@ -399,7 +463,7 @@ class Catalog:
     project_tools: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, ports_dir: Path, toolchains_dir: Path) -> "Catalog":
+    def load(cls, ports_dir: Path, toolchains_dir: Path) -> Catalog:
         if not ports_dir.is_dir():
             raise ConfigError(f"no ports folder at {ports_dir}", "run mpforge from the project checkout")
         ports = {p.stem: PortDef.from_file(p) for p in sorted(ports_dir.glob("*.toml"))}

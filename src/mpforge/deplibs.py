@@ -117,7 +117,7 @@ def _builtin(target: Target, argv: list[str], cwd: Path, log: Path) -> None:
         dest = cwd / args[1]
         dest.parent.mkdir(parents=True, exist_ok=True)
         context = {k.replace("-", "_"): v for k, v in target.placeholders().items()}
-        context.update(a.split("=", 1) for a in args[2:])
+        context.update(dict(a.split("=", 1) for a in args[2:]))
         dest.write_text(template.render(**context))
     else:
         raise ConfigError(f"unknown built-in deplib step {argv!r}",
@@ -217,7 +217,7 @@ def build_deplibs(target: Target, clean: bool = False) -> list[DeplibResult]:
     from .build import check_build_paths  # (build imports this module)
 
     check_build_paths(target.project)
-    results = []
+    results: list[DeplibResult] = []
     for deplib in target.port.deplibs:
         console = target.project.console
         with console.status(f"deplib {deplib.name}"):

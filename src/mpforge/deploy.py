@@ -40,14 +40,14 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from . import dfuse
 from .build import build, sha256_file
 from .errors import MissingTool, MpforgeError
-from .state import read_json
 from .executor import quote
 from .project import Project, Target
+from .state import read_json
 from .transport import RawRepl, TransportError, find_boards, open_device
 
 DFU_WAIT = float(os.environ.get("MPFORGE_DFU_WAIT", "15"))
@@ -198,13 +198,13 @@ def _size(text: str) -> int:
 def flash_regions(target: Target) -> list[tuple[int, int]]:
     """The board's flash, from its linker script (named by the board's make file, or the port)."""
     flash = target.port.flash
-    ld = flash.get("ld_file", "")
-    if flash.get("ld_file_var"):
+    ld = flash.ld_file
+    if flash.ld_file_var:
         mk = target.board_folder / "mpconfigboard.mk"  # the tree's, or one outside it (--board-dir)
-        match = re.search(rf"^{flash['ld_file_var']}\s*=\s*(\S+)", mk.read_text(), re.MULTILINE) \
+        match = re.search(rf"^{flash.ld_file_var}\s*=\s*(\S+)", mk.read_text(), re.MULTILINE) \
             if mk.exists() else None
         if not match:
-            raise DeployError(f"{mk.name} of {target.board} names no {flash['ld_file_var']}",
+            raise DeployError(f"{mk.name} of {target.board} names no {flash.ld_file_var}",
                               "is the tree fetched?")
         ld = match.group(1)
     if not ld:
@@ -218,7 +218,7 @@ def flash_regions(target: Target) -> list[tuple[int, int]]:
 def check_dfuse(target: Target, path: Path) -> None:
     """A DfuSe file for this board: it parses, carries the board's USB id, and writes
     only into the board's flash (see :mod:`mpforge.dfuse`)."""
-    usb_id = target.port.flash.get("usb_id", "")
+    usb_id = target.port.flash.usb_id
     vid, pid = (int(x, 16) for x in usb_id.split(":")) if usb_id else (0, 0)
     parsed = dfuse.parse(path.read_bytes(), path.name)
     dfuse.check(parsed, usb_id=(vid, pid), flash=flash_regions(target), what=path.name)
@@ -372,7 +372,7 @@ class DeployPlan:
 
 def choose_runner(target: Target, name: str | None) -> Runner:
     flash = target.port.flash
-    names = [name] if name else [flash.get("runner", "")] + list(flash.get("fallback", []))
+    names = [name] if name else [flash.runner, *flash.fallback]
     names = [n for n in names if n]
     if not names:
         raise DeployError(f"port {target.port.name} has no flash method", f"see ports/{target.port.name}.toml")
@@ -408,7 +408,7 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
     manifest_path = target.dist_dir / "manifest.json"
     if dry_run:
         manifest = read_json(manifest_path) or {}
-        name = flash.get("artifact") or (manifest.get("artifacts") or [{}])[0].get("name") \
+        name = flash.artifact or (manifest.get("artifacts") or [{}])[0].get("name") \
             or (target.port.artifacts[0].name if target.port.artifacts else "firmware")
         if not manifest or not (target.dist_dir / name).is_file():
             return target.dist_dir / name, {}, f"{target.name} (not built yet: fetch, patch, make)"
@@ -416,7 +416,7 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
             f"{target.name} again if its inputs changed (a no-op otherwise)"
     build(target, mirror=mirror)  # builds when missing or stale, a no-op otherwise
     manifest = read_json(manifest_path, target.project.console.warn) or {}
-    name = flash.get("artifact") or (manifest.get("artifacts") or [{}])[0].get("name", "")
+    name = flash.artifact or (manifest.get("artifacts") or [{}])[0].get("name", "")
     entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == name), None)
     if entry is None:
         raise DeployError(f"dist/{target.name} has no {name}", f"check [flash] in ports/{target.port.name}.toml")
@@ -444,11 +444,11 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
                                   "rebuild with `invoke build --clean`; do not flash a file that changed")
         runner.validate(target, artifact)
     flash = target.port.flash
-    usb_id = flash.get("usb_id", "")
+    usb_id = flash.usb_id
     identity = identify(device, dfu_serial) if runner.needs_dfu_device else BoardIdentity()
     serial_device = device if device and not device.startswith("dfu:") else None
-    job = FlashJob(artifact, usb_id, device if runner.needs_serial else "", baud, erase,
-                   flash.get("mcu", ""), flash.get("offset", "0"), project.tree,
+    job = FlashJob(artifact, usb_id, (device or "") if runner.needs_serial else "", baud, erase,
+                   flash.mcu, flash.offset, project.tree,
                    dfu_path=identity.usb_path, dfu_serial=identity.dfu_serial)
     runner.check(job)
     bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
@@ -524,6 +524,9 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
             raise DeployError(f"no DFU device {usb_id} found",
                               "pass --device PORT (or auto) of the running board, or put it in "
                               "DFU mode: connect 3V3 to DFU (BOOT0) and press reset")
+    if not device:
+        raise DeployError("no DFU device and no board to put in DFU mode",
+                          "pass --device PORT (or auto) of the running board")
     console.step(f"bootloader: pyb.bootloader() on {device}")
     try:
         enter_bootloader(device)
@@ -544,7 +547,7 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
 def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None) -> str:
     """Carry out a plan; returns the banner the board showed afterwards ('' without a device)."""
     console, executor = project.console, project.executor
-    usb_id = target.port.flash.get("usb_id", "")
+    usb_id = target.port.flash.usb_id
     runner = RUNNERS[plan.runner]()
     commands = plan.commands
     if runner.needs_dfu_device:
@@ -582,7 +585,7 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
     shown = wait_for(banner, PORT_WAIT, f"{device} did not come back",
                      "check the board; the firmware was written")
     if plan.expect and plan.expect not in shown:
-        line = next((l for l in shown.splitlines() if "MicroPython" in l), shown.strip()[:80])
+        line = next((row for row in shown.splitlines() if "MicroPython" in row), shown.strip()[:80])
         raise DeployError(f"the board runs '{line.strip()}', not {plan.expect}",
                           "the flash did not take: run deploy again")
     return shown
@@ -594,11 +597,11 @@ class FlashProgress:
 
     def __init__(self, console, what: str) -> None:
         self.console, self.what = console, what
-        self.bar = None
-        self.task = None
+        self.bar: Any = None  # a rich Progress on a terminal
+        self.task: Any = None
         self.shown = -1
 
-    def __enter__(self) -> "FlashProgress":
+    def __enter__(self) -> FlashProgress:
         if not self.console.plain:
             from rich.progress import BarColumn, Progress, TaskProgressColumn
             self.bar = Progress("[progress.description]{task.description}", BarColumn(),

@@ -46,14 +46,19 @@ class Emulation:
 
 def plan(project: Project, port: str, emulator: str = "qemu") -> EmulatorPlan:
     """The emulator table of ``port``, or a :class:`ConfigError` naming the ports that have one."""
-    emulators = project.catalog.port(port).test.get("emulator", {})
+    emulators = project.catalog.port(port).test.emulators
     if emulator not in emulators:
         able = sorted(name for name, p in project.catalog.ports.items()
-                      if emulator in p.test.get("emulator", {}))
+                      if emulator in p.test.emulators)
         raise ConfigError(f"port '{port}' has no emulator '{emulator}'",
                           f"ports that run under {emulator}: {', '.join(able) or 'none'}")
     spec = emulators[emulator]
-    return EmulatorPlan(project.target(port, spec.get("board")), spec["command"])
+    port_def = project.catalog.port(port)
+    # the board is the data's word (it may come from the patch series, not yet applied):
+    # not checked against the tree's boards/ here; the build checks it after patching
+    target = Target(port_def, spec.board or port_def.default_board,
+                    project.catalog.toolchain_for(port_def), project)
+    return EmulatorPlan(target, spec.command)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ real with ``sys.executable -c ...`` as the stand-in tool.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
@@ -202,8 +203,9 @@ def _run_streamed(args: list[str], cwd, env, timeout: float | None,
     output: list[str] = []
     pending = ""
     try:
-        assert proc.stdout is not None
-        while chunk := proc.stdout.read1(4096):
+        stdout = proc.stdout
+        assert isinstance(stdout, io.BufferedReader)
+        while chunk := stdout.read1(4096):
             text = chunk.decode("utf-8", "replace")
             output.append(text)
             pending += text

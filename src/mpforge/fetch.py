@@ -19,12 +19,11 @@ else decides it. Fetching:
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import SourceDef
-import shutil
-
 from .errors import CommandFailed, DirtyTree, GitError, MpforgeError, UserWork
 from .git import Git
 from .project import TREE_DIR, Project

@@ -891,7 +891,7 @@ def measure_variant(variant: Variant, command: str, workloads: list[str], diviso
 #: Which firmware each variant name stands for, as the table labels it.
 LABELS = {
     "patched": "our tree (full series)",
-    "unpatched": "the pin without the threshold patch",
+    "unpatched": "our series without the threshold patch",
     "upstream": "upstream {commit} (reference: built and measured only)",
 }
 

@@ -10,7 +10,6 @@ submodules resolve through the same mirror. Local mirror folders also need
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -88,7 +88,7 @@ class CheckoutLock:
             os.close(fd)
         return None
 
-    def __enter__(self) -> "CheckoutLock":
+    def __enter__(self) -> CheckoutLock:
         self.acquire()
         return self
 

@@ -29,7 +29,7 @@ from enum import Enum
 
 from rich.table import Table
 
-from .build import TreeInfo, regions_note, build_needs, build_target, port_deplibs, prepare_tree, with_needs
+from .build import TreeInfo, build_needs, build_target, port_deplibs, prepare_tree, regions_note, with_needs
 from .ccache import Ccache, CcacheStats
 from .errors import MissingTool, MpforgeError
 from .project import Project, Target
@@ -244,6 +244,7 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
                 token = jobserver.acquire()
                 result.status, result.started = Status.BUILDING, time.monotonic()
                 report(result)
+                assert tree is not None  # prepared before any target is queued
                 built = build_target(target, tree, deplib_vars[target.port.name], jobs=None,
                                      clean=clean, make_env=jobserver.make_env,
                                      pass_fds=jobserver.fds, ccache=ccache)

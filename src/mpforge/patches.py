@@ -68,8 +68,16 @@ from pathlib import Path
 
 from .errors import ConfigError, PatchError
 from .executor import Executor, Result
-from .state import (atomic_write_bytes, deferred_signals, disk_errors, fault_point, fsync_dir,
-                    pid_alive, read_json, write_json)
+from .state import (
+    atomic_write_bytes,
+    deferred_signals,
+    disk_errors,
+    fault_point,
+    fsync_dir,
+    pid_alive,
+    read_json,
+    write_json,
+)
 
 STATE_DIR = "mpforge-patches"
 RECORD = "applied.json"
@@ -190,7 +198,7 @@ def _copy_entry(src: Path, dest: Path) -> None:
 class _Scratch:
     """A folder of copies of some tree files, where ``git apply`` may run freely."""
 
-    def __init__(self, queue: "PatchQueue", root: Path) -> None:
+    def __init__(self, queue: PatchQueue, root: Path) -> None:
         self.queue = queue
         self.root = root  # becomes txn/ when committed
         self.files = root / "tree"
@@ -287,7 +295,7 @@ class PatchQueue:
     # -- the record --------------------------------------------------------------------------
 
     def _read_record(self, state: Path) -> Record | None:
-        data = read_json(state / RECORD, self._warn, expect=(dict, list))  # type: ignore[arg-type]
+        data = read_json(state / RECORD, self._warn, expect=(dict, list))
         if not data:
             return None
         try:
@@ -721,7 +729,8 @@ class PatchQueue:
             index = 1 if goal == "after" else 0
             wrong = [rel for rel in todo if got[rel] != files[rel][index]]
             if not result.ok or wrong:
-                raise PatchError(f"micropython/ is half-patched and cannot be {'completed' if goal == 'after' else 'rolled back'}"
+                what = "completed" if goal == "after" else "rolled back"
+                raise PatchError(f"micropython/ is half-patched and cannot be {what}"
                                  f" ({', '.join(wrong[:5]) or result.tail(1)})",
                                  "`git -C micropython checkout -- .` restores the pristine tree "
                                  "(it discards all changes), then `invoke patch`", result.tail())

@@ -53,9 +53,9 @@ class Target:
     port: PortDef
     board: str
     toolchain: ToolchainDef
-    project: "Project"
+    project: Project
     board_dir: Path | None = None
-    app: "App | None" = None
+    app: App | None = None
 
     @property
     def name(self) -> str:
@@ -130,7 +130,7 @@ class Project:
         self.dist_root = self.dist_root or self.root / "dist"
 
     @classmethod
-    def discover(cls, console: Console | None = None, dry_run: bool = False) -> "Project":
+    def discover(cls, console: Console | None = None, dry_run: bool = False) -> Project:
         console = console or Console()
         return cls(find_root(), console, Executor(log=console.detail, dry_run=dry_run))
 

@@ -67,7 +67,7 @@ def resolve_mirror(root: Path | None, explicit: str | None) -> tuple[str | None,
                 save(root, mirror=None)
             return None, "--mirror none"
         if root is not None:
-            remembered = explicit
+            remembered: str = explicit
             if "://" not in explicit and not explicit.startswith("git@"):
                 remembered = str(Path(explicit).expanduser().resolve())
             save(root, mirror=remembered)
@@ -75,7 +75,7 @@ def resolve_mirror(root: Path | None, explicit: str | None) -> tuple[str | None,
     if "MPFORGE_MIRROR" in os.environ:
         return os.environ["MPFORGE_MIRROR"] or None, "MPFORGE_MIRROR"
     if root is not None:
-        remembered = load(root).get("mirror")
-        if remembered:
-            return remembered, f"remembered in {LOCAL_DIR}/{SETTINGS_FILE}"
+        kept = load(root).get("mirror")
+        if kept:
+            return kept, f"remembered in {LOCAL_DIR}/{SETTINGS_FILE}"
     return None, "none"

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import signal
-import threading
 import json as json_lib
 import os
+import signal
 import sys
-from pathlib import Path
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from invoke import Collection, Context, Exit, ParseError, Task
@@ -27,11 +27,12 @@ from . import app as app_mod
 from . import bench as bench_mod
 from . import build as build_mod
 from . import ci as ci_mod
+from . import cigen as cigen_mod
 from . import deploy as deploy_mod
 from . import device as device_mod
-from . import cigen as cigen_mod
 from . import doctor as doctor_mod
 from . import emulate as emulate_mod
+from . import lock as lock_mod
 from . import matrix as matrix_mod
 from . import size as size_mod
 from . import testrun as testrun_mod
@@ -40,11 +41,9 @@ from .errors import ConfigError, MpforgeError, Terminated
 from .fetch import fetch as fetch_tree
 from .git import mirror_from_env
 from .patches import PatchQueue, PatchState
-from .project import Project
-from .ui import Console, human_size
-from . import lock as lock_mod
-from .project import find_root
+from .project import Project, find_root
 from .state import disk_error
+from .ui import Console, human_size
 
 #: The only short flags, the same on every task that has the option. ``-h`` stays help
 #: everywhere; ``--debug``, ``--ccache`` and the rest have none (invoke would otherwise
@@ -754,7 +753,7 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
             raise Exit("not flashed", code=1)
     banner = deploy_mod.run_deploy(project, target, plan, device)
     if banner:
-        first = next((l for l in banner.splitlines() if "MicroPython" in l), "").strip()
+        first = next((row for row in banner.splitlines() if "MicroPython" in row), "").strip()
         console.ok(f"flashed {plan.target}; the board says: {first}")
     else:
         console.ok(f"flashed {plan.target}")

@@ -170,7 +170,7 @@ def baseline_path(project: Project, python: str) -> Path:
     return project.root / "tests" / "baselines" / f"{version}-cpython{minor}.toml"
 
 
-def apply_baseline(results: list[TestResult], known: dict[str, str]) -> None:
+def apply_baseline(results: list[TestResult], known: Mapping[str, str]) -> None:
     for result in results:
         if result.test in known:
             if result.verdict == Verdict.FAIL:
@@ -391,30 +391,26 @@ class TestPlan:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_port(cls, project: Project, port: str, device: bool) -> "TestPlan":
-        raw = project.catalog.port(port).test
-        if not raw:
+    def for_port(cls, project: Project, port: str, device: bool) -> TestPlan:
+        tests = project.catalog.port(port).test
+        if not tests:
             raise ConfigError(f"port '{port}' defines no tests", f"add a [test] table to ports/{port}.toml")
         key = "device" if device else "host"
-        section = raw.get(key) or {}
-        if not section:
+        section = tests.device if device else tests.host
+        if section is None:
             raise ConfigError(f"port '{port}' has no {key} tests",
                               "use --device for a board, or a host port such as unix")
-        return cls(list(section.get("dirs", [])), section.get("binary", ""),
-                   section.get("target", "unix"))
+        return cls(list(section.dirs), section.binary, section.target)
 
 
 def emulator_device(project: Project, port: str, emulator: str, mirror: str | None) -> str:
     """Build the port's emulator variant and return the ``execpty:`` spec that boots it."""
     from .build import build
+    from .emulate import plan
 
-    emulators = project.catalog.port(port).test.get("emulator", {})
-    if emulator not in emulators:
-        raise ConfigError(f"port '{port}' has no emulator '{emulator}'",
-                          f"known: {', '.join(emulators) or 'none'}")
-    spec = emulators[emulator]
-    result = build(project.target(port, spec.get("board")), mirror=mirror)
-    return "execpty:" + spec["command"].replace("{dist}", str(result.dist_dir))
+    emulation = plan(project, port, emulator)
+    result = build(emulation.target, mirror=mirror)
+    return "execpty:" + emulation.command.replace("{dist}", str(result.dist_dir))
 
 
 def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None = None,

@@ -322,8 +322,8 @@ class RawRepl:
             self.read_until(b"soft reboot\r\n", self.silence)
             self.read_until(RAW_PROMPT, self.silence)
 
-    def exec(self, code: bytes, timeout: float) -> tuple[bytes, bytes]:
-        """Run ``code``; return (output, error output). Interrupts a test that overruns."""
+    def _send(self, code: bytes) -> None:
+        """Hand ``code`` to the raw REPL (in chunks, then Ctrl-D) and wait for its ``OK``."""
         controls = sorted({b for b in code if 1 <= b <= 4})
         if controls:
             raise UnsendableCode(f"code holds raw-REPL control bytes {[hex(b) for b in controls]}",
@@ -334,6 +334,10 @@ class RawRepl:
         ack = self.read_until(b"OK", self.silence)
         if not ack.endswith(b"OK"):
             raise TransportError(f"target did not accept the code (got {ack[-40:]!r})")
+
+    def exec(self, code: bytes, timeout: float) -> tuple[bytes, bytes]:
+        """Run ``code``; return (output, error output). Interrupts a test that overruns."""
+        self._send(code)
         try:
             out = self.read_until(b"\x04", timeout)
         except TestTimeout:
@@ -356,16 +360,7 @@ class RawRepl:
         :class:`TestTimeout`. Ctrl-C on the host (KeyboardInterrupt) is passed on to
         the board, whose traceback then ends the run (``ScriptRun.interrupted``).
         """
-        controls = sorted({b for b in code if 1 <= b <= 4})
-        if controls:
-            raise UnsendableCode(f"code holds raw-REPL control bytes {[hex(b) for b in controls]}",
-                                 "the raw REPL cannot carry them")
-        for i in range(0, len(code), 256):
-            self.write(code[i:i + 256])
-        self.write(b"\x04")
-        ack = self.read_until(b"OK", self.silence)
-        if not ack.endswith(b"OK"):
-            raise TransportError(f"target did not accept the code (got {ack[-40:]!r})")
+        self._send(code)
         started = time.monotonic()
         interrupted = False
         data, self._pending = self._pending, b""

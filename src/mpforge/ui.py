@@ -127,7 +127,7 @@ class Console:
 
 
 class _NullContext:
-    def __enter__(self) -> "_NullContext":
+    def __enter__(self) -> _NullContext:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -28,7 +28,7 @@ from mpforge.transport import RawRepl, TestTimeout, TransportError, UnsendableCo
 TEST_TIMEOUT = float(os.environ.get("MPFORGE_TEST_TIMEOUT", "30"))
 SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
 NOTE_MARKER = "mpforge-note:"
-_open = []  # the Pyboards of this runner, closed at exit
+_open: list = []  # the Pyboards of this runner, closed at exit
 
 
 class PyboardError(BaseException):
