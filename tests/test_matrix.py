@@ -161,3 +161,9 @@ def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, 
     forgotten = run_cli(fixture_project, "fetch", "--mirror", "none", env=env)
     assert forgotten.returncode == 0  # everything is there already: nothing to clone
     assert "mirror: none" in run_cli(fixture_project, "doctor", env=env).stdout
+
+
+def test_board_a_comma_b_builds_those_boards_of_one_port(fixture_project, fixture_mirror):
+    result = matrix(fixture_project, fixture_mirror, "--port", "stmhal", "--board", "PYBV10,PYBV11")
+    assert result.returncode == 0, result.stderr
+    assert summary(result.stdout) == {"stmhal-PYBV10": "ok", "stmhal-PYBV11": "ok"}

@@ -345,6 +345,10 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "patches": tree.patches,
         "toolchain": [target.toolchain.name, found.version],
         "source_date_epoch": epoch,
+        # build folders made while CCACHE_BASEDIR was set hold dependency files whose
+        # relative targets make never matches (header edits rebuilt nothing): the
+        # dependency layout is an input, so those folders start afresh once
+        "dependency_paths": "absolute",
         # artifacts, sizes...: a change re-runs make and republishes (no fresh build dir)
         "port_data": _file_digest([target.port.source, target.toolchain.source]),
         # neither -j nor a ccache prefix changes what is built

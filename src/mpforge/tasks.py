@@ -331,7 +331,7 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
         # (a port whose own sources cannot be fetched fails later, alone)
         build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror),
                                keep_going=True)
-    if len(ports) > 1 or board == "all":
+    if len(ports) > 1 or board == "all" or (board and "," in board):  # a matrix
         _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
                       mirror_from_env(mirror))
         return
@@ -764,10 +764,11 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
 @task(help=helps(
     "mirror", "verbose", "debug",
     port="port to run emulated (default stmhal: the PYBV10_QEMU board; also minimal)",
-    pty="print the pty and keep the emulator running until Ctrl-C, for other clients"))
+    pty="print the pty and keep the emulator running until Ctrl-C, for other clients",
+    app="freeze this app folder into the emulated board (as `invoke build --app`)"))
 @reports_errors
-def emulate(c: Context, port: str = "stmhal", pty: bool = False, mirror: str | None = None,
-            verbose: bool = False, debug: bool = False) -> None:
+def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None = None,
+            mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Build the port's emulated board if needed, start QEMU and attach to its REPL (Ctrl-] leaves)."""
     project = _project(verbose)
     console = project.console
@@ -776,7 +777,8 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, mirror: str | N
     # the emulated board may come from the patch series: prepare the tree before naming it
     build_mod.prepare_tree(project, build_mod.with_needs(project, [port]), mirror_from_env(mirror))
     plan = emulate_mod.plan(project, port)
-    result = build_mod.build(plan.target, mirror=mirror_from_env(mirror))
+    target = app_mod.resolve_target(project, port, plan.target.board, None, app) if app else plan.target
+    result = build_mod.build(target, mirror=mirror_from_env(mirror))
     command = plan.command.replace("{dist}", str(result.dist_dir))
     with emulate_mod.running(command) as session:
         if pty:
