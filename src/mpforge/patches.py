@@ -700,20 +700,22 @@ class PatchQueue:
     def _complete(self, record: Record) -> None:
         """A half-applied series (no journal: an older mpforge was killed mid-apply): patch the
         files still at their "before" content, and nothing else."""
-        files = self._files_of(record)
-        _, where = self._classify(files)
-        todo = [rel for rel, w in where.items() if w == "before"]
-        self._partial(record, todo, "after", reverse=False)
-        self.notes.append(f"micropython/ was half-patched ({len(todo)} of {len(files)} file(s) "
-                          "unpatched, left by an interrupted run): completed")
+        self._finish_half(record, goal="after")
 
     def _roll_back(self, record: Record) -> None:
+        """The same half-applied series taken back: unpatch the files at their "after" content."""
+        self._finish_half(record, goal="before")
+
+    def _finish_half(self, record: Record, goal: str) -> None:
+        """Bring every file of a half-applied ``record`` to ``goal`` ("after" or "before")."""
         files = self._files_of(record)
         _, where = self._classify(files)
-        todo = [rel for rel, w in where.items() if w == "after"]
-        self._partial(record, todo, "before", reverse=True)
+        start = "before" if goal == "after" else "after"
+        todo = [rel for rel, w in where.items() if w == start]
+        self._partial(record, todo, goal, reverse=goal == "before")
+        state, done = ("unpatched", "completed") if goal == "after" else ("patched", "rolled back")
         self.notes.append(f"micropython/ was half-patched ({len(todo)} of {len(files)} file(s) "
-                          "patched, left by an interrupted run): rolled back")
+                          f"{state}, left by an interrupted run): {done}")
 
     def _partial(self, record: Record, todo: list[str], goal: str, reverse: bool) -> None:
         files = self._files_of(record)
