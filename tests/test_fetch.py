@@ -70,13 +70,18 @@ def test_an_older_pin_is_moved_to_the_pin(fixture_project, fixture_mirror):
     assert git(tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
 
 
-def test_a_branch_in_the_tree_is_refused_and_kept(fixture_project, fixture_mirror):
+def work_in_the_tree(fixture_project, fixture_mirror, *checkout: str):
+    """A fetched project whose tree holds a commit of the user's on top of ``checkout``."""
     project = project_for(fixture_project)
     fetch(project, [], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
-    git(tree, "checkout", "-q", "-b", "work", "HEAD~1")
+    git(tree, "checkout", "-q", *checkout, "HEAD~1")
     git(tree, "commit", "-q", "--allow-empty", "-m", "my work")
-    mine = git(tree, "rev-parse", "HEAD")
+    return project, tree, git(tree, "rev-parse", "HEAD")
+
+
+def test_a_branch_in_the_tree_is_refused_and_kept(fixture_project, fixture_mirror):
+    project, tree, mine = work_in_the_tree(fixture_project, fixture_mirror, "-b", "work")
     with pytest.raises(UserWork, match="your branch 'work'") as info:
         fetch(project, [], str(fixture_mirror.base))
     assert "checkout --detach" in info.value.hint
@@ -85,12 +90,7 @@ def test_a_branch_in_the_tree_is_refused_and_kept(fixture_project, fixture_mirro
 
 
 def test_commits_no_branch_holds_are_refused_until_kept(fixture_project, fixture_mirror):
-    project = project_for(fixture_project)
-    fetch(project, [], str(fixture_mirror.base))
-    tree = fixture_project / "micropython"
-    git(tree, "checkout", "-q", "--detach", "HEAD~1")
-    git(tree, "commit", "-q", "--allow-empty", "-m", "detached work")
-    mine = git(tree, "rev-parse", "HEAD")
+    project, tree, mine = work_in_the_tree(fixture_project, fixture_mirror, "--detach")
     with pytest.raises(UserWork, match="no branch holds") as info:
         fetch(project, [], str(fixture_mirror.base))
     assert "git -C micropython branch my-work" in info.value.hint
