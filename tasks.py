@@ -1,5 +1,5 @@
-"""Invoke entry point: the tasks live in the library (``mpforge.tasks``)."""
+"""Invoke entry point: the tasks live in the library (``mpforge.cli.tasks``)."""
 
-from mpforge.tasks import ns
+from mpforge.cli.tasks import ns
 
 __all__ = ["ns"]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mpforge.executor import Executor
-from mpforge.project import Project
-from mpforge.ui import Console
+from mpforge.cli.ui import Console
+from mpforge.core.executor import Executor
+from mpforge.core.project import Project
+from mpforge.testing.testrun import baseline_path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -139,3 +140,10 @@ def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
     full_env.pop("MPFORGE_ROOT", None)
     return subprocess.run([sys.executable, "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
                           capture_output=True, timeout=timeout)
+
+
+def write_baseline(project_root: Path, entries: dict[str, str]) -> Path:
+    path = baseline_path(project_for(project_root), sys.executable)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f'[[known]]\ntest = "{t}"\nreason = "{r}"\n\n' for t, r in entries.items()))
+    return path

@@ -2,7 +2,7 @@
 
 Every test stops mpforge somewhere it could really be stopped (a signal at a
 moment in the run, or a SIGKILL exactly at a named step through the
-``MPFORGE_FAULT`` seam of :mod:`mpforge.state`), or gives it a damaged state file,
+``MPFORGE_FAULT`` seam of :mod:`mpforge.core.state`), or gives it a damaged state file,
 a competing command, a full disk; then runs the next command a user would run,
 and checks the invariants:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import git, project_for, run_cli
-from mpforge.fetch import fetch
+from mpforge.tree.fetch import fetch
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SERIES_FILES = ("py/gc.c", "py/gc.h")
@@ -329,7 +329,7 @@ def test_no_wait_fails_in_one_line_while_another_command_runs(fetched):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time; sys.path.insert(0, {str(SRC)!r})
         from pathlib import Path
-        from mpforge.lock import CheckoutLock
+        from mpforge.core.lock import CheckoutLock
         CheckoutLock(Path({str(project)!r}), "build --port unix").acquire()
         print("locked", flush=True); time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True)
@@ -444,7 +444,7 @@ def test_jobs_must_be_a_positive_whole_number(fixture_project, jobs):
 
 
 def test_the_first_error_shown_skips_harmless_lines():
-    from mpforge.build import first_error
+    from mpforge.build.target import first_error
 
     log = textwrap.dedent("""\
         ls: cannot access '../lib/libffi/build_dir/out/lib/libffi-*/include': No such file or directory

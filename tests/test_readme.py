@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from conftest import REPO
-from mpforge.config import Catalog
+from mpforge.core.config import Catalog
 
 
 def readme_blocks() -> list[str]:
@@ -51,7 +51,7 @@ def test_the_readme_test_command_is_the_one_ci_runs():
 
 def test_the_package_list_is_printable_without_mpforge_installed(tmp_path):
     # .ci/run asks for it before the venv exists: standard library only
-    result = subprocess.run([sys.executable, "-S", "-m", "mpforge.debian", "unix"], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-S", "-m", "mpforge.core.debian", "unix"], cwd=tmp_path,
                             env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     catalog = Catalog.load(REPO / "ports", REPO / "toolchains")

@@ -1,25 +1,24 @@
 """mpforge: build, patch, test and flash the pinned MicroPython tree.
 
-The library is organised one concept per module:
+The library is layered; a package imports only from the ones above it:
 
-``config``     ports/toolchains TOML -> dataclasses
-``project``    the checkout, targets and their folders
-``executor``   the one subprocess choke point
-``git``        mirror mapping, reachability, submodule facts
-``fetch``      the tree at its pin with the submodules a port needs
-``patches``    the quilt-style patch series, atomic and revertible
-``toolchain``  detection of compilers and host tools
-``deplibs``    out-of-tree dependency libraries
-``build``      make, manifests, dist/
-``doctor``     what is installed and what is missing
-``tasks``      the invoke tasks (the only layer that prints and exits)
+``core``     data files (ports, toolchains), the checkout and its targets, the one
+             subprocess choke point, typed errors, atomic state, the checkout lock
+``tree``     micropython/ at its pin with the submodules a port needs, the patch series
+``build``    toolchains, deplibs, one target's make, many targets under one job budget
+``device``   boards, real and emulated: raw REPL transport, flash runners, QEMU
+``testing``  the tree's test suite, sharded, and its reports (JUnit, JSON)
+``ci``       the CI pipeline, and the provider files that run it
+``bench``    benchmarks that print figures
+``cli``      the invoke tasks, rendering and the console script: the only layer
+             that prints and exits
 """
 
 __version__ = "0.1.0"
 
 if __import__("sys").argv[:1] == ["-m"]:
     # `python -m mpforge` is starting: a Ctrl-C (or SIGTERM) before a task runs (a task takes Ctrl-C
-    # over, see mpforge.tasks.reports_errors) ends quietly with status 130, not with a
+    # over, see mpforge.cli.tasks.reports_errors) ends quietly with status 130, not with a
     # traceback from CPython's runpy. Only then: a library import changes no handler.
     # (_signal, the C module: ``signal`` would import enum first, a window of its own)
     import _signal

@@ -3,7 +3,7 @@
 import sys
 
 try:
-    from .cli import main
+    from mpforge.cli.main import main
 except KeyboardInterrupt:  # Ctrl-C while starting: nothing was done yet
     sys.exit(130)
 

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures: build and test times, gc.threshold measurements."""

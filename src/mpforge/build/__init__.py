@@ -1,0 +1,1 @@
+"""Turning the patched tree into firmware: toolchains, deplibs, one target's make, many at once."""

@@ -1,0 +1,151 @@
+"""ccache for every build: one decision, a compiler prefix, and the hit figures of a run.
+
+**The decision lives here, and only here.** :meth:`Ccache.for_build` is asked by
+:func:`mpforge.build.target.build_target`, which every build path goes through (a single
+``invoke build``, the matrix of ``invoke build --all``, ``invoke ci``, the ports a
+port ``needs``). It answers with a :class:`Ccache` (compile through it) or None:
+
+1. an explicit choice of the caller wins (``invoke build --no-ccache`` passes False;
+   a benchmark that must compare cold compiles passes False too);
+2. otherwise the project-level setting :data:`SETTING` (``MPFORGE_CCACHE=0``, also
+   ``off``/``no``/``false``) turns it off for every path, CI jobs included;
+3. otherwise ccache is used whenever the ``ccache`` program is installed.
+
+(Deplibs, built once per port and kept under ``build/deplibs/``, compile directly.)
+
+**Why it is safe.** ccache keys each object on the preprocessed source, the
+compiler (its path, size and mtime) and the command line, so a cache never hands
+back an object for other inputs; mpforge's own input hash (``inputs.json``) is
+unaffected by the prefix. ``CCACHE_BASEDIR`` is deliberately *not* set (and is
+cleared if the user's environment sets it): with it, ccache hands the compiler
+relative paths, and the dependency files the tree's makefiles include then name
+``../../build/...`` targets that make never matches to its absolute object paths,
+so an edited header would no longer rebuild what includes it. The price: a
+cache serves one checkout folder (a CI workspace keeps its path from run to
+run, so CI caches still hit). ``CCACHE_DIR`` is ccache's own setting: CI jobs
+point it into the workspace (``.ccache``) so the CI cache can keep it.
+
+**Figures.** ccache keeps global counters (``ccache --print-stats``: one
+``name<TAB>value`` line each). A run's figures are the difference between the
+counters read before and after it (:meth:`CcacheStats.between`). Another process
+compiling into the same cache directory at the same time is counted too: the
+figures describe the cache during the run, which in CI (one job, one cache) is
+the run itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+
+from mpforge.core.executor import Executor
+from mpforge.core.project import Project
+
+#: The project-level switch: set to 0 / off / no / false to build without ccache.
+SETTING = "MPFORGE_CCACHE"
+_OFF = {"0", "off", "no", "false"}
+
+#: The Debian package(s) of ccache, when ``toolchains/host-tools.toml`` does not
+#: define a ``ccache`` tool (the data, when present, wins: see :func:`debian_packages`).
+DEFAULT_DEBIAN = ["ccache"]
+
+
+def wanted(choice: bool | None = None) -> bool:
+    """Whether builds should go through ccache (before asking whether it is installed).
+
+    ``choice`` is an explicit True/False from the caller; None defers to
+    ``$MPFORGE_CCACHE`` (unset or anything but 0/off/no/false: on).
+    """
+    if choice is not None:
+        return choice
+    return os.environ.get(SETTING, "").strip().lower() not in _OFF
+
+
+def debian_packages(project: Project) -> list[str]:
+    """The Debian packages that install ccache: the ``ccache`` tool of the data, else ``ccache``."""
+    tool = project.catalog.tools.get("ccache")
+    return list(tool.debian) if tool and tool.debian else list(DEFAULT_DEBIAN)
+
+
+@dataclass(frozen=True)
+class CcacheStats:
+    """What ccache did during a run: objects served from the cache, and compiled into it."""
+
+    hits: int
+    misses: int
+    #: compiler calls ccache passed through (preprocessing only, linking, ...)
+    uncacheable: int = 0
+
+    @property
+    def hit_rate(self) -> float | None:
+        total = self.hits + self.misses
+        return self.hits / total if total else None
+
+    @classmethod
+    def between(cls, before: dict[str, int], after: dict[str, int]) -> CcacheStats:
+        """The difference of two :meth:`Ccache.counters` readings."""
+        def delta(*names: str) -> int:
+            return sum(after.get(n, 0) - before.get(n, 0) for n in names)
+
+        return cls(hits=delta("direct_cache_hit", "preprocessed_cache_hit"),
+                   misses=delta("cache_miss"),
+                   uncacheable=delta("called_for_link", "called_for_preprocessing",
+                                     "no_input_file", "unsupported_compiler_option",
+                                     "unsupported_source_language", "compile_failed"))
+
+    def as_dict(self) -> dict[str, int | float | None]:
+        """For ``summary.json``: hits, misses, uncacheable and the hit rate (0..1, None when no compile)."""
+        rate = self.hit_rate
+        return {**asdict(self), "hit_rate": round(rate, 3) if rate is not None else None}
+
+    def describe(self) -> str:
+        """``ccache: 120 hits, 3 misses (hit rate 98%)``: the line the tasks print."""
+        rate = self.hit_rate
+        shown = f"{100 * rate:.0f}%" if rate is not None else "n/a"
+        return f"ccache: {self.hits} hits, {self.misses} misses (hit rate {shown})"
+
+    def markdown(self) -> str:
+        """One Markdown line for a job summary."""
+        return f"ccache: **{self.hits}** hits, **{self.misses}** misses" + (
+            f" (hit rate {100 * self.hit_rate:.0f}%)" if self.hit_rate is not None else "")
+
+
+@dataclass
+class Ccache:
+    """ccache as a build uses it: the compiler prefix, its environment, its counters."""
+
+    executor: Executor
+    #: ``CCACHE_BASEDIR`` for make: always empty (see the module docstring)
+    basedir: str
+
+    @classmethod
+    def for_build(cls, project: Project, choice: bool | None = None) -> Ccache | None:
+        """The one decision (see the module docstring): a :class:`Ccache`, or None to compile directly."""
+        if not wanted(choice) or shutil.which("ccache") is None:
+            return None
+        return cls(project.executor, "")
+
+    @property
+    def prefix(self) -> list[str]:
+        """What goes in front of the compiler in ``CC``."""
+        return ["ccache"]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment make (and so ccache) runs with."""
+        return {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, absolute paths
+
+    def counters(self) -> dict[str, int]:
+        """ccache's counters now (``--print-stats``); empty when ccache cannot tell."""
+        out = self.executor.output(["ccache", "--print-stats"], check=False)
+        counters: dict[str, int] = {}
+        for line in out.splitlines():
+            name, _, value = line.partition("\t")
+            if value.strip().isdigit():
+                counters[name] = int(value)
+        return counters
+
+    def stats_since(self, before: dict[str, int]) -> CcacheStats:
+        """What happened since ``before`` (a :meth:`counters` reading)."""
+        return CcacheStats.between(before, self.counters())

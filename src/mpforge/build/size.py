@@ -1,0 +1,99 @@
+"""``invoke size``: text/data/bss per target, and the change against a baseline.
+
+Sizes come from the manifests in ``dist/`` (each build measured its ELF with
+the toolchain's ``size``). A baseline is a JSON file saved by an earlier
+``invoke size --save``: ``{"targets": {"stmhal-PYBV10": {"text": ..}}}``. The
+report is a table, and optionally JSON and Markdown (for a CI comment, like
+upstream's code-size reports).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpforge.build.target import regions_note
+from mpforge.core.errors import ConfigError, MpforgeError
+
+SECTIONS = ("text", "data", "bss")
+
+
+@dataclass
+class SizeRow:
+    target: str
+    size: dict[str, int]
+    base: dict[str, int] | None
+
+    def delta(self, section: str) -> int | None:
+        if self.base is None or section not in self.base or section not in self.size:
+            return None
+        return self.size[section] - self.base[section]
+
+
+def current_sizes(dist_root: Path) -> dict[str, dict[str, int]]:
+    """Target name -> sections, from every ``dist/*/manifest.json`` that has sizes."""
+    sizes = {}
+    for manifest in sorted(dist_root.glob("*/manifest.json")):
+        data = json.loads(manifest.read_text())
+        if data.get("size"):
+            sizes[data["target"]] = {k: int(v) for k, v in data["size"].items()}
+    return sizes
+
+
+def load_baseline(path: Path) -> dict[str, dict[str, int]]:
+    try:
+        data = json.loads(path.read_text())
+        return {t: {k: int(v) for k, v in s.items()} for t, s in data["targets"].items()}
+    except FileNotFoundError:
+        raise ConfigError(f"no baseline at {path}", "save one with `invoke size --save FILE`") from None
+    except (ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a size baseline ({exc})",
+                          "make one with `invoke size --save FILE`") from None
+
+
+def compare(current: dict[str, dict[str, int]],
+            baseline: dict[str, dict[str, int]] | None) -> list[SizeRow]:
+    if not current:
+        raise MpforgeError("no built targets with sizes in dist/", "run `invoke build` first")
+    return [SizeRow(t, s, (baseline or {}).get(t) if baseline is not None else None)
+            for t, s in sorted(current.items())]
+
+
+def _fmt_delta(value: int | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:+d}" if value else "0"
+
+
+def table_rows(rows: list[SizeRow], with_baseline: bool) -> list[tuple[str, ...]]:
+    out = []
+    for row in rows:
+        cells = [row.target]
+        for section in SECTIONS:
+            cells.append(str(row.size.get(section, "")))
+            if with_baseline:
+                cells.append("new" if row.base is None else _fmt_delta(row.delta(section)))
+        cells.append(regions_note(row.size))
+        out.append(tuple(cells))
+    return out
+
+
+def columns(with_baseline: bool) -> list[str]:
+    cols = ["target"]
+    for section in SECTIONS:
+        cols += [section, f"Δ{section}"] if with_baseline else [section]
+    return cols + ["regions"]
+
+
+def to_json(rows: list[SizeRow]) -> dict:
+    return {"targets": {r.target: r.size for r in rows},
+            "delta": {r.target: {s: r.delta(s) for s in SECTIONS}
+                      for r in rows if r.base is not None}}
+
+
+def to_markdown(rows: list[SizeRow], with_baseline: bool) -> str:
+    cols = columns(with_baseline)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows, with_baseline)]
+    return "\n".join(lines) + "\n"

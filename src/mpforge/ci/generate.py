@@ -1,0 +1,297 @@
+"""``invoke ci-generate``: pipeline files for GitHub Actions and GitLab CI that run as generated.
+
+One job per port (a board port's boards, read from the tree, as a matrix), each
+running the same ``invoke ci`` a laptop runs, after ``invoke doctor --port P``
+(a job whose machine lacks something fails first, naming it). ``dist/`` and
+``ci-out/`` are kept as artifacts. Templates: ``mpforge/ci/templates/<provider>.yml.j2``.
+
+**Runners** (``--runner``):
+
+``container`` (default)  each job runs in ``debian:bookworm`` and apt-installs
+                         exactly :meth:`~mpforge.core.config.Catalog.debian_packages`
+                         of its port, plus ccache and what the bare image lacks
+                         for HTTPS (:data:`IMAGE_PACKAGES`);
+``shell``                self-hosted shell runners with the toolchains already
+                         installed: no image, no container, no apt-get.
+
+**Ports left out.** A port whose toolchain (or the toolchain of a port it
+``needs``) has no Debian package cannot be installed in the image, and a shell
+runner cannot be assumed to have it: its job would be red on every run for a
+reason known in advance. Such a port is left out, and named in the file's
+header with the reason, unless its install folder on the runner is given
+(``--with-xc16 PATH``: ``toolchain_dirs={"xc16": PATH}``); then the job sets
+the toolchain's ``path_env`` (``XC16_DIR``) and installs nothing for it.
+
+**Caches** (``.git/modules``, ``build/sources``, ``.ccache``), one key per job
+and board, built from what changes the objects: the toolchain (its data file
+and packages, and on GitHub the compiler's version as the job sees it), the
+tree pin (the gitlink of ``micropython``) and the patch series (``patches/**``):
+
+* GitHub (caches are immutable once saved): the key is computed in the job
+  (``git rev-parse HEAD:micropython``, ``hashFiles('patches/**')``, the
+  compiler's version probe), with ``restore-keys`` from the most to the least
+  specific prefix (same pin, same board, same toolchain: another board's
+  objects still give hits);
+* GitLab (a cache key cannot be computed by the job): pin and patches hash
+  are written into the file when it is generated (regenerate it after moving
+  the pin or editing patches, as after adding a board); ``fallback_keys``
+  names a per-board key that every job also pushes ``.ccache`` to, so a job
+  whose inputs changed starts from the newest objects of its board.
+
+``CCACHE_DIR`` points into the workspace, as the job sees it: GitLab's
+``$CI_PROJECT_DIR/.ccache``, and on GitHub a step writes
+``$GITHUB_WORKSPACE/.ccache`` to ``$GITHUB_ENV`` (``${{ github.workspace }}``
+is the host's path, wrong inside a container).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from mpforge.build import ccache as ccache_mod
+from mpforge.core.config import PortDef, ToolchainDef
+from mpforge.core.errors import ConfigError
+from mpforge.core.project import Project
+from mpforge.tree.git import Git
+from mpforge.tree.patches import read_series
+
+#: the provider templates, ``<provider>.yml.j2``
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+PROVIDERS = ("github", "gitlab")
+RUNNERS = ("container", "shell")
+#: the image of container jobs
+IMAGE = "debian:bookworm"
+#: what the bare image lacks that every job needs: certificates for HTTPS (git
+#: clones, pip). ``apt-get --no-install-recommends git`` leaves them out.
+IMAGE_PACKAGES = ["ca-certificates"]
+#: what the caches keep: the submodules' git objects, pinned sources, ccache's objects
+CACHE_PATHS = [".git/modules", "build/sources", ".ccache"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What ``invoke ci-generate`` was asked for."""
+
+    provider: str = "github"
+    runner: str = "container"
+    #: toolchain name -> its install folder on the runner (``--with-xc16 PATH``)
+    toolchain_dirs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """One generated job: a port, with its boards as a matrix."""
+
+    id: str  # the port name as a job name (``bare_arm``)
+    port: str
+    boards: list[str]
+    #: Debian packages the job installs (empty on shell runners)
+    packages: list[str]
+    #: the pip install argument: ``.`` or ``.[esp8266]``
+    pip_target: str
+    #: variables the job sets (``XC16_DIR`` when its toolchain's folder was given)
+    env: dict[str, str]
+    #: ``<toolchain>-<digest of its data and packages>``: the toolchain part of cache keys
+    toolchain_id: str
+    #: a shell command whose output identifies the compiler (GitHub's cache key)
+    compiler_probe: str
+    #: the tree pin and the patch series digest, as generated (GitLab's cache key)
+    pin: str
+    patches: str
+    #: the cache key, its fallbacks and GitLab's per-board key (see :func:`cache_keys`)
+    key: str = ""
+    restore_keys: list[str] = field(default_factory=list)
+    rolling_key: str = ""
+
+
+@dataclass
+class Pipeline:
+    """Everything a template renders: the jobs, and the ports left out with the reason."""
+
+    settings: Settings
+    jobs: list[Job]
+    left_out: dict[str, str]
+    #: the tree's folder in the checkout (its gitlink is the pin)
+    tree_dir: str = "micropython"
+    image: str = IMAGE
+
+
+def _digest(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()[:12]
+
+
+def tree_pin(project: Project) -> str:
+    """The tree's gitlink as it would be committed (the index: ``git ls-files --stage``)."""
+    if not project.tree_is_submodule:
+        raise ConfigError("the tree is not this checkout's micropython/ submodule",
+                          "generate pipelines from the checkout itself (unset MPFORGE_TREE)")
+    rel = project.tree.relative_to(project.root).as_posix()
+    out = Git(project.executor).query(project.root, "ls-files", "--stage", "--", rel)
+    fields = out.split()
+    if len(fields) < 2 or fields[0] != "160000":
+        raise ConfigError(f"{rel} is not a submodule of this checkout's git index",
+                          f"add the pin first: git submodule add ... {rel}, or git add {rel}")
+    return fields[1]
+
+
+def patches_digest(project: Project) -> str:
+    """A digest of every file under ``patches/`` (names and contents)."""
+    root = project.patches_dir
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    return _digest(*(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() for p in files))
+
+
+def boards_with_series(project: Project, port: PortDef) -> list[str]:
+    """The port's boards as the jobs see them: the tree's, once the patch series is applied.
+
+    The series may add a board (``PYBV10_QEMU``); whether the local tree has it
+    applied right now must not change the generated file, so the boards the
+    series creates or deletes are read from the patches themselves (``git apply
+    --summary``, which changes nothing).
+    """
+    boards = set(port.boards(project.tree))
+    folder = f"{port.make_dir}/{port.boards_dir}/"
+    mode = re.compile(r"^\s*(create|delete) mode \d+ (\S+)$")
+    for patch in read_series(project.patches_dir):
+        summary = project.executor.output(["git", "apply", "--summary", f"-p{patch.strip}",
+                                           str(patch.path)], cwd=project.tree, check=False)
+        for line in summary.splitlines():
+            match = mode.match(line)
+            if not match or not match.group(2).startswith(folder):
+                continue
+            board, _, rest = match.group(2)[len(folder):].partition("/")
+            if rest == port.board_marker:
+                (boards.add if match.group(1) == "create" else boards.discard)(board)
+    return sorted(boards)
+
+
+def _installable(toolchain: ToolchainDef, settings: Settings) -> str:
+    """Why ``toolchain`` cannot be had in a job ("" when it can)."""
+    if toolchain.debian or toolchain.name in settings.toolchain_dirs:
+        return ""
+    if not toolchain.path_env:
+        return f"toolchain {toolchain.name} has no Debian package and no install-folder variable"
+    return (f"toolchain {toolchain.name} has no Debian package: pass --with-{toolchain.name} PATH "
+            f"(its install folder on the runner) to generate this job")
+
+
+def _compiler_probe(toolchain: ToolchainDef, env: dict[str, str]) -> str:
+    """The toolchain's version probe as a shell command, on a PATH with its given folder."""
+    probe = shlex.join(toolchain.probe)
+    if toolchain.path_env in env:
+        return f'PATH="${toolchain.path_env}/{toolchain.path_subdir}:$PATH" {probe}'
+    return probe
+
+
+def plan(project: Project, settings: Settings) -> Pipeline:
+    """The jobs to generate, and the ports left out with the reason."""
+    if settings.provider not in PROVIDERS:
+        raise ConfigError(f"unknown CI provider '{settings.provider}'",
+                          f"use one of: {', '.join(PROVIDERS)}")
+    if settings.runner not in RUNNERS:
+        raise ConfigError(f"unknown runner kind '{settings.runner}'",
+                          f"use one of: {', '.join(RUNNERS)}")
+    catalog = project.catalog
+    for name in settings.toolchain_dirs:
+        if name not in catalog.toolchains:
+            raise ConfigError(f"unknown toolchain '{name}'",
+                              f"valid toolchains: {', '.join(sorted(catalog.toolchains))}")
+    pin, patches = tree_pin(project), patches_digest(project)
+    jobs: list[Job] = []
+    left_out: dict[str, str] = {}
+    for name in sorted(catalog.ports):
+        # the port's toolchain and those of the ports it needs (esp8266: mpy-cross's)
+        used = dict.fromkeys(catalog.port(p).toolchain for p in catalog.with_needs([name]))
+        toolchains = [catalog.toolchains[t] for t in used]
+        reason = next((r for r in (_installable(t, settings) for t in toolchains) if r), "")
+        if reason:
+            left_out[name] = reason
+            continue
+        job = _job(project, catalog.port(name), toolchains, settings, pin, patches)
+        job.key, job.restore_keys, job.rolling_key = cache_keys(job, settings.provider)
+        jobs.append(job)
+    return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix())
+
+
+def _job(project: Project, port: PortDef, toolchains: list[ToolchainDef], settings: Settings,
+         pin: str, patches: str) -> Job:
+    """One port's job (its cache keys are added by :func:`cache_keys`)."""
+    catalog = project.catalog
+    container = settings.runner == "container"
+    packages = (list(dict.fromkeys([*IMAGE_PACKAGES, *catalog.debian_packages([port.name]),
+                                    *ccache_mod.debian_packages(project)]))
+                if container else [])
+    env = {t.path_env: settings.toolchain_dirs[t.name] for t in toolchains
+           if t.name in settings.toolchain_dirs and t.path_env}  # toolchains given by folder
+    boards = boards_with_series(project, port) if port.has_boards else []
+    if port.has_boards and not boards:
+        if not (project.tree / "py").is_dir():
+            raise ConfigError(f"cannot list the boards of {port.name}: micropython/ is not fetched",
+                              "run `invoke fetch` first (boards are read from the tree)")
+        boards = [port.default_board]  # the tree has no boards folder for this port
+    toolchain = catalog.toolchain_for(port)
+    source = toolchain.source.read_bytes() if toolchain.source else b""
+    toolchain_id = f"{toolchain.name}-" + _digest(
+        source, " ".join(packages).encode(), (IMAGE if container else "shell").encode())
+    # esptool comes from PyPI, through the package's extra of the same purpose
+    pip_target = ".[esp8266]" if "esptool" in catalog.tools_for(port) else "."
+    return Job(id=port.name.replace("-", "_"), port=port.name, boards=boards, packages=packages,
+               pip_target=pip_target, env=env, toolchain_id=toolchain_id,
+               compiler_probe=_compiler_probe(toolchain, env), pin=pin, patches=patches)
+
+
+def cache_keys(job: Job, provider: str) -> tuple[str, list[str], str]:
+    """The cache key of ``job``, its fallbacks (most specific first), and GitLab's per-board key.
+
+    Order of the parts: port, toolchain, board, tree pin, patches; a fallback
+    drops parts from the end. On GitHub the job computes pin and compiler
+    version (step ``inputs``) and ``hashFiles`` the patches; on GitLab they are
+    the values at generation.
+    """
+    if provider == "github":
+        toolchain = f"{job.toolchain_id}-${{{{ steps.inputs.outputs.compiler }}}}"
+        board = "-${{ matrix.board }}" if job.boards else ""
+        pin, patches = "${{ steps.inputs.outputs.pin }}", "${{ hashFiles('patches/**') }}"
+    else:
+        toolchain, board = job.toolchain_id, "-$BOARD" if job.boards else ""
+        pin, patches = job.pin[:12], job.patches
+    base = f"mpforge-{job.id}-{toolchain}"
+    key = f"{base}{board}-{pin}-{patches}"
+    if provider == "github":
+        restore = [f"{base}{board}-{pin}-", f"{base}{board}-"] + ([f"{base}-"] if board else [])
+        return key, restore, ""
+    rolling = f"{base}{board}-latest"
+    return key, [rolling], rolling
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
+                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["q"] = json.dumps  # a JSON string is a YAML double-quoted scalar
+    return env
+
+
+def render(project: Project, provider: str = "github", *, runner: str = "container",
+           toolchain_dirs: dict[str, str] | None = None) -> str:
+    """The pipeline file's text; see the module docstring."""
+    return render_plan(plan(project, Settings(provider, runner, dict(toolchain_dirs or {}))))
+
+
+def render_plan(pipeline: Pipeline) -> str:
+    """Render an already computed :func:`plan` (the task also reports what it left out)."""
+    settings = pipeline.settings
+    return _environment().get_template(f"{settings.provider}.yml.j2").render(
+        jobs=pipeline.jobs, left_out=pipeline.left_out, runner=settings.runner,
+        container=settings.runner == "container", image=pipeline.image,
+        cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir)

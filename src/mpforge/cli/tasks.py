@@ -1,0 +1,884 @@
+"""The invoke tasks: thin wrappers that turn library results into output.
+
+This is the only module that prints to the user and decides exit codes.
+Library errors (:class:`~mpforge.core.errors.MpforgeError`) become one red line
+plus a hint and exit status 1; a traceback is shown only with ``--debug``
+(or ``MPFORGE_DEBUG=1``). ``tasks.py`` at the top of the checkout and the
+``mpforge`` console script both serve :data:`ns`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json as json_lib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, Context, Exit, ParseError, Task
+from invoke import task as invoke_task
+
+from mpforge.bench import runs as bench_mod
+from mpforge.build import app as app_mod
+from mpforge.build import doctor as doctor_mod
+from mpforge.build import matrix as matrix_mod
+from mpforge.build import size as size_mod
+from mpforge.build import target as build_mod
+from mpforge.build.deplibs import build_deplibs
+from mpforge.ci import generate as cigen_mod
+from mpforge.ci import run as ci_mod
+from mpforge.cli.ui import Console, human_size
+from mpforge.core import lock as lock_mod
+from mpforge.core.errors import ConfigError, MpforgeError, Terminated
+from mpforge.core.project import Project, find_root
+from mpforge.core.state import disk_error
+from mpforge.device import deploy as deploy_mod
+from mpforge.device import emulate as emulate_mod
+from mpforge.device import repl as device_mod
+from mpforge.testing import testrun as testrun_mod
+from mpforge.tree.fetch import fetch as fetch_tree
+from mpforge.tree.git import mirror_from_env
+from mpforge.tree.patches import PatchQueue, PatchState
+
+#: The only short flags, the same on every task that has the option. ``-h`` stays help
+#: everywhere; ``--debug``, ``--ccache`` and the rest have none (invoke would otherwise
+#: hand out first letters, so ``-h`` was ``--ccache`` in one task and ``-d`` meant
+#: ``--debug`` in one and ``--device`` in another).
+SHORT_FLAGS = {"port": "p", "ports": "p", "board": "b", "boards": "b", "device": "d",
+               "jobs": "j", "verbose": "v", "k": "k"}
+
+
+class MpforgeTask(Task):
+    """An invoke task whose short flags come from :data:`SHORT_FLAGS` only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["auto_shortflags"] = False
+        kwargs["help"] = {"no-wait": _NO_WAIT_HELP, **(kwargs.get("help") or {})}
+        super().__init__(*args, **kwargs)
+        if "no_wait" not in self.argspec(self.body).parameters:
+            self.help.pop("no-wait", None)
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        short = SHORT_FLAGS.get(name)
+        if short and short not in opts["names"] and short not in taken_names:
+            opts["names"].append(short)
+        if name == "jobs":  # checked while parsing: `--jobs abc` is one line, not a traceback
+            opts["kind"] = job_count
+        return opts
+
+
+def job_count(text: str) -> int:
+    """``--jobs N``: a whole number of at least 1 (what make's ``-jN`` accepts)."""
+    value = text.strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ParseError(f"--jobs takes a whole number of at least 1, not '{text}'")
+    return int(value)
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """``invoke.task`` with :class:`MpforgeTask` (fixed short flags)."""
+    return invoke_task(*args, klass=MpforgeTask, **kwargs)
+
+
+_HELP = {
+    "verbose": "show every command run and chatter",
+    "debug": "show a traceback on errors",
+    "dry-run": "print the commands that would change things, change nothing",
+    "mirror": "base URL or folder laid out like https://github.com/ (or env MPFORGE_MIRROR)",
+}
+
+
+def helps(*common: str, **specific: str) -> dict[str, str]:
+    """Help texts for a task: its own plus the named shared ones."""
+    return {**{name: _HELP[name] for name in common}, **specific}
+
+
+def _debugging(kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("debug")) or os.environ.get("MPFORGE_DEBUG") == "1"
+
+
+#: tasks that change nothing in the checkout: they never take its lock
+READ_ONLY_TASKS = {"doctor", "size", "ci_generate", "repl", "run"}
+_NO_WAIT_HELP = "if another mpforge command is using this checkout, fail at once instead of waiting"
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends a command like Ctrl-C: the programs it started are asked to stop too
+    (a terminal's Ctrl-C reaches them by itself, a SIGTERM to mpforge does not)."""
+    for children in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids = children.read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+    raise Terminated(signum)
+
+
+def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors, disk errors, Ctrl-C and SIGTERM into one clear line and an exit status;
+    hold the checkout's lock while a command that changes it runs.
+
+    Exit statuses: 1 for an error, 130 for Ctrl-C, 143 for SIGTERM (128 + the signal,
+    as a shell reports them). Tasks not in :data:`READ_ONLY_TASKS` hold the checkout's
+    lock (:mod:`mpforge.core.lock`) unless run with ``--dry-run`` (or ``patch --status``),
+    and get a ``--no-wait`` option: fail at once when another command holds it.
+    """
+    locking = body.__name__ not in READ_ONLY_TASKS
+
+    @functools.wraps(body)
+    def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+        no_wait = bool(kwargs.pop("no_wait", False))
+        held = None
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+        if on_main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
+        try:
+            if locking and not kwargs.get("dry_run") and not kwargs.get("status"):
+                try:
+                    root = find_root()
+                except ConfigError:
+                    root = None  # the task itself says so
+                if root is not None:
+                    command = " ".join([body.__name__.replace("_", "-"), *sys.argv[2:]]).strip()
+                    held = lock_mod.hold_for_command(
+                        root, command, wait=not no_wait,
+                        on_wait=lambda line: Console(stream=sys.stderr).warn(line))
+            return body(c, *args, **kwargs)
+        except MpforgeError as exc:
+            if _debugging(kwargs):
+                raise
+            console = Console(stream=sys.stderr)
+            console.error(exc.one_line())
+            if exc.details:
+                console.block(exc.details, to_err=True)
+            raise Exit(code=1) from None
+        except OSError as exc:  # a full disk, a read-only file system...: one line as well
+            if _debugging(kwargs):
+                raise
+            Console(stream=sys.stderr).error(disk_error(exc, f"{body.__name__} failed").one_line()
+                                             + " (--debug shows where)")
+            raise Exit(code=1) from None
+        except KeyboardInterrupt as exc:
+            signame, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
+            done = build_mod.published
+            what = ("nothing was published to dist/" if not done else
+                    f"dist/ holds complete builds only ({', '.join(done)} published before the stop)")
+            Console(stream=sys.stderr).error(f"interrupted ({signame}); {what}; the next command "
+                                             "finishes or undoes anything half-done")
+            raise Exit(code=code) from None
+        finally:
+            lock_mod.release_held()
+            if held is not None:
+                held.release()
+            if on_main:
+                signal.signal(signal.SIGTERM, previous)
+
+    if locking:  # --no-wait: a keyword the task's own signature does not have
+        sig = inspect.signature(body)
+        params = list(sig.parameters.values())
+        params.append(inspect.Parameter("no_wait", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                        annotation=bool))
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _project(verbose: bool = False, dry_run: bool = False) -> Project:
+    return Project.discover(Console(verbose=verbose), dry_run=dry_run)
+
+
+def _write_json(path: str | None, data: object) -> None:
+    """``--json FILE``: the figures as JSON (nothing when no file was asked for)."""
+    if path:
+        Path(path).write_text(json_lib.dumps(data, indent=2) + "\n")
+
+
+def _ports(port: str, project: Project) -> list[str]:
+    """``unix``, ``unix,stmhal`` or ``all``."""
+    if port == "all":
+        return sorted(project.catalog.ports)
+    return [p.strip() for p in port.split(",") if p.strip()]
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port(s) whose submodules to fetch: NAME, A,B or all"))
+@reports_errors
+def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bool = False,
+          debug: bool = False, dry_run: bool = False) -> None:
+    """Check out micropython/ at its pin plus the submodules the port needs."""
+    project = _project(verbose, dry_run)
+    report = fetch_tree(project, _ports(port, project), mirror_from_env(mirror))
+    console = project.console
+    state = "cloned" if report.cloned else "checked out" if report.checked_out else "already"
+    console.ok(f"micropython/ {state} at {report.pin[:12]}")
+    if report.submodules_initialised:
+        console.ok(f"submodules: {', '.join(report.submodules_initialised)}")
+    if report.local_changes:
+        console.warn(f"micropython/ has local changes in {len(report.local_changes)} file(s); kept "
+                     "(`invoke patch --status` shows whether they are the series)")
+
+
+@task(help=helps("verbose", "debug", "dry-run", revert="restore the pristine tree",
+                 status="list each patch's state"))
+@reports_errors
+def patch(c: Context, revert: bool = False, status: bool = False, verbose: bool = False,
+          debug: bool = False, dry_run: bool = False) -> None:
+    """Apply patches/series onto micropython/ (crash-safe, idempotent)."""
+    project = _project(verbose, dry_run)
+    queue = PatchQueue(project.patches_dir, project.tree, project.executor)
+    console = project.console
+    if status:
+        busy = lock_mod.CheckoutLock(project.root, "patch --status").busy()
+        states = queue.status()
+        shown = [(p.name, "in progress (another command is running)"
+                  if busy and state == PatchState.INTERRUPTED else state.value, p.sha256[:12])
+                 for p, state in states]
+        for note in queue.notes:
+            console.warn(note)
+        console.table("patch series", ["patch", "state", "sha256"], shown)
+        kinds = {state for _, state in states}
+        if busy:
+            console.warn(f"another mpforge command is using this checkout ({busy}): "
+                         "these states may be changing")
+        elif PatchState.INTERRUPTED in kinds:
+            console.warn("an interrupted `invoke patch` left micropython/ half-done: "
+                         "`invoke patch` completes it (or `invoke patch --revert` undoes it)")
+        elif PatchState.HALF in kinds:
+            console.warn("micropython/ is half-patched (an interrupted run of an older mpforge): "
+                         "`invoke patch` completes it, `invoke patch --revert` undoes it")
+        if kinds & {PatchState.CONFLICTING, PatchState.INTERRUPTED, PatchState.HALF}:
+            raise Exit(code=1)
+        return
+    try:
+        done = queue.revert() if revert else queue.apply()
+    finally:
+        for note in queue.notes:
+            console.warn(note)
+    dry = "dry run: would have " if dry_run else ""
+    if revert:
+        console.ok(f"{dry}reverted {len(done)} patch(es)" if done
+                   else "nothing to revert: the series is not applied")
+        return
+    console.ok(f"{dry}applied {len(done)} patch(es): {', '.join(p.name for p in done)}" if done
+               else "patch series already applied")
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port whose dependency libraries to build", clean="rebuild from scratch"))
+@reports_errors
+def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | None = None,
+            verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+    """Build a port's dependency libraries (axtls, libffi, ...) out of tree."""
+    project = _project(verbose, dry_run)
+    target = project.target(port)
+    fetch_tree(project, [port], mirror_from_env(mirror))
+    results = build_deplibs(target, clean)
+    if not results:
+        project.console.ok(f"port {port} has no deplibs")
+    for result in results:
+        project.console.ok(f"{result.name}: {result.prefix.relative_to(project.root)}")
+
+
+@task(help=helps("mirror", "verbose", "debug", "dry-run",
+                 port="port(s) to build: NAME or A,B (default unix)",
+                 board="board of a board port, 'all' for every board in the tree, or 'list' "
+                       "to list them (with the --board-dir / app board, if given)",
+                 all="build every port (and every board)",
+                 app="freeze this app folder's .py files and packages into the firmware; its "
+                     "mpforge.toml may name modules, board_dir, c_modules, make_vars",
+                 board_dir="build the board described in this folder outside the tree "
+                           "(dist/<port>-<folder name>/)",
+                 jobs="job budget shared by all makes (default: CPU count)",
+                 clean="start from empty build dirs",
+                 strict="a target skipped for a missing toolchain fails the run",
+                 ccache="compile through ccache when it is installed (default on; "
+                        "MPFORGE_CCACHE=0 turns it off for every task)"))
+@reports_errors
+def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
+          jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
+          mirror: str | None = None, verbose: bool = False, debug: bool = False,
+          dry_run: bool = False, app: str | None = None, board_dir: str | None = None) -> None:
+    """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
+    project = _project(verbose, dry_run)
+    ports = _ports("all" if all else port, project)
+    for name in ports:  # unknown names fail before anything is fetched
+        project.catalog.port(name)
+    if (app or board_dir) and (len(ports) > 1 or all or board == "all"):
+        raise ConfigError("--app and --board-dir build one target", "give one --port (and one --board)")
+    if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
+        if not dry_run:
+            build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror))
+        for name in ports:
+            project.console.table(f"boards of {name}", ["board", "folder", "note"],
+                                  app_mod.list_boards(project, name, board_dir, app))
+        return
+    if all and board is None:
+        board = "all"
+    if (board or board_dir or app) and not dry_run \
+            and any(project.catalog.port(p).has_boards for p in ports):
+        # board names are checked against the tree's boards/ folders as the patch series
+        # leaves them (PYBV10_QEMU comes from it): fetch and patch first
+        # (a port whose own sources cannot be fetched fails later, alone)
+        build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror),
+                               keep_going=True)
+    if len(ports) > 1 or board == "all" or (board and "," in board):  # a matrix
+        _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
+                      mirror_from_env(mirror))
+        return
+    target = app_mod.resolve_target(project, ports[0], board, board_dir, app)
+    result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror),
+                             ccache=None if ccache else False)  # None: the project's setting
+    console = project.console
+    if dry_run:
+        console.ok("dry run: nothing was changed")
+        return
+    rows = [(a["name"], human_size(a["size"]), a["sha256"][:16]) for a in result.manifest["artifacts"]]
+    console.table(f"dist/{result.target}", ["artifact", "size", "sha256"], rows)
+    verb = "built" if result.changed else "up to date"
+    console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
+               f"{result.dist_dir.relative_to(project.root)}/")
+    if result.manifest.get("app"):
+        built_in = result.manifest["app"]
+        console.info(f"app {built_in['name']}: {len(built_in['frozen'])} file(s) frozen"
+                     + (f" ({built_in['freeze']})" if built_in["frozen"] else "")
+                     + (f", C modules {', '.join(m['name'] for m in built_in['c_modules'])}"
+                        if built_in["c_modules"] else ""))
+    if result.ccache:
+        console.info(result.ccache.describe())
+
+
+def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: int, clean: bool,
+                  strict: bool, ccache: bool, mirror: str | None) -> None:
+    console = project.console
+    targets = matrix_mod.select_targets(project, ports, board)
+    report = matrix_mod.build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=clean,
+                                     ccache=None if ccache else False)  # None: the project's setting
+    console.table(f"build matrix: {len(targets)} targets, -j{jobs}, {report.wall_seconds:.1f} s",
+                  ["target", "status", "time", "text", "data", "bss", "reason"],
+                  matrix_mod.summary_rows(report.results))
+    if report.ccache:
+        console.info(report.ccache.describe())
+    for failed in report.failed:
+        console.error(f"{failed.target}: {failed.reason}")
+        if failed.details:
+            console.block(failed.details, to_err=True)
+    if report.failed or (strict and report.skipped):
+        what = f"{len(report.failed)} failed" + (f", {len(report.skipped)} skipped (--strict)"
+                                                 if strict and report.skipped else "")
+        console.error(f"build matrix: {what} of {len(report.results)} targets")
+        raise Exit(code=1)
+    console.ok(f"{sum(r.status.value in ('ok', 'cached') for r in report.results)} of "
+               f"{len(report.results)} targets built"
+               + (f", {len(report.skipped)} skipped" if report.skipped else ""))
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    port="port whose test suite to run (default unix)",
+    jobs="shards run in parallel (default: CPU count)",
+    junit="write JUnit XML here", json="write the results as JSON here",
+    k="only tests whose path matches (substring or glob)",
+    device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port or execpty:<command>",
+    emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)",
+    retry_failed="re-run failed tests up to N times on the same shard; one that then "
+                 "passes is 'flaky' and does not fail the run (default 0)"))
+@reports_errors
+def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None,
+         json: str | None = None, k: str | None = None, device: str | None = None,
+         emulator: str | None = None, retry_failed: int = 0, mirror: str | None = None,
+         verbose: bool = False, debug: bool = False) -> None:
+    """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
+    project = _project(verbose)
+    report = testrun_mod.run_for_port(project, port, jobs=jobs or os.cpu_count() or 1,
+                                      pattern=k, device=device, emulator=emulator,
+                                      mirror=mirror_from_env(mirror), retries=retry_failed)
+    unwritten = None
+    try:  # the result files first: whatever else happens, they are there
+        testrun_mod.write_outputs(report, junit, json)
+    except MpforgeError as exc:
+        unwritten = exc
+    _show_test_report(project.console, report)
+    if unwritten is not None:
+        project.console.error(unwritten.one_line())
+    if not report.ok or unwritten is not None:
+        raise Exit(code=1)
+
+
+def _show_test_report(console: Console, report) -> None:
+    """Failures with their diffs, flaky tests with their first failure's, the counts,
+    and one closing line naming the flaky tests (control bytes a test printed are
+    shown escaped, as in the result files, so they cannot garble the terminal)."""
+    from mpforge.testing.reports import readable as safe
+
+    V = testrun_mod.Verdict
+    for failure in report.failures:
+        tries = f" (failed all {failure.attempts} tries)" if failure.attempts > 1 else ""
+        console.error(f"FAIL {safe(failure.test)}{tries}")
+        console.block(safe(failure.failure_text()), to_err=True)
+    for flaky in report.flaky:
+        console.warn(f"FLAKY {safe(flaky.test)}: failed, then passed on try {flaky.attempts}; "
+                     "its first failure:")
+        console.block(safe(flaky.failure_text()))
+    for fixed in (r for r in report.results if r.verdict == V.FIXED):
+        console.warn(f"{fixed.test} passes but is listed as a known difference: "
+                     f"remove it from {report.baseline or 'the baseline'}")
+    console.table(f"tests: {report.target}, {report.jobs} shard(s), {report.seconds:.1f} s",
+                  ["passed", "failed", "skipped", "known", "fixed", "flaky"],
+                  [(str(report.count(V.PASS)), str(report.count(V.FAIL)), str(report.count(V.SKIP)),
+                    str(report.count(V.KNOWN)), str(report.count(V.FIXED)), str(report.count(V.FLAKY)))])
+    if report.flaky:
+        console.warn(f"{len(report.flaky)} flaky test(s), passed on a retry (fix them or list "
+                     f"them in {report.baseline or 'the baseline'}): "
+                     + ", ".join(safe(r.test) for r in report.flaky))
+    if report.aborted:
+        console.error(f"test run aborted: {report.aborted}")
+    elif report.ok:
+        console.ok("no unexpected failure")
+
+
+@task(help=helps("verbose", "debug", fix="apt-get install what the ports lack (as root)",
+                 port="port(s) whose needs decide the exit status: NAME, A,B or all",
+                 packages="only print the Debian packages the port(s) need, on one line"))
+@reports_errors
+def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = False,
+           verbose: bool = False, debug: bool = False) -> None:
+    """What the ports need (toolchains, tools, Debian packages, autoconf macros), and what is missing."""
+    project = _project(verbose)
+    ports = _ports(port, project)
+    if packages:
+        print(" ".join(project.catalog.debian_packages(ports)))
+        return
+    diagnosis = doctor_mod.diagnose(project, ports)
+    if fix:
+        installed = doctor_mod.fix(project, diagnosis)
+        if installed:
+            project.console.ok(f"installed: {' '.join(installed)}")
+            diagnosis = doctor_mod.diagnose(project, ports)
+    rows = [(ch.kind, ch.name, ch.version or "missing", ", ".join(ch.ports),
+             ch.note or ("" if ch.found else ch.provider)) for ch in diagnosis.checks]
+    project.console.table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
+                          ["kind", "name", "found", "needed by", "install / note"], rows)
+    mirror, origin = resolve_mirror_for_display()
+    project.console.info(f"mirror: {mirror} ({origin})" if mirror else
+                         "mirror: none (clones go to https://github.com/; `--mirror BASE` once to use one)")
+    missing = diagnosis.missing_by_port()
+    if missing:
+        for name, pieces in missing.items():
+            project.console.error(f"missing for {name}: {', '.join(pieces)}")
+        apt = diagnosis.missing_packages()
+        hint = (f"sudo apt-get update && sudo apt-get install {' '.join(apt)} (or `invoke doctor --fix` as root)"
+                if apt else "install what is shown in the table")
+        project.console.error(hint)
+        raise Exit(code=1)
+    project.console.ok("everything the requested ports need is installed")
+
+
+def resolve_mirror_for_display() -> tuple[str | None, str]:
+    """The mirror later commands will use, and where that comes from (never remembers)."""
+    from mpforge.core.project import find_root
+    from mpforge.core.settings import resolve_mirror
+    return resolve_mirror(find_root(), None)
+
+
+@task(name="bench-gc", help=helps(
+    "mirror", "verbose", "debug",
+    heaps="heap sizes, comma separated (default 8M,512M; host only)",
+    thresholds="thresholds, comma separated; off = none (host default off,1M; emulated: "
+               "fractions of the heap, default off,heap/2,heap/3,heap/4,heap/8)",
+    rounds="200-byte objects to churn through per run (default 250000: ~50 MB; host only)",
+    repeat="runs per cell (host default 3, median reported; emulated default 2: "
+           "the runs must give the same instruction counts)",
+    callgrind="count instructions with valgrind (default on; --no-callgrind to skip; host only)",
+    callgrind_rounds="objects per callgrind run (default 50000; host only)",
+    feature="the patch to compare against its absence (default gc-alloc-threshold)",
+    emulator="measure on the port's emulated board instead (qemu: PYBV10_QEMU, instructions "
+             "counted with -icount, heap figures over the raw REPL)",
+    workloads="emulated: churn,pidigits,float,chaos (the default) or some of them",
+    upstream="emulated: also measure this later upstream commit as a reference "
+             "(default 93e353e; none to skip)",
+    plot="emulated: write a PNG of largest free block and cost against the threshold "
+         "(needs the plot extra: pip install -e '.[plot]')",
+    json="also write the figures to this JSON file",
+    jobs="parallel make jobs for the builds"))
+@reports_errors
+def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
+             rounds: int = 250_000, repeat: int = 0, callgrind: bool = True,
+             callgrind_rounds: int = 50_000, feature: str = "gc-alloc-threshold",
+             emulator: str | None = None, workloads: str = "churn,pidigits,float,chaos",
+             upstream: str = "93e353e", plot: str | None = None,
+             json: str | None = None, jobs: int = 0, mirror: str | None = None,
+             verbose: bool = False, debug: bool = False) -> None:
+    """Benchmark the GC threshold: on the host (RSS, CPU, instructions) or an emulated board."""
+    project = _project(verbose)
+    if emulator:
+        _bench_gc_emulated(project, emulator, thresholds, repeat or 2, feature, workloads,
+                           upstream, plot, json, jobs, mirror)
+        return
+    if plot:
+        raise Exit("--plot draws the emulated figures: add --emulator qemu", code=1)
+    repeat = repeat or 3
+    report = bench_mod.bench_gc(
+        project, heaps=[bench_mod.parse_size(h) for h in heaps.split(",")],
+        thresholds=[bench_mod.parse_size(t) for t in (thresholds or "off,1M").split(",")],
+        rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
+        feature=feature, jobs=jobs or None)
+    console = project.console
+    mib = bench_mod.MIB
+    rows = [(r.binary, f"{r.heap // mib} MiB",
+             "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
+             f"{r.peak_rss_kib / 1024:.1f} MiB", f"{r.cpu_seconds:.3f}") for r in report.runs]
+    console.table(f"bench-gc: {report.rounds} x 200-byte objects (median of {repeat})",
+                  ["binary", "heap", "threshold", "peak RSS", "CPU s"], rows)
+    if report.instructions:
+        console.table(f"instructions (callgrind, {report.callgrind_heap // mib} MiB heap, "
+                      f"{report.callgrind_rounds} objects, threshold off)",
+                      ["binary", "instructions"],
+                      [(k, f"{v:,}") for k, v in report.instructions.items()])
+    console.table("targets", ["target", "measured", "limit", "met"],
+                  [(n, str(v), str(lim), "yes" if ok else "NO") for n, v, lim, ok in report.targets])
+    _write_json(json, report.as_dict())
+
+
+def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, repeat: int,
+                       feature: str, workloads: str, upstream: str, plot: str | None,
+                       json: str | None, jobs: int, mirror: str | None) -> None:
+    """``bench-gc --emulator``: the figures of :mod:`mpforge.bench.gc` as tables, JSON, PNG."""
+    from mpforge.bench import gc as gcbench
+
+    report = gcbench.bench_emulated(
+        project, emulator=emulator, workloads=gcbench.parse_workloads(workloads),
+        divisors=(gcbench.parse_thresholds(thresholds) if thresholds
+                  else list(gcbench.DEFAULT_DIVISORS)),
+        repeat=repeat, feature=feature,
+        upstream=None if upstream.lower() in ("", "none", "off") else upstream,
+        mirror=mirror_from_env(mirror), jobs=jobs or None)
+    console = project.console
+    heap = report.cells[0].heap if report.cells else 0
+    for variant in report.variants:
+        console.info(f"{variant.name}: {variant.label}")
+    for line in report.skipped:
+        console.warn(f"left out: {line}")
+    for line in report.notes:
+        console.warn(line)
+    frag = gcbench.fragmentation_rows(report)
+    if frag:
+        console.table(f"fragmentation (churn), heap {heap:,} B: largest free block after each "
+                      "round, and a 40%-of-heap bytearray per round",
+                      ["firmware", "threshold", "live", "largest free, worst round", "median",
+                       "40% alloc ok", "instructions", "vs off", "collections"], frag)
+    console.table("cost: guest instructions (change against the same firmware, threshold off) "
+                  "and collections",
+                  ["workload", "threshold", *(v.name for v in report.variants)],
+                  gcbench.cost_rows(report))
+    if report.deterministic:
+        console.ok(f"deterministic: each of {len(report.cells)} cells gave the same "
+                   f"instruction count in all {report.repeat} runs")
+    else:
+        console.warn(f"not deterministic: the runs of a cell differ by up to "
+                     f"{report.max_spread:.4%} (median shown)")
+    console.table("targets", ["target", "measured", "limit", "met", "note"],
+                  [(n, f"{v:.3f}", f"{lim:.2f}", "yes" if ok else "NO", why)
+                   for n, v, lim, ok, why in report.targets])
+    _write_json(json, report.as_dict())
+    if plot:
+        gcbench.write_plot(report, Path(plot))
+        console.ok(f"plot: {plot}")
+
+
+@task(name="bench-build", help=helps(
+    "mirror", "verbose", "debug",
+    port="ports: NAME, A,B or all (default all)",
+    board="'all' (default) or one board name",
+    jobs="job budget (default: CPU count)",
+    json="also write the figures to this JSON file"))
+@reports_errors
+def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0,
+                json: str | None = None, mirror: str | None = None, verbose: bool = False,
+                debug: bool = False) -> None:
+    """Benchmark the build matrix against plain make, target after target (both from clean)."""
+    project = _project(verbose)
+    jobs = jobs or os.cpu_count() or 1
+    targets = matrix_mod.select_targets(project, _ports(port, project), board)
+    result = bench_mod.bench_build(project, targets, jobs, mirror_from_env(mirror))
+    console = project.console
+    console.table(f"bench-build: {len(result.targets)} targets, {jobs} cores", ["figure", "value"], [
+        ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
+        ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
+        ("CPU seconds / cores", f"{result.cpu_total / jobs:.1f} s"),
+        (f"plain make -j{jobs}, one target after another", f"{result.sequential_wall:.1f} s"),
+    ])
+    console.table("targets", ["target", "measured", "limit", "met"], [
+        ("matrix wall / (CPU s / cores)", f"{result.efficiency:.3f}", "1.1",
+         "yes" if result.efficiency <= 1.1 else "NO"),
+        ("matrix wall / sequential wall", f"{result.speedup:.3f}", "0.85",
+         "yes" if result.speedup <= 0.85 else "NO"),
+    ])
+    if result.failed:
+        console.warn(f"failed (left out of the figures): {', '.join(result.failed)}")
+    _write_json(json, result.as_dict())
+
+
+@task(name="bench-test", help=helps(
+    "mirror", "verbose", "debug", port="port whose suite to time (default unix)",
+    jobs="shards (default: CPU count)", k="only tests matching this",
+    emulator="time emulated boards (qemu) instead of the host",
+    json="also write the figures to this JSON file"))
+@reports_errors
+def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = None,
+               emulator: str | None = None, json: str | None = None, mirror: str | None = None,
+               verbose: bool = False, debug: bool = False) -> None:
+    """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
+    project = _project(verbose)
+    result = bench_mod.bench_test(project, port, jobs or os.cpu_count() or 1, k, emulator,
+                                  mirror_from_env(mirror))
+    console = project.console
+    console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
+        ("tree's run-tests, one process", f"{result.runner_seconds:.1f} s"),
+        (f"invoke test, {result.jobs} shards", f"{result.ours_seconds:.1f} s"),
+        ("ratio (target <= 0.6)", f"{result.ratio:.3f}"),
+        ("identical verdicts", "yes" if result.same_verdicts else f"NO: {', '.join(result.differing)}"),
+        ("unexpected failures", ", ".join(result.unexpected_failures) or "none"),
+    ])
+    _write_json(json, result.as_dict())
+
+
+@task(help=helps("verbose", "debug",
+                 baseline="compare with this saved size baseline (JSON)",
+                 save="save the current sizes as a baseline to this file",
+                 json="write sizes (and deltas) as JSON to this file",
+                 markdown="write the table as Markdown to this file (for CI comments)"))
+@reports_errors
+def size(c: Context, baseline: str | None = None, save: str | None = None,
+         json: str | None = None, markdown: str | None = None, verbose: bool = False,
+         debug: bool = False) -> None:
+    """Show text/data/bss of every built target, and the change against a baseline."""
+    project = _project(verbose)
+    base = size_mod.load_baseline(Path(baseline)) if baseline else None
+    rows = size_mod.compare(size_mod.current_sizes(project.dist_root), base)
+    with_base = base is not None
+    project.console.table("sizes" + (f" vs {baseline}" if baseline else ""),
+                          size_mod.columns(with_base), size_mod.table_rows(rows, with_base))
+    if save:
+        _write_json(save, {"targets": {r.target: r.size for r in rows}})
+        project.console.ok(f"baseline saved to {save}")
+    _write_json(json, size_mod.to_json(rows))
+    if markdown:
+        Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    ports="ports: NAME, A,B or all (default unix)",
+    boards="boards of board ports: NAME, A,B or all (default: each port's default)",
+    out="folder for summary.json, junit.xml, size.md, summary.md (default ci-out)",
+    size_baseline="compare sizes with this baseline (from `invoke size --save`)",
+    jobs="job budget (default: CPU count)",
+    retry_failed="re-run failed host tests up to N times; one that then passes is "
+                 "'flaky' and does not fail the run (default 1)"))
+@reports_errors
+def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "ci-out",
+       size_baseline: str | None = None, jobs: int = 0, retry_failed: int = 1,
+       mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
+    """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
+    from mpforge.testing.reports import readable
+
+    project = _project(verbose)
+    report = ci_mod.run_ci(project, _ports(ports, project), boards, Path(out),
+                           mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
+                           size_baseline=Path(size_baseline) if size_baseline else None,
+                           retries=retry_failed)
+    if report.tests:
+        _show_test_report(project.console, report.tests)
+    project.console.table("ci", ["step", "status", "time", "detail"],
+                          [(s.name, s.status, f"{s.seconds:.1f} s", readable(s.detail))
+                           for s in report.steps])
+    if report.output_error:
+        project.console.error(report.output_error)
+    if not report.ok:
+        failed = [s.name for s in report.steps if s.status == "failed"]
+        if report.output_error:
+            failed.append("result files")
+        project.console.error(f"ci failed: {', '.join(failed)} (results in {out}/)")
+        raise Exit(code=1)
+    project.console.ok(f"ci passed (results in {out}/)")
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug", "dry-run",
+    port="port to flash (default stmhal)", board="board (default: the port's default)",
+    device="the board's serial port (/dev/ttyACM0, auto, ...): bootloader entry, esptool, banner check",
+    file="flash this file instead of dist/<target>/",
+    runner="use this runner: dfu-util, pydfu, esptool, teensy, cc3200",
+    erase="erase the flash first (runners that can)", baud="serial speed for esptool",
+    yes="do not ask for confirmation on a terminal",
+    dfu_serial="flash the DFU device with this serial number (as `dfu-util -l` shows it), no other",
+    repl="then open the board's REPL in this terminal (needs --device; Ctrl-] leaves)",
+    app="the firmware with this app folder frozen in (as `invoke build --app`)",
+    board_dir="the board described in this folder outside the tree (as `invoke build --board-dir`)"))
+@reports_errors
+def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: str | None = None,
+           file: str | None = None, runner: str | None = None, erase: bool = False,
+           baud: int = 115200, yes: bool = False, dfu_serial: str | None = None,
+           mirror: str | None = None, verbose: bool = False, debug: bool = False,
+           dry_run: bool = False, repl: bool = False, app: str | None = None,
+           board_dir: str | None = None) -> None:
+    """Flash a board: the built firmware, checked first, with the port's runner."""
+    if repl and not device:
+        raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
+    project = _project(verbose)
+    console = project.console
+    target = app_mod.resolve_target(project, port, board, board_dir, app)
+    # a dry run changes nothing on disk: no build, and not even the remembered mirror
+    plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
+                                  erase=erase, mirror=None if dry_run else mirror_from_env(mirror),
+                                  baud=baud, dfu_serial=dfu_serial, dry_run=dry_run)
+    for line in deploy_mod.describe_plan(plan):
+        console.info(line)
+    if dry_run:
+        console.ok("dry run: nothing was flashed, built or changed")
+        return
+    if not yes and sys.stdin.isatty():
+        answer = input(f"Flash {plan.artifact.name} to {plan.target}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("not flashed", code=1)
+    banner = deploy_mod.run_deploy(project, target, plan, device)
+    if banner:
+        first = next((row for row in banner.splitlines() if "MicroPython" in row), "").strip()
+        console.ok(f"flashed {plan.target}; the board says: {first}")
+    else:
+        console.ok(f"flashed {plan.target}")
+    if repl and device:
+        _attach_repl(console, device, "deploy --repl")
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    port="port to run emulated (default stmhal: the PYBV10_QEMU board; also minimal)",
+    pty="print the pty and keep the emulator running until Ctrl-C, for other clients",
+    app="freeze this app folder into the emulated board (as `invoke build --app`)"))
+@reports_errors
+def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None = None,
+            mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
+    """Build the port's emulated board if needed, start QEMU and attach to its REPL (Ctrl-] leaves)."""
+    project = _project(verbose)
+    console = project.console
+    if not pty and not sys.stdin.isatty():
+        raise Exit("invoke emulate attaches a terminal: run it on one, or pass --pty", code=1)
+    # the emulated board may come from the patch series: prepare the tree before naming it
+    build_mod.prepare_tree(project, build_mod.with_needs(project, [port]), mirror_from_env(mirror))
+    plan = emulate_mod.plan(project, port)
+    target = app_mod.resolve_target(project, port, plan.target.board, None, app) if app else plan.target
+    result = build_mod.build(target, mirror=mirror_from_env(mirror))
+    command = plan.command.replace("{dist}", str(result.dist_dir))
+    with emulate_mod.running(command) as session:
+        if pty:
+            console.ok(f"{plan.target.name} running under QEMU; its REPL is on {session.pty} "
+                       "(Ctrl-C stops it)")
+            print(session.pty, flush=True)
+            try:
+                session.process.wait()
+            except KeyboardInterrupt:
+                pass
+            return
+        console.ok(f"{plan.target.name} running under QEMU on {session.pty}; Ctrl-] leaves")
+        emulate_mod.attach_terminal(session.pty)
+
+
+@task(name="ci-generate", help=helps(
+    "verbose", "debug", provider="github or gitlab",
+    output="write here (default: stdout)",
+    runner="container (default: debian:bookworm, apt-get) or shell (self-hosted runners "
+           "with the toolchains installed: no image, no apt-get)",
+    with_xc16="XC16's install folder on the runner: generates the pic16bit job (sets XC16_DIR)"))
+@reports_errors
+def ci_generate(c: Context, provider: str = "github", output: str | None = None,
+                runner: str = "container", with_xc16: str | None = None,
+                verbose: bool = False, debug: bool = False) -> None:
+    """Render a CI pipeline (one job per port) from the ports and toolchains data."""
+    project = _project(verbose)
+    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {})
+    pipeline = cigen_mod.plan(project, settings)
+    text = cigen_mod.render_plan(pipeline)
+    notes = Console(stream=sys.stderr)  # stdout may be the pipeline itself
+    for port, reason in pipeline.left_out.items():
+        notes.warn(f"{port} left out: {reason}")
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+        notes.ok(f"{output}: {len(pipeline.jobs)} jobs ({provider}, {runner} runners)")
+    else:
+        sys.stdout.write(text)
+
+
+_DEVICE_HELP = ("the board: /dev/ttyACM0, auto (the one pyboard found by USB id; default), "
+                "rfc2217://host:port, or execpty:<command> (the emulated pyboard's pty: "
+                "`invoke emulate --pty`)")
+
+
+def _attach_repl(console: Console, device: str, what: str) -> None:
+    """The board's REPL in this terminal until Ctrl-]; what connecting did, with -v."""
+    if not sys.stdin.isatty():
+        raise Exit(f"{what} attaches a terminal: run it on one "
+                   "(`invoke run FILE` runs a script without one)", code=1)
+    lock_mod.release_held()  # deploy --repl: what is left changes nothing in the checkout
+    with device_mod.connect(device, note=console.detail) as session:
+        console.ok(f"{device}: at the REPL ({session.recovery.found}); Ctrl-] leaves")
+        device_mod.terminal(session)
+
+
+@task(help=helps("verbose", "debug", device=_DEVICE_HELP))
+@reports_errors
+def repl(c: Context, device: str = "auto", verbose: bool = False, debug: bool = False) -> None:
+    """The board's REPL in this terminal, whatever state it was left in (Ctrl-] leaves)."""
+    _attach_repl(Console(verbose=verbose), device, "invoke repl")
+
+
+@task(help=helps(
+    "verbose", "debug", file="the script to run on the board", device=_DEVICE_HELP,
+    reset="soft-reset the board first, for a fresh interpreter (default; --no-reset keeps "
+          "its state)",
+    timeout="interrupt the script after this many seconds (default 0: never)"))
+@reports_errors
+def run(c: Context, file: str, device: str = "auto", reset: bool = True, timeout: int = 0,
+        verbose: bool = False, debug: bool = False) -> None:
+    """Run a script on the board over the raw REPL, its output as it comes; exit 1 if it raises."""
+    if file in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
+        _task_help("run")
+    console = Console(verbose=verbose, stream=sys.stderr)  # stdout is the script's alone
+    code = device_mod.read_script(file)
+    with device_mod.connect(device, note=console.detail) as session:
+        result = device_mod.run_script(session, code, _write_stdout, soft_reset=reset,
+                                       timeout=timeout or None)
+    if result.error:
+        sys.stderr.write(result.error)
+        sys.stderr.flush()
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+def _task_help(name: str) -> None:
+    """Invoke's own help for task ``name``, then exit 0 (what ``-h`` does for a task
+    without a positional argument)."""
+    from invoke import Program
+
+    binary = "mpforge" if "mpforge" in Path(sys.argv[0]).parts[-2:] else "invoke"
+    Program(namespace=ns, name="mpforge", binary=binary).run([binary, "--help", name])
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, emulate, size, ci, ci_generate,
+                bench_gc, bench_build, bench_test, repl, run)

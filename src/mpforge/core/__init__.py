@@ -1,0 +1,1 @@
+"""The bottom layer: data files, the checkout, running programs, errors and state."""

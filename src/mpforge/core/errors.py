@@ -1,0 +1,104 @@
+"""Typed errors raised by the mpforge library.
+
+Every error a user can fix is an :class:`MpforgeError` carrying two pieces of
+text: ``message`` says what went wrong, ``hint`` says what to do about it.
+The library never prints and never exits; only the task layer
+(:mod:`mpforge.cli.tasks`) turns these into a one-line message and a non-zero exit
+status, with a traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class MpforgeError(Exception):
+    """Base class: a problem the user can act on.
+
+    :param message: what went wrong, in one line.
+    :param hint: the fix, in one line (may be empty).
+    :param details: optional extra lines (e.g. the tail of a failing command's
+        output) shown below the message.
+    """
+
+    def __init__(self, message: str, hint: str = "", details: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def one_line(self) -> str:
+        """The message and the hint joined into the single line users see."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class ConfigError(MpforgeError):
+    """A port, board, toolchain or project definition is missing or malformed."""
+
+
+class UnknownTarget(ConfigError):
+    """An unknown port or board name was asked for."""
+
+
+class MissingTool(MpforgeError):
+    """A host program or toolchain needed for the job is not installed."""
+
+    def __init__(self, program: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.program = program
+
+
+class CommandFailed(MpforgeError):
+    """An external command exited with a non-zero status.
+
+    ``details`` holds the tail of its output so the reason is visible without
+    opening the log.
+    """
+
+    def __init__(self, message: str, hint: str = "", details: str = "",
+                 returncode: int | None = None) -> None:
+        super().__init__(message, hint, details)
+        self.returncode = returncode
+
+
+class GitError(MpforgeError):
+    """A git operation on the project or the tree failed."""
+
+
+class OfflineError(GitError):
+    """A remote could not be reached and no mirror was configured."""
+
+
+class DirtyTree(GitError):
+    """``micropython/`` has local changes that an operation would discard."""
+
+
+class PatchError(MpforgeError):
+    """The patch series cannot be applied or reverted as asked."""
+
+
+class BuildFailed(CommandFailed):
+    """``make`` failed for a target; ``details`` holds the first compiler error."""
+
+
+class StateError(MpforgeError):
+    """A state file, a lock or a published folder could not be written (a full disk,
+    a read-only or foreign file system, missing permissions): one clear line, never a
+    traceback, and never half a file."""
+
+
+class LockBusy(MpforgeError):
+    """Another mpforge command holds the checkout's lock (and ``--no-wait`` was given)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit status 143)."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class UserWork(GitError):
+    """``micropython/`` holds the user's own commits or branch, which a move would hide."""

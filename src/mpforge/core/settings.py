@@ -1,0 +1,81 @@
+"""What a checkout remembers between commands: ``.mpforge/settings.json``.
+
+A user who types ``invoke fetch --mirror M`` once expects ``invoke build
+--all`` to use ``M`` too, as ``git remote`` or ``west config`` would: the
+mirror given on the command line is written here and used by every later
+command in this checkout. The order, first wins:
+
+1. ``--mirror`` on the command line (and then remembered);
+2. ``MPFORGE_MIRROR`` in the environment (not remembered: CI sets it per job);
+3. the remembered mirror.
+
+``--mirror none`` (or an empty ``MPFORGE_MIRROR``) means "no mirror" and
+forgets the remembered one. The folder is per checkout and ignored by git,
+so nothing of one machine's layout ends up in a commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+#: The folder of per-checkout state that is no build output (ignored by git).
+LOCAL_DIR = ".mpforge"
+SETTINGS_FILE = "settings.json"
+#: What ``--mirror`` takes to mean "no mirror, and forget the remembered one".
+NO_MIRROR = ("none", "off", "no")
+
+
+def settings_path(root: Path) -> Path:
+    return root / LOCAL_DIR / SETTINGS_FILE
+
+
+def load(root: Path) -> dict[str, str]:
+    """The remembered settings; an unreadable or corrupt file counts as empty."""
+    try:
+        data = json.loads(settings_path(root).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+
+def save(root: Path, **values: str | None) -> None:
+    """Update settings (``None`` removes a key), written atomically."""
+    data = load(root)
+    for key, value in values.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path = settings_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def resolve_mirror(root: Path | None, explicit: str | None) -> tuple[str | None, str]:
+    """The mirror to use and where it came from (``--mirror``, ``MPFORGE_MIRROR``, ``remembered``).
+
+    An explicit mirror is remembered for the checkout ``root`` (when known).
+    The returned mirror is not normalised: :func:`mpforge.tree.git.normalise_mirror` does that.
+    """
+    if explicit is not None and explicit != "":
+        if explicit.lower() in NO_MIRROR:
+            if root is not None:
+                save(root, mirror=None)
+            return None, "--mirror none"
+        if root is not None:
+            remembered: str = explicit
+            if "://" not in explicit and not explicit.startswith("git@"):
+                remembered = str(Path(explicit).expanduser().resolve())
+            save(root, mirror=remembered)
+        return explicit, "--mirror"
+    if "MPFORGE_MIRROR" in os.environ:
+        return os.environ["MPFORGE_MIRROR"] or None, "MPFORGE_MIRROR"
+    if root is not None:
+        kept = load(root).get("mirror")
+        if kept:
+            return kept, f"remembered in {LOCAL_DIR}/{SETTINGS_FILE}"
+    return None, "none"

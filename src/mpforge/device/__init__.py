@@ -1,0 +1,1 @@
+"""Boards, real and emulated: the raw REPL transport, flash runners, QEMU."""

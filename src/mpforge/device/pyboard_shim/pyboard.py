@@ -1,0 +1,111 @@
+"""mpforge's ``pyboard`` module, for the tree's ``tests/run-tests --target pyboard``.
+
+``invoke test --device SPEC`` puts this folder first on ``PYTHONPATH``, so the
+runner imports this module instead of the tree's ``tools/pyboard.py``: same
+interface (``Pyboard``, ``enter_raw_repl``, ``execfile``, ``PyboardError``),
+mpforge's transport underneath (:mod:`mpforge.device.transport`). A test that runs
+past ``MPFORGE_TEST_TIMEOUT`` seconds is interrupted and reported as a crash,
+and so is a file the raw REPL cannot carry (control bytes: the runner's
+``feature_check/repl_emacs_check.py``), without the tree tool's 10 s wait;
+a target that stops answering ends the run with one line starting with
+``mpforge-abort:``, which ``invoke test`` reports as the reason.
+
+Connecting brings the board to a known prompt whatever state the last client
+left it in (the tree's own ``run-tests`` leaves it in the raw REPL; a program
+may be running): see :meth:`mpforge.device.transport.RawRepl.wait_for_prompt`. What
+that found and did is one line starting with ``mpforge-note:`` in the
+runner's output. On leaving, the board is handed back at the friendly prompt
+(Ctrl-B), for the next client.
+"""
+
+import atexit
+import os
+import sys
+
+from mpforge.device.transport import RawRepl, TestTimeout, TransportError, UnsendableCode, open_device
+from mpforge.testing.testrun import ABORT_MARKER
+
+TEST_TIMEOUT = float(os.environ.get("MPFORGE_TEST_TIMEOUT", "30"))
+SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
+NOTE_MARKER = "mpforge-note:"
+_open: list = []  # the Pyboards of this runner, closed at exit
+
+
+class PyboardError(BaseException):
+    pass
+
+
+def _close_all():
+    while _open:
+        _open.pop().close()
+
+
+def _note(device):
+    """The line for what connecting to ``device`` found and did (stdout, as the
+    runner's own lines, so they cannot interleave mid-line)."""
+    def note(text):
+        sys.stdout.write(f"{NOTE_MARKER} {device}: {text}\n")
+        sys.stdout.flush()
+    return note
+
+
+def _abort(message):
+    """The target is gone: say why, release it, and end this runner at once."""
+    sys.stdout.write(f"{ABORT_MARKER} {message}\n")
+    sys.stdout.flush()
+    _close_all()
+    os._exit(3)
+
+
+atexit.register(_close_all)
+
+
+class Pyboard:
+    def __init__(self, device, baudrate=115200, user="micro", password="python", wait=0):
+        self.opened = None
+        try:
+            self.opened = open_device(device, int(baudrate))
+            _open.append(self)
+            self.repl = RawRepl(self.opened.port, silence=SILENCE, note=_note(device))
+            self.repl.wait_for_prompt()
+        except TransportError as exc:
+            _abort(exc.one_line())
+
+    def close(self):
+        if self.opened is None:
+            return
+        try:  # back to the friendly REPL for the next client; a gone board is no error here
+            self.repl.write(b"\r\x02")
+        except Exception:
+            pass
+        self.opened.close()
+        self.opened = None
+
+    def enter_raw_repl(self):
+        try:
+            self.repl.enter(soft_reset=True)
+        except TransportError as exc:
+            _abort(exc.one_line())
+
+    def exit_raw_repl(self):
+        self.repl.write(b"\r\x02")
+
+    def exec_(self, command):
+        if isinstance(command, str):
+            command = command.encode("utf-8")
+        try:
+            out, err = self.repl.exec(command, TEST_TIMEOUT)
+        except TestTimeout:
+            raise PyboardError("timeout", TEST_TIMEOUT) from None
+        except UnsendableCode as exc:
+            # the tree's pyboard.py sends it anyway and ends in a timeout: the same crash, now
+            raise PyboardError("unsendable", exc.message) from None
+        except TransportError as exc:
+            _abort(exc.one_line())
+        if err:
+            raise PyboardError("exception", out, err)
+        return out
+
+    def execfile(self, filename):
+        with open(filename, "rb") as f:
+            return self.exec_(f.read())

@@ -1,0 +1,24 @@
+"""Run the tree's ``tests/run-tests`` with mpforge's ``pyboard`` module first.
+
+``tests/`` holds its own ``pyboard.py`` (a link to ``tools/``), and a script's
+own folder comes first on ``sys.path``, so ``PYTHONPATH`` cannot override it:
+``python -m mpforge.device.runner_launch run-tests ARGS...`` puts
+:mod:`mpforge.pyboard_shim` ahead of it and then runs the script as ``__main__``.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+SHIM = str(Path(__file__).resolve().parent / "pyboard_shim")
+
+
+def main() -> None:
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    sys.path.insert(0, SHIM)
+    runpy.run_path(script, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()

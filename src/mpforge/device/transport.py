@@ -1,0 +1,404 @@
+"""Talking to a MicroPython board: one device-spec string, pyserial, the raw REPL.
+
+Device specs (as mpremote and the tree's ``pyboard.py`` write them):
+
+``/dev/ttyACM0``, ``port:/dev/ttyACM0``  a serial port
+``rfc2217://host:port``, ``socket://``    anything pyserial's ``serial_for_url`` opens
+``auto``                                   the one board found by USB VID:PID
+``execpty:<command>``                      start a program that offers a pty (QEMU with
+                                           ``-serial pty``) and talk to that pty
+
+The raw REPL protocol (MicroPython's ``pyexec.c``): Ctrl-A enters it
+(``raw REPL; CTRL-B to exit`` then ``>``); Ctrl-D on an empty line soft-resets
+(``soft reboot``); code followed by Ctrl-D is acknowledged with ``OK``, then
+the output, ``\\x04``, the error output, ``\\x04`` and ``>``.
+
+Connecting never assumes the state a board is in. The last client may have
+left it in the raw REPL (the tree's ``run-tests`` does), a program may be
+running, a paste may be half sent. :meth:`RawRepl.wait_for_prompt` brings it
+to the friendly prompt from any of these and says what it did
+(:class:`Recovery`): Ctrl-C interrupts a program, cancels paste mode and
+clears a half-typed line (the friendly REPL answers with ``>>> ``; the raw
+REPL only clears its line, silently), then Ctrl-B leaves the raw REPL (its
+answer is the banner and ``>>> ``). A soft reset, when a caller wants a fresh
+interpreter, comes after that (:meth:`RawRepl.enter`).
+
+Nothing here waits forever: every read has a deadline, a target that stops
+answering raises :class:`TargetSilent`, and a test that runs too long is
+interrupted with Ctrl-C (:class:`TestTimeout`) so the run can go on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import serial
+from serial.tools import list_ports
+
+from mpforge.core.errors import MpforgeError
+
+#: USB VID:PID of boards running MicroPython (pyboard in its normal mode)
+KNOWN_USB_IDS = {(0xF055, 0x9800): "pyboard (MicroPython)"}
+BANNER_TIMEOUT = 30.0
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+FRIENDLY_PROMPT = b">>> "
+#: after a prompt, output must pause this long before the board counts as settled
+SETTLE = 0.05
+
+
+class TransportError(MpforgeError):
+    """The device could not be opened or spoke something we did not expect."""
+
+
+class TargetSilent(TransportError):
+    """The target stopped answering: the run cannot go on."""
+
+
+class TestTimeout(TransportError):
+    """A test ran too long; it was interrupted and the target answered."""
+
+    __test__ = False
+
+
+class UnsendableCode(TransportError):
+    """The code holds raw-REPL control bytes (Ctrl-A..Ctrl-D): sent as is, it would leave
+    or end the raw REPL half-way (the board would then never answer)."""
+
+
+@dataclass
+class Recovery:
+    """What connecting found and what it took to reach the friendly prompt.
+
+    ``found`` names the state the board was in; ``actions`` are the keys sent,
+    in order (``Ctrl-C``, ``Ctrl-B``); ``silent_rounds`` counts the rounds with
+    no answer at all (a board still booting loses what it is sent).
+    """
+
+    found: str
+    actions: list[str]
+    seconds: float
+    silent_rounds: int = 0
+
+    def describe(self) -> str:
+        """One line, for verbose output: ``raw REPL: sent Ctrl-C, Ctrl-B; at >>> after 0.61 s``."""
+        waited = f" (no answer to the first {self.silent_rounds} round(s): booting?)" \
+            if self.silent_rounds else ""
+        return (f"{self.found}: sent {_keys(self.actions)}; at the friendly prompt "
+                f"after {self.seconds:.2f} s{waited}")
+
+
+@dataclass
+class ScriptRun:
+    """How a script run with :meth:`RawRepl.exec_stream` ended."""
+
+    error: bytes  # the error output (a traceback), empty when the script ended normally
+    interrupted: bool = False  # Ctrl-C on the host stopped it (sent on to the board)
+
+
+@dataclass
+class Opened:
+    port: serial.SerialBase
+    process: subprocess.Popen | None = None
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        finally:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+
+
+def find_boards() -> list[str]:
+    return [p.device for p in list_ports.comports() if (p.vid, p.pid) in KNOWN_USB_IDS]
+
+
+def start_pty_program(command: str, timeout: float) -> tuple[subprocess.Popen, str]:
+    """Start ``command`` and find the pty it announces (QEMU: "char device redirected to /dev/pts/N")."""
+    argv = shlex.split(command)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    except FileNotFoundError:
+        raise TransportError(f"execpty: program not found: {argv[0]}",
+                             "install it or give its full path") from None
+    deadline = time.monotonic() + timeout
+    seen = b""
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        chunk = proc.stdout.read() or b""
+        seen += chunk
+        match = re.search(rb"(/dev/pts/\d+)", seen)
+        if match:
+            return proc, match.group(1).decode()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise TransportError(f"execpty: {argv[0]} announced no pty within {timeout:g} s",
+                         "start it with -serial pty (QEMU)", seen.decode("utf-8", "replace")[-500:])
+
+
+def open_device(spec: str, baudrate: int = 115200) -> Opened:
+    """Open a device spec (see the module docstring)."""
+    if spec.startswith("execpty:"):
+        proc, path = start_pty_program(spec[len("execpty:"):], 15)
+        return Opened(serial.Serial(path, baudrate, timeout=0), proc)
+    if spec == "auto":
+        boards = find_boards()
+        if not boards:
+            raise TransportError("no board found by USB id",
+                                 f"connect one, or pass --device (known ids: "
+                                 f"{', '.join(f'{v:04x}:{p:04x}' for v, p in KNOWN_USB_IDS)})")
+        if len(boards) > 1:
+            raise TransportError(f"{len(boards)} boards found: {', '.join(boards)}",
+                                 "pick one with --device")
+        spec = boards[0]
+    if spec.startswith("port:"):
+        spec = spec[len("port:"):]
+    try:
+        if "://" in spec:
+            return Opened(serial.serial_for_url(spec, baudrate=baudrate, timeout=0))
+        return Opened(serial.Serial(spec, baudrate, timeout=0))
+    except serial.SerialException as exc:
+        raise TransportError(f"cannot open {spec}: {exc}",
+                             "check the device path and that no other program uses it") from None
+
+
+def device_specs(spec: str, jobs: int) -> list[str]:
+    """One spec per shard: an ``execpty:`` program can be started once per shard; a
+    real board serves one shard only."""
+    if spec.startswith("execpty:"):
+        return [spec] * max(1, jobs)
+    return [spec]
+
+
+class RawRepl:
+    """The raw REPL over an open port. ``silence`` is how long a target may say nothing."""
+
+    def __init__(self, port: serial.SerialBase, silence: float = 10.0,
+                 log: Callable[[bytes], None] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
+        self.port = port
+        self.silence = silence
+        self.log = log  # every byte read, as it comes
+        self.note = note  # what recovery found and did, one line
+        self._pending = b""  # read past the last ending: the start of the next answer
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+        self.port.flush()
+
+    def read_until(self, ending: bytes, timeout: float, *, silence: float | None = None) -> bytes:
+        """Read up to and including ``ending``. TargetSilent after ``silence`` s without a byte;
+        TestTimeout after ``timeout`` s in all (the target was talking, just not done)."""
+        silence = self.silence if silence is None else silence
+        data, self._pending = self._pending, b""
+        start = last = time.monotonic()
+        while ending not in data:
+            chunk = self.port.read(self.port.in_waiting or 1)
+            now = time.monotonic()
+            if chunk:
+                data += chunk
+                last = now
+                if self.log:
+                    self.log(chunk)
+                if ending in data or now - start <= timeout:
+                    continue  # a target that never stops talking still times out
+            elif now - last > silence:
+                raise TargetSilent(f"target said nothing for {silence:g} s "
+                                   f"(waiting for {ending!r})", "is it running, and on this port?",
+                                   data.decode("utf-8", "replace")[-300:])
+            if now - start > timeout:
+                raise TestTimeout(f"no {ending!r} within {timeout:g} s", "",
+                                  data.decode("utf-8", "replace")[-300:])
+            time.sleep(0.002)
+        cut = data.index(ending) + len(ending)
+        data, self._pending = data[:cut], data[cut:]
+        return data
+
+    def _answer(self, wait: float) -> bytes:
+        """What the board says within ``wait`` s. Reading stops early once the output
+        ends with the friendly prompt and then pauses for :data:`SETTLE` s (Ctrl-C
+        twice in the friendly REPL gives several prompts: all of them are read here)."""
+        data, self._pending = self._pending, b""
+        deadline = time.monotonic() + wait
+        quiet_since = time.monotonic()
+        while True:
+            chunk = self.port.read(self.port.in_waiting or 1)
+            now = time.monotonic()
+            if chunk:
+                data += chunk
+                quiet_since = now
+                if self.log:
+                    self.log(chunk)
+            elif data.endswith(FRIENDLY_PROMPT) and now - quiet_since >= SETTLE:
+                return data
+            if now >= deadline:
+                return data
+            if not chunk:
+                time.sleep(0.002)
+
+    def wait_for_prompt(self, timeout: float = BANNER_TIMEOUT) -> Recovery:
+        """Bring the board to the friendly prompt from whatever state it is in.
+
+        Each round sends Ctrl-C (after a carriage return) and waits up to
+        ``min(1 s, silence)`` for ``>>> ``: that ends a running program, paste mode
+        or a half-typed line, in the friendly REPL. No prompt means the raw REPL
+        (which answers Ctrl-C with nothing), or a board still booting (which loses
+        what it is sent): Ctrl-B follows, which leaves the raw REPL with the banner
+        and ``>>> `` (in the friendly REPL it only repeats the banner). Rounds go
+        on until ``timeout``; then :class:`TargetSilent` says whether the board
+        said nothing at all or talked without giving a prompt. What was found and
+        done goes to ``note`` and is returned.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        probe = min(1.0, self.silence)
+        actions: list[str] = []
+        heard = b""
+        silent_rounds = 0
+        while time.monotonic() < deadline:
+            for key, name in ((b"\r\x03\x03", "Ctrl-C"), (b"\x02", "Ctrl-B")):
+                self.write(key)
+                actions.append(name)
+                answer = self._answer(min(probe, max(0.0, deadline - time.monotonic())))
+                heard += answer
+                if answer.endswith(FRIENDLY_PROMPT):
+                    recovery = Recovery(self._state(heard, actions), actions,
+                                        round(time.monotonic() - started, 2), silent_rounds)
+                    if self.note:
+                        self.note(recovery.describe())
+                    return recovery
+                if time.monotonic() >= deadline:
+                    break
+            if not heard:
+                silent_rounds += 1
+        tried = f"sent {_keys(actions)}"
+        if not heard.strip(b"\r\n"):
+            raise TargetSilent(f"no REPL prompt within {timeout:g} s: the board said nothing "
+                               f"({tried})", "is the firmware running, and on this port?")
+        raise TargetSilent(f"no REPL prompt within {timeout:g} s: the board answers but gives "
+                           f"no prompt ({tried})",
+                           "a program that does not stop on Ctrl-C (main.py catching "
+                           "KeyboardInterrupt?): reset the board",
+                           heard.decode("utf-8", "replace")[-300:])
+
+    @staticmethod
+    def _state(heard: bytes, actions: list[str]) -> str:
+        """The state the board was in, judged from its answers (see wait_for_prompt)."""
+        if b"KeyboardInterrupt" in heard:
+            mode = "raw REPL" if actions[-1] == "Ctrl-B" else "friendly REPL"
+            return f"a running program (interrupted; it ran from the {mode})"
+        if actions[-1] == "Ctrl-B":
+            return "raw REPL" if actions.count("Ctrl-B") == 1 else "no answer at first, then raw REPL"
+        return "friendly REPL" if len(actions) == 1 else "no answer at first, then friendly REPL"
+
+    def leave(self) -> None:
+        """Back from the raw REPL to the friendly prompt (Ctrl-B), as a client should
+        leave a board for the next one."""
+        self.write(b"\x02")
+        self.read_until(FRIENDLY_PROMPT, self.silence)
+        self._answer(SETTLE * 2)  # the prompt's own tail, nothing else
+        self._pending = b""
+
+    def enter(self, soft_reset: bool = True) -> None:
+        """Enter the raw REPL, with a soft reset between tests."""
+        self.write(b"\r\x03\x03\r\x01")
+        # whatever the Ctrl-Cs provoke comes before the raw prompt and is dropped with it
+        self.read_until(RAW_PROMPT, self.silence)
+        if soft_reset:
+            self.write(b"\x04")
+            self.read_until(b"soft reboot\r\n", self.silence)
+            self.read_until(RAW_PROMPT, self.silence)
+
+    def _send(self, code: bytes) -> None:
+        """Hand ``code`` to the raw REPL (in chunks, then Ctrl-D) and wait for its ``OK``."""
+        controls = sorted({b for b in code if 1 <= b <= 4})
+        if controls:
+            raise UnsendableCode(f"code holds raw-REPL control bytes {[hex(b) for b in controls]}",
+                                 "the raw REPL cannot carry them")
+        for i in range(0, len(code), 256):
+            self.write(code[i:i + 256])
+        self.write(b"\x04")
+        ack = self.read_until(b"OK", self.silence)
+        if not ack.endswith(b"OK"):
+            raise TransportError(f"target did not accept the code (got {ack[-40:]!r})")
+
+    def exec(self, code: bytes, timeout: float) -> tuple[bytes, bytes]:
+        """Run ``code``; return (output, error output). Interrupts a test that overruns."""
+        self._send(code)
+        try:
+            out = self.read_until(b"\x04", timeout)
+        except TestTimeout:
+            self.write(b"\x03")  # KeyboardInterrupt; the board must answer or the run is over
+            self.read_until(b"\x04", self.silence)
+            self.read_until(b"\x04", self.silence)
+            self.read_until(b">", self.silence)
+            raise
+        err = self.read_until(b"\x04", self.silence)
+        self.read_until(b">", self.silence)
+        return out[:-1], err[:-1]
+
+    def exec_stream(self, code: bytes, out: Callable[[bytes], None],
+                    timeout: float | None = None) -> ScriptRun:
+        """Run ``code`` (in the raw REPL, see :meth:`enter`) and hand its output to ``out``
+        as it arrives, for a script that runs a while (``invoke run``).
+
+        The script may be quiet as long as it likes (no silence limit while it
+        runs); ``timeout`` (seconds, None: none) interrupts it with Ctrl-C and raises
+        :class:`TestTimeout`. Ctrl-C on the host (KeyboardInterrupt) is passed on to
+        the board, whose traceback then ends the run (``ScriptRun.interrupted``).
+        """
+        self._send(code)
+        started = time.monotonic()
+        interrupted = False
+        data, self._pending = self._pending, b""
+        while b"\x04" not in data:
+            try:
+                if data:
+                    shown, data = data, b""
+                    out(shown)
+                chunk = self.port.read(self.port.in_waiting or 1)
+                if chunk:
+                    data = chunk
+                    if self.log:
+                        self.log(chunk)
+                elif timeout is not None and time.monotonic() - started > timeout:
+                    self.write(b"\x03")
+                    self.read_until(b"\x04", self.silence)
+                    self.read_until(b"\x04", self.silence)
+                    self.read_until(b">", self.silence)
+                    raise TestTimeout(f"the script ran longer than {timeout:g} s; interrupted")
+                else:
+                    time.sleep(0.002)
+            except KeyboardInterrupt:
+                if interrupted:  # a second Ctrl-C: the board did not stop; give up on it
+                    raise
+                interrupted = True
+                self.write(b"\x03")  # the board raises KeyboardInterrupt in the script
+        cut = data.index(b"\x04")
+        if cut:
+            out(data[:cut])
+        self._pending = data[cut + 1:]
+        err = self.read_until(b"\x04", self.silence)
+        self.read_until(b">", self.silence)
+        return ScriptRun(err[:-1], interrupted)
+
+
+def _keys(actions: list[str]) -> str:
+    """The keys sent, for a message: ``Ctrl-C, Ctrl-B``; many rounds of them are
+    counted instead of listed (``Ctrl-C and Ctrl-B, 12 times each``)."""
+    if len(actions) <= 4:
+        return ", ".join(actions)
+    return f"Ctrl-C and Ctrl-B, {(len(actions) + 1) // 2} times each"

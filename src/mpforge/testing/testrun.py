@@ -1,0 +1,462 @@
+"""``invoke test``: the tree's own test suite, sharded, with known differences.
+
+mpforge does not reimplement the tree's runner: it *drives* it. The test
+files (the port's ``[test] dirs``, sorted, as ``tests/run-tests`` selects
+them) are split into ``--jobs`` shards and each shard is one ``run-tests``
+process given its files explicitly, so every verdict, skip rule and expected
+output (``.exp`` file or CPython) is the runner's own. Its ``pass``/``FAIL``/
+``skip`` lines are read as they come; for a failure, the ``.exp``/``.out``
+files it leaves are read and removed.
+
+On a device (``--device SPEC``), ``run-tests --target pyboard`` is started
+through :mod:`mpforge.device.runner_launch`, which puts mpforge's own ``pyboard``
+module (:mod:`mpforge.pyboard_shim`) first, and that runs each test over
+:mod:`mpforge.device.transport`: per-test timeouts, soft reset between tests, and an
+abort of the whole run when the target stops answering.
+
+Known differences: ``tests/baselines/<tree version>-cpython<X.Y>.toml`` lists
+tests whose expected output the host's CPython cannot produce for this tree.
+A listed failure is "known", not a failure; a listed test that passes is
+reported as "fixed" so the baseline can shrink. Only unexpected failures fail
+the run.
+
+Flaky tests (``retries``, ``invoke test --retry-failed N``): after the first
+pass, the files that failed (not the known ones) are run again, each on the
+shard it ran on (same runner options, so the same ``--device``), up to ``N``
+more times. One that passes on a retry gets the verdict "flaky": it does not
+fail the run, but it is named in every report, with its first failure's diff,
+so it can be fixed or listed. One that fails every try stays a failure.
+
+The result files (:func:`to_junit`, :func:`to_json`) go through
+:mod:`mpforge.testing.reports`, so whatever a test printed (control bytes, colour
+codes) they stay valid XML and JSON.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+import os
+import re
+import sys
+import threading
+import time
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.core.project import Project
+from mpforge.testing.reports import element, json_clean, write_files, xml_text
+
+_LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
+#: what the pyboard shim prints before it gives up on a silent target
+ABORT_MARKER = "mpforge-abort:"
+
+
+class Verdict(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    KNOWN = "known"
+    FIXED = "fixed"  # listed as a known difference, but passes now
+    FLAKY = "flaky"  # failed, then passed on a retry: does not fail the run
+
+
+def _lines(text: str) -> list[str]:
+    """``text`` cut after each newline only (``str.splitlines`` would also cut at the
+    form feeds, record separators and the like a test may print)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+@dataclass
+class TestResult:
+    """One test file's outcome. For a failure, ``expected``/``output`` are the first
+    failing try's; ``attempts`` counts the tries (1 without retries)."""
+
+    __test__ = False  # not a pytest class
+    test: str
+    verdict: Verdict
+    seconds: float = 0.0
+    expected: str = ""
+    output: str = ""
+    reason: str = ""
+    attempts: int = 1
+    shard: int = 0  # the shard (runner options, device) it ran on; retries use the same
+
+    def diff(self) -> str:
+        """The unified diff of the (first) failing try's expected and actual output."""
+        return "".join(difflib.unified_diff(
+            _lines(self.expected), _lines(self.output),
+            fromfile=f"{self.test} (expected)", tofile=f"{self.test} (output)"))
+
+    def failure_text(self) -> str:
+        """What to show for a failure: the diff, else the raw output, else a placeholder."""
+        return self.diff() or self.output or "(no output)"
+
+
+@dataclass
+class TestReport:
+    __test__ = False
+    results: list[TestResult]
+    seconds: float
+    jobs: int
+    target: str
+    baseline: str = ""
+    aborted: str = ""
+    retries: int = 0  # the retry budget the run had (--retry-failed)
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(r.verdict == verdict for r in self.results)
+
+    @property
+    def failures(self) -> list[TestResult]:
+        return [r for r in self.results if r.verdict == Verdict.FAIL]
+
+    @property
+    def flaky(self) -> list[TestResult]:
+        """Tests that failed, then passed on a retry (they do not fail the run)."""
+        return [r for r in self.results if r.verdict == Verdict.FLAKY]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.aborted
+
+
+def select_tests(tests_dir: Path, dirs: list[str], pattern: str | None = None) -> list[str]:
+    """The runner's own selection (``<dir>/*.py`` of each dir, sorted), filtered by ``-k``."""
+    tests = sorted(p.relative_to(tests_dir).as_posix()
+                   for d in dirs for p in (tests_dir / d).glob("*.py"))
+    if pattern:  # a substring or a glob, matched anywhere in the path
+        tests = [t for t in tests if fnmatch.fnmatch(t, f"*{pattern}*")]
+    return tests
+
+
+def shard(tests: list[str], count: int) -> list[list[str]]:
+    """Split round-robin into ``count`` shards; files with the same name share a shard
+    (the runner names its ``.exp``/``.out`` leftovers after the file name only)."""
+    shards: list[list[str]] = [[] for _ in range(max(1, count))]
+    home: dict[str, int] = {}
+    for index, test in enumerate(tests):
+        name = os.path.basename(test)
+        slot = home.setdefault(name, index % len(shards))
+        shards[slot].append(test)
+    return [s for s in shards if s]
+
+
+def load_baseline(path: Path) -> dict[str, str]:
+    """Test name -> reason, from a baseline file (absent file: no known differences)."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+        return {entry["test"]: entry["reason"] for entry in data.get("known", [])}
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path.name}: not a baseline ({exc})",
+                          "each [[known]] needs test = \"dir/name.py\" and reason = \"...\"") from exc
+
+
+def baseline_path(project: Project, python: str) -> Path:
+    """``tests/baselines/v1.8.2-cpython3.11.toml`` for this tree and this CPython."""
+    from mpforge.tree.git import Git
+    described = Git(project.executor).query(project.tree, "describe", "--tags", "--always")
+    version = described.split("-")[0] or "unknown"
+    minor = project.executor.output([python, "-c",
+                                     "import sys; print('%d.%d' % sys.version_info[:2])"])
+    return project.root / "tests" / "baselines" / f"{version}-cpython{minor}.toml"
+
+
+def apply_baseline(results: list[TestResult], known: Mapping[str, str]) -> None:
+    for result in results:
+        if result.test in known:
+            if result.verdict == Verdict.FAIL:
+                result.verdict, result.reason = Verdict.KNOWN, known[result.test]
+            elif result.verdict == Verdict.PASS:
+                result.verdict, result.reason = Verdict.FIXED, known[result.test]
+
+
+def parse_line(line: str) -> tuple[Verdict, str] | None:
+    match = _LINE.match(line)
+    if not match:
+        return None
+    return {"pass": Verdict.PASS, "FAIL": Verdict.FAIL, "skip": Verdict.SKIP}[match.group(1)], \
+        match.group(2)
+
+
+def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
+              runner_args: Callable[[int], list[str]], env: dict[str, str],
+              python: str = "python3", on_result: Callable[[TestResult], None] | None = None,
+              target: str = "unix", launcher: list[str] | None = None,
+              known: Mapping[str, str] | None = None, retries: int = 0) -> TestReport:
+    """Run ``tests`` in ``jobs`` shards of the tree's runner; see the module docstring.
+
+    ``runner_args(i)`` gives shard ``i``'s extra options (``--target``/``--device``).
+    ``known`` (test -> reason, from the baseline) is applied to the first pass, so a
+    known difference is never retried; then the failures are retried ``retries``
+    times at most, each on its own shard (``runner_args`` of the shard it ran on).
+    ``on_result`` sees the first pass's results as they come.
+    """
+    started = time.monotonic()
+    lock = threading.Lock()
+    aborted: list[str] = []
+
+    def run(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
+            report_each: bool) -> None:
+        """One runner process for shard ``index`` over ``files``; results into ``into``."""
+        last = time.monotonic()
+        reported = 0
+
+        def seen(line: str) -> None:
+            nonlocal last, reported
+            if line.startswith(ABORT_MARKER):
+                with lock:
+                    aborted.append(line[len(ABORT_MARKER):].strip())
+                return
+            parsed = parse_line(line)
+            if parsed is None:
+                return
+            reported += 1
+            now = time.monotonic()
+            result = TestResult(parsed[1], parsed[0], round(now - last, 3), shard=index)
+            last = now
+            if result.verdict == Verdict.FAIL:
+                leftovers = [tests_dir / (os.path.basename(result.test) + ext) for ext in (".exp", ".out")]
+                if all(p.exists() for p in leftovers):
+                    result.expected = leftovers[0].read_bytes().decode("utf-8", "replace")
+                    result.output = leftovers[1].read_bytes().decode("utf-8", "replace")
+                for p in leftovers:
+                    p.unlink(missing_ok=True)
+            with lock:
+                into.append(result)
+            if on_result and report_each:
+                on_result(result)
+
+        try:
+            done = project.executor.run([python, *(launcher or []), "run-tests", *runner_args(index),
+                                         *files], cwd=tests_dir, env=env, check=False,
+                                        on_line=seen, mutates=False)
+        except MpforgeError as exc:
+            errors.append(exc)
+            return
+        if reported < len(files) and not aborted:
+            errors.append(MpforgeError(
+                f"run-tests (shard {index + 1}) stopped after {reported} of {len(files)} tests",
+                "see its output below", done.tail()))
+
+    def run_shards(groups: dict[int, list[str]], into: list[TestResult],
+                   errors: list[MpforgeError], report_each: bool) -> None:
+        """Shard index -> its files, all shards at once, one thread (runner) each."""
+        threads = [threading.Thread(target=run, args=(index, files, into, errors, report_each),
+                                    daemon=True) for index, files in groups.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    results: list[TestResult] = []
+    errors: list[MpforgeError] = []
+    run_shards(dict(enumerate(shard(tests, jobs))), results, errors, True)
+    if errors:
+        raise errors[0]
+    apply_baseline(results, known or {})
+    for _ in range(retries):
+        failing = {r.test: r for r in results if r.verdict == Verdict.FAIL}
+        if not failing or aborted:  # nothing to retry, or the target is gone
+            break
+        groups: dict[int, list[str]] = {}
+        for result in failing.values():
+            groups.setdefault(result.shard, []).append(result.test)
+        again: list[TestResult] = []
+        # a retry runner that stops early leaves its tests failed: no error of its own
+        run_shards(groups, again, [], False)
+        for retry in again:
+            first = failing.pop(retry.test, None)
+            if first is not None:
+                _merge_retry(first, retry)
+        for unreported in failing.values():
+            unreported.attempts += 1
+    order = {t: i for i, t in enumerate(tests)}
+    results.sort(key=lambda r: order.get(r.test, len(order)))
+    return TestReport(results, round(time.monotonic() - started, 2), jobs, target,
+                      aborted="; ".join(aborted), retries=retries)
+
+
+def _merge_retry(result: TestResult, retry: TestResult) -> None:
+    """Fold a retry's outcome into a failed ``result``: a pass makes it flaky (the first
+    failure's diff is kept); anything else leaves it failed."""
+    result.attempts += 1
+    result.seconds = round(result.seconds + retry.seconds, 3)
+    if retry.verdict == Verdict.PASS:
+        result.verdict = Verdict.FLAKY
+    elif retry.verdict == Verdict.FAIL and not (result.expected or result.output):
+        result.expected, result.output = retry.expected, retry.output
+
+
+def _tries(result: TestResult) -> str:
+    return f"{result.attempts} tries" if result.attempts != 1 else "1 try"
+
+
+def junit_suite(report: TestReport) -> ET.Element:
+    """The ``<testsuite>`` of a run: one testcase per test file.
+
+    A failure's text is the diff; a known difference is a skipped case with its
+    reason; a flaky test is a *passing* case with ``flaky``/``attempts``
+    properties and a ``<system-out>`` holding its first failure's diff. Every
+    text and attribute is made safe by :func:`mpforge.testing.reports.element`.
+    """
+    suite = element(None, "testsuite", {
+        "name": f"micropython-{report.target}", "tests": len(report.results),
+        "failures": report.count(Verdict.FAIL),
+        "skipped": report.count(Verdict.SKIP) + report.count(Verdict.KNOWN),
+        "errors": 1 if report.aborted else 0, "time": f"{report.seconds:.2f}"})
+    if report.retries:
+        properties = element(suite, "properties")
+        element(properties, "property", {"name": "retry-failed", "value": report.retries})
+    for result in report.results:
+        classname, _, name = result.test.rpartition("/")
+        case = element(suite, "testcase", {"classname": classname or "tests", "name": name,
+                                           "time": f"{result.seconds:.3f}"})
+        if result.verdict in (Verdict.FAIL, Verdict.FLAKY) and result.attempts > 1:
+            properties = element(case, "properties")
+            element(properties, "property", {"name": "flaky",
+                                             "value": str(result.verdict == Verdict.FLAKY).lower()})
+            element(properties, "property", {"name": "attempts", "value": result.attempts})
+        if result.verdict == Verdict.FAIL:
+            message = "output differs from expected"
+            if result.attempts > 1:
+                message += f" (failed all {_tries(result)})"
+            element(case, "failure", {"message": message}, result.failure_text())
+        elif result.verdict == Verdict.FLAKY:
+            element(case, "system-out", None,
+                    f"flaky: failed, then passed on try {result.attempts} of "
+                    f"{report.retries + 1}; the first failure:\n{result.failure_text()}")
+        elif result.verdict == Verdict.SKIP:
+            element(case, "skipped", {"message": "skipped by the runner"})
+        elif result.verdict == Verdict.KNOWN:
+            element(case, "skipped", {"message": f"known difference: {result.reason}"})
+        elif result.verdict == Verdict.FIXED:
+            element(case, "system-out", None,
+                    f"listed as a known difference ({result.reason}) but passes: shrink the baseline")
+    if report.aborted:
+        element(suite, "error", {"message": report.aborted}, report.aborted)
+    return suite
+
+
+def to_junit(report: TestReport) -> str:
+    """JUnit XML (a ``<testsuite>`` document, see :func:`junit_suite`); always valid XML."""
+    return xml_text(junit_suite(report))
+
+
+def to_json(report: TestReport) -> dict:
+    """The run as a JSON-able dict: counts per verdict, flaky tests by name, and each
+    test's verdict, time, tries and (failed or flaky) its first failure's diff."""
+    return json_clean({
+        "target": report.target, "seconds": report.seconds, "jobs": report.jobs,
+        "baseline": report.baseline, "aborted": report.aborted or None,
+        "retry_failed": report.retries,
+        "counts": {v.value: report.count(v) for v in Verdict},
+        "flaky": [r.test for r in report.flaky],
+        "results": [{"test": r.test, "verdict": r.verdict.value, "seconds": r.seconds,
+                     **({"attempts": r.attempts} if r.attempts != 1 else {}),
+                     **({"reason": r.reason} if r.reason else {}),
+                     **({"diff": r.failure_text()}
+                        if r.verdict in (Verdict.FAIL, Verdict.FLAKY) else {})}
+                    for r in report.results],
+    })  # type: ignore[return-value]
+
+
+def write_outputs(report: TestReport, junit: str | None, json_file: str | None) -> None:
+    """Write the asked-for result files; every one that can be written is, then a
+    :class:`~mpforge.testing.reports.ReportError` names those that could not."""
+    files: dict[Path, str] = {}
+    if junit:
+        files[Path(junit)] = to_junit(report)
+    if json_file:
+        files[Path(json_file)] = json.dumps(to_json(report), indent=2) + "\n"
+    write_files(files)
+
+
+@dataclass
+class TestPlan:
+    __test__ = False
+    """What ``invoke test`` needs for a port, from ``ports/<port>.toml`` ``[test]``."""
+
+    dirs: list[str]
+    binary: str = ""  # the artifact run-tests runs (MICROPY_MICROPYTHON), for host ports
+    target: str = "unix"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_port(cls, project: Project, port: str, device: bool) -> TestPlan:
+        tests = project.catalog.port(port).test
+        if not tests:
+            raise ConfigError(f"port '{port}' defines no tests", f"add a [test] table to ports/{port}.toml")
+        key = "device" if device else "host"
+        section = tests.device if device else tests.host
+        if section is None:
+            raise ConfigError(f"port '{port}' has no {key} tests",
+                              "use --device for a board, or a host port such as unix")
+        return cls(list(section.dirs), section.binary, section.target)
+
+
+def emulator_device(project: Project, port: str, emulator: str, mirror: str | None) -> str:
+    """Build the port's emulator variant and return the ``execpty:`` spec that boots it."""
+    from mpforge.build.target import build
+    from mpforge.device.emulate import plan
+
+    emulation = plan(project, port, emulator)
+    result = build(emulation.target, mirror=mirror)
+    return "execpty:" + emulation.command.replace("{dist}", str(result.dist_dir))
+
+
+def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None = None,
+                 device: str | None = None, emulator: str | None = None,
+                 mirror: str | None = None,
+                 on_result: Callable[[TestResult], None] | None = None,
+                 retries: int = 0) -> TestReport:
+    """Build the port if needed, then run its suite on the host, on ``device``, or on
+    ``jobs`` instances of its ``emulator``; failures (not known ones) are retried up to
+    ``retries`` times on the shard they ran on."""
+    from mpforge.build.target import build
+
+    if retries < 0:
+        raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
+    if emulator:
+        device = emulator_device(project, port, emulator, mirror)
+    plan = TestPlan.for_port(project, port, device is not None)
+    tests_dir = project.tree / "tests"
+    python = sys.executable  # the runner, and CPython for expected outputs
+    env = {"MICROPY_CPYTHON3": python}
+    launcher: list[str] = []
+    if device is None:
+        result = build(project.target(port), mirror=mirror)
+        env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
+
+        def runner_args(index: int) -> list[str]:
+            return []
+    else:
+        from mpforge.device.transport import device_specs
+        specs = device_specs(device, jobs)
+        jobs = len(specs)
+        launcher = ["-m", "mpforge.device.runner_launch"]
+
+        def runner_args(index: int) -> list[str]:
+            return ["--target", plan.target, "--device", specs[index]]
+    tests = select_tests(tests_dir, plan.dirs, pattern)
+    if not tests:
+        raise MpforgeError(f"no tests match {pattern!r}" if pattern else "no tests found",
+                           "check -k, or the port's [test] dirs")
+    path = baseline_path(project, python)
+    known = load_baseline(path)  # before the run: known differences are not retried
+    project.console.step(f"test {port}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
+                         + (f", failures retried up to {retries} time(s)" if retries else ""))
+    report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
+                       runner_args=runner_args, env=env, python=python, on_result=on_result,
+                       target=plan.target if device else port, launcher=launcher,
+                       known=known, retries=retries)
+    report.baseline = str(path.relative_to(project.root)) if path.exists() else ""
+    return report

@@ -1,0 +1,151 @@
+"""Git plumbing: the mirror mapping, reachability checks, submodule state.
+
+A *mirror* is a base URL or folder laid out like GitHub
+(``BASE/micropython/micropython.git``, ``BASE/pfalcon/axtls.git``...). Every
+git command mpforge runs gets ``-c url.BASE/.insteadOf=https://github.com/``,
+which git also passes down to the clones ``git submodule`` starts, so nested
+submodules resolve through the same mirror. Local mirror folders also need
+``protocol.file.allow=always`` since git 2.38.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpforge.core.errors import CommandFailed, GitError, OfflineError
+from mpforge.core.executor import Executor
+
+GITHUB = "https://github.com/"
+#: Seconds a reachability probe of a remote may take before we call it unreachable.
+PROBE_TIMEOUT = 20.0
+#: Keep git from prompting for credentials and from stalling on a dead link.
+GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
+    "GIT_HTTP_LOW_SPEED_TIME": "30",
+}
+
+
+def normalise_mirror(mirror: str | None) -> str | None:
+    """A mirror base as git wants it: absolute for folders, no trailing slash."""
+    if not mirror:
+        return None
+    if "://" in mirror or mirror.startswith("git@"):
+        return mirror.rstrip("/")
+    return str(Path(mirror).expanduser().resolve())
+
+
+def mirrored(url: str, mirror: str | None) -> str:
+    """The URL git will really use for ``url`` under ``mirror``."""
+    if mirror and url.startswith(GITHUB):
+        return f"{mirror}/{url[len(GITHUB):]}"
+    return url
+
+
+@dataclass
+class Git:
+    """Runs git for one working tree through the project's executor."""
+
+    executor: Executor
+    mirror: str | None = None
+
+    def config_args(self) -> list[str]:
+        if not self.mirror:
+            return []
+        return ["-c", "protocol.file.allow=always",
+                "-c", f"url.{self.mirror}/.insteadOf={GITHUB}"]
+
+    def run(self, repo: Path, *args: str, check: bool = True, mutates: bool = True,
+            timeout: float | None = None, what: str = "git", hint: str = ""):
+        return self.executor.run(["git", *self.config_args(), "-C", str(repo), *args],
+                                 env=GIT_ENV, check=check, mutates=mutates,
+                                 timeout=timeout, what=what, hint=hint)
+
+    def query(self, repo: Path, *args: str) -> str:
+        """A read-only git command's output; empty on failure."""
+        result = self.run(repo, *args, check=False, mutates=False)
+        return result.stdout.strip() if result.ok else ""
+
+    # -- facts about a working tree ------------------------------------------------
+
+    def is_checkout(self, path: Path) -> bool:
+        """True when ``path`` is the top of its own git working tree."""
+        if not (path / ".git").exists():
+            return False
+        top = self.query(path, "rev-parse", "--show-toplevel")
+        return bool(top) and Path(top).resolve() == path.resolve()
+
+    def head(self, path: Path) -> str:
+        return self.query(path, "rev-parse", "HEAD")
+
+    def has_commit(self, path: Path, sha: str) -> bool:
+        return self.run(path, "cat-file", "-e", f"{sha}^{{commit}}",
+                        check=False, mutates=False).ok
+
+    def changed_files(self, path: Path) -> list[str]:
+        """Tracked files with local modifications (untracked and ignored files do not count)."""
+        result = self.run(path, "status", "--porcelain", "--untracked-files=no",
+                          "--ignore-submodules=all", check=False, mutates=False)
+        # not query(): stripping would eat the first line's status column
+        return [line[3:] for line in result.stdout.splitlines() if line.strip()] if result.ok else []
+
+    def gitlink(self, repo: Path, path: str) -> str:
+        """The commit a superproject pins for submodule ``path`` (from its index)."""
+        out = self.query(repo, "ls-files", "-s", "--", path)
+        fields = out.split()
+        if len(fields) < 2 or fields[0] != "160000":
+            raise GitError(f"'{path}' is not a submodule of {repo.name}",
+                           "the project must be a git checkout with micropython/ as a submodule")
+        return fields[1]
+
+    def submodule_url(self, repo: Path, path: str) -> str:
+        url = self.query(repo, "config", "-f", ".gitmodules", "--get", f"submodule.{path}.url")
+        if not url:
+            raise GitError(f"no URL for submodule '{path}' in {repo.name}/.gitmodules",
+                           "check the path against .gitmodules")
+        return url
+
+    def git_dir(self, path: Path) -> Path:
+        out = self.query(path, "rev-parse", "--absolute-git-dir")
+        if not out:
+            raise GitError(f"{path} is not a git checkout", "run `invoke fetch` first")
+        return Path(out)
+
+    # -- network ------------------------------------------------------------------
+
+    def probe(self, url: str, cwd: Path) -> None:
+        """Fail fast with :class:`OfflineError` when ``url`` (after mirroring) is unreachable."""
+        real = mirrored(url, self.mirror)
+        local = self.mirror and "://" not in real
+        # like git itself, accept FOLDER or FOLDER.git for a local repository
+        if local and not (Path(real).exists() or Path(real + ".git").exists()):
+            raise OfflineError(f"mirror has no {real}",
+                               f"add {url[len(GITHUB):]} to the mirror folder, or drop --mirror")
+        try:
+            self.run(cwd, "ls-remote", "--heads", url, timeout=PROBE_TIMEOUT,
+                     what="git ls-remote", mutates=False)
+        except CommandFailed as exc:
+            if self.mirror:
+                raise OfflineError(f"cannot read {real} (mirror of {url})",
+                                   "check the mirror folder or URL", exc.details) from exc
+            raise OfflineError(f"cannot reach {url}",
+                               "offline? pass --mirror BASE (or set MPFORGE_MIRROR) "
+                               "to clone from a local mirror", exc.details) from exc
+
+
+def mirror_from_env(explicit: str | None) -> str | None:
+    """``--mirror``, else ``MPFORGE_MIRROR``, else the checkout's remembered mirror.
+
+    See :mod:`mpforge.core.settings`: an explicit ``--mirror`` is remembered for the
+    checkout, ``--mirror none`` forgets it.
+    """
+    from mpforge.core.errors import ConfigError
+    from mpforge.core.project import find_root
+    from mpforge.core.settings import resolve_mirror
+
+    try:
+        root: Path | None = find_root()
+    except ConfigError:
+        root = None
+    return normalise_mirror(resolve_mirror(root, explicit)[0])

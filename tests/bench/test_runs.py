@@ -1,0 +1,51 @@
+"""bench-gc's pure parts: sizes, the target checks, and finding the feature patch."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import project_for
+from mpforge.bench.runs import MIB, Report, Run, _feature_prefix, check_targets, parse_size
+from mpforge.core.errors import MpforgeError
+
+
+def test_parse_size():
+    assert parse_size("8M") == 8 * MIB
+    assert parse_size("256k") == 256 * 1024
+    assert parse_size("4096") == 4096
+    assert parse_size("off") == -1
+    with pytest.raises(MpforgeError, match="not a size"):
+        parse_size("lots")
+
+
+def report(rss_with: int, rss_without: int, cpu_big: float, cpu_small: float,
+           instr: tuple[int, int] | None) -> Report:
+    r = Report(runs=[Run("patched", 512 * MIB, MIB, rss_with, cpu_big),
+                     Run("patched", 512 * MIB, -1, rss_without, 0.07),
+                     Run("patched", 8 * MIB, MIB, 3000, cpu_small),
+                     Run("patched", 8 * MIB, -1, 10000, 0.04)])
+    if instr:
+        r.instructions = {"patched-off": instr[0], "unpatched": instr[1]}
+    return r
+
+
+def test_targets_are_computed_from_the_grid():
+    met = check_targets(report(3000, 60000, 0.04, 0.04, (1005, 1000)), [8 * MIB, 512 * MIB],
+                        [-1, MIB])
+    assert [(name.split(",")[0], value, ok) for name, value, _, ok in met] == [
+        ("peak RSS", 0.05, True), ("CPU", 1.0, True), ("instructions", 1.005, True)]
+    missed = check_targets(report(9000, 60000, 0.09, 0.04, (1020, 1000)), [8 * MIB, 512 * MIB],
+                           [-1, MIB])
+    assert [ok for *_, ok in missed] == [False, False, False]
+
+
+def test_targets_not_covered_by_the_grid_are_left_out():
+    assert check_targets(report(3000, 60000, 0.04, 0.04, None), [512 * MIB], [-1]) == []
+
+
+def test_feature_prefix_is_the_series_before_the_feature(fixture_project):
+    project = project_for(fixture_project)
+    assert [p.name for p in _feature_prefix(project, "gc-threshold.patch")] == [
+        "0001-gc-threshold-decl.patch"]
+    with pytest.raises(MpforgeError, match="no patch in patches/series matches 'nope'"):
+        _feature_prefix(project, "nope")

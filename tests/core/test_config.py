@@ -1,0 +1,132 @@
+"""Loading ports/toolchains data and resolving targets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, project_for
+from mpforge.core.config import Catalog, PortDef, expand
+from mpforge.core.errors import ConfigError, UnknownTarget
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+MINIMAL_PORT = """
+make_dir = "stmhal"
+toolchain = "arm-none-eabi"
+[boards]
+dir = "boards"
+default = "PYBV10"
+[[artifacts]]
+path = "{build}/firmware.dfu"
+"""
+
+
+def test_the_repositorys_own_data_loads_and_is_consistent():
+    catalog = Catalog.load(REPO / "ports", REPO / "toolchains")
+    unix = catalog.port("unix")
+    assert unix.toolchain == "host-gcc" and not unix.has_boards
+    assert [d.name for d in unix.deplibs] == ["axtls", "libffi"]
+    assert "-Werror" in unix.make_vars["CWARN"]
+    assert {"host-gcc", "arm-none-eabi", "xtensa-lx106", "xc16"} <= set(catalog.toolchains)
+    assert catalog.toolchains["xc16"].path_env == "XC16_DIR"
+    assert catalog.tools["libtool"].debian == ["libtool", "libltdl-dev"]  # ltdl.m4: a mere Recommends
+    assert "libltdl-dev" in catalog.debian_packages(["unix"])
+    assert "gcc" in catalog.debian_packages(["esp8266"])  # through mpy-cross, which it needs
+    # steps written as { in = ..., run = [...] } keep their folder
+    libffi = unix.deplibs[1]
+    assert libffi.steps[0] == ("", ["./autogen.sh"])
+    assert libffi.steps[1][0] == "build_dir"
+
+
+def test_boards_are_read_from_the_tree(tmp_path):
+    port = PortDef.from_file(write(tmp_path / "ports" / "stmhal.toml", MINIMAL_PORT))
+    tree = tmp_path / "tree"
+    for board in ("PYBV10", "PYBV11", "STM32F4DISC"):
+        write(tree / "stmhal" / "boards" / board / "mpconfigboard.h", "")
+    (tree / "stmhal" / "boards" / "not-a-board").mkdir()
+    write(tree / "stmhal" / "boards" / "stm32f4xx_prefix.c", "")
+    assert port.boards(tree) == ["PYBV10", "PYBV11", "STM32F4DISC"]
+    assert port.target_name("PYBV11") == "stmhal-PYBV11"
+
+
+def test_target_resolution_checks_board_names_against_the_tree(tmp_path):
+    root = tmp_path / "proj"
+    write(root / "ports" / "stmhal.toml", MINIMAL_PORT)
+    write(root / "toolchains" / "arm-none-eabi.toml", 'cross_compile = "arm-none-eabi-"\n')
+    write(root / "micropython" / "stmhal" / "boards" / "PYBV10" / "mpconfigboard.h", "")
+    project = project_for(root)
+    target = project.target("stmhal")
+    assert target.name == "stmhal-PYBV10"
+    assert target.build_dir == root / "build" / "stmhal-PYBV10"
+    assert target.placeholders()["cross"] == "arm-none-eabi-"
+    with pytest.raises(UnknownTarget, match="unknown board 'NOPE'.*valid boards: PYBV10"):
+        project.target("stmhal", "NOPE")
+    with pytest.raises(UnknownTarget, match="valid ports: stmhal"):
+        project.target("esp32")
+
+
+@pytest.mark.parametrize("body, message", [
+    ("make_dir = 1\ntoolchain='x'\n[[artifacts]]\npath='a'", "'make_dir' must be a str"),
+    ("toolchain = 'host-gcc'\n[[artifacts]]\npath='a'", "missing required key 'make_dir'"),
+    ("make_dir = 'x'\ntoolchain = 'host-gcc'", "no [[artifacts]] declared"),
+    ("make_dir = 'x'\ntoolchain = 'host-gcc'\n[[artifacts]]\npath='a'\n[[deplibs]]\n"
+     "name='d'\nsource='s'\nsteps=[[]]", "deplib steps must be non-empty"),
+    ("make_dir = [", "invalid TOML"),
+])
+def test_malformed_port_files_name_the_file_and_problem(tmp_path, body, message):
+    path = write(tmp_path / "bad.toml", body)
+    with pytest.raises(ConfigError) as info:
+        PortDef.from_file(path)
+    assert message in info.value.message
+    assert info.value.message.startswith("bad.toml")
+
+
+def test_unknown_toolchain_or_tool_is_reported(tmp_path):
+    write(tmp_path / "ports" / "p.toml",
+          "make_dir='p'\ntoolchain='zz'\n[[artifacts]]\npath='a'\n")
+    (tmp_path / "toolchains").mkdir()
+    with pytest.raises(ConfigError, match="unknown toolchain 'zz'"):
+        Catalog.load(tmp_path / "ports", tmp_path / "toolchains")
+    write(tmp_path / "toolchains" / "zz.toml", "")
+    write(tmp_path / "ports" / "p.toml",
+          "make_dir='p'\ntoolchain='zz'\ntools=['frob']\n[[artifacts]]\npath='a'\n")
+    with pytest.raises(ConfigError, match="unknown host tool 'frob'"):
+        Catalog.load(tmp_path / "ports", tmp_path / "toolchains")
+
+
+def test_expand_fills_placeholders_and_rejects_unknown_ones():
+    assert expand("{build}/x-{board}", {"build": "/b", "board": "B"}) == "/b/x-B"
+    with pytest.raises(ConfigError, match=r"unknown placeholder \{nope\}"):
+        expand("{nope}", {"build": "/b"})
+
+
+@pytest.mark.parametrize("table, line, message, hint", [
+    ("[flash]", 'usb_idd = "0483:df11"', "unknown key 'usb_idd' in [flash]", "did you mean 'usb_id'?"),
+    ("[test.emulator.qemu]", 'comand = "qemu"', "unknown key 'comand' in [test.emulator.qemu]",
+     "did you mean 'command'?"),
+    ("", 'toolchian = "x"', "unknown key 'toolchian' in the top level", "did you mean 'toolchain'?"),
+])
+def test_a_typo_key_in_port_data_is_refused_by_name(tmp_path, table, line, message, hint):
+    ports = tmp_path / "ports"
+    shutil.copytree(REPO / "ports", ports)
+    shutil.copytree(REPO / "toolchains", tmp_path / "toolchains")
+    stmhal = ports / "stmhal.toml"
+    text = stmhal.read_text()
+    if table:
+        assert table in text
+        text = text.replace(table + "\n", f"{table}\n{line}\n", 1)
+    else:
+        text = f"{line}\n{text}"
+    stmhal.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        Catalog.load(ports, tmp_path / "toolchains")
+    assert caught.value.message == f"stmhal.toml: {message}"
+    assert caught.value.hint == hint

@@ -1,0 +1,336 @@
+"""Deploy: DfuSe checks, runner commands, and the whole flow against stand-ins.
+
+The hardware edge is faked: a recording dfu-util on PATH (tests/fakes/dfu-util)
+and a MicroPython board on a pty (tests/fakes/board.py) behind a device link
+that disappears while the board is in its bootloader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from fakes.board import FakeBoard
+from mpforge.device import dfuse
+from mpforge.device.deploy import RUNNERS, DeployError, FlashJob
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
+pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                                reason="needs arm-none-eabi-gcc")
+
+USB = (0x0483, 0xDF11)
+FLASH = [(0x08000000, 0x100000)]
+
+
+def good_file() -> bytes:
+    return dfuse.write([dfuse.Target(0, "ST...", [dfuse.Element(0x08000000, b"\x01" * 64),
+                                                   dfuse.Element(0x08020000, b"\x02" * 32)])],
+                       *USB)
+
+
+# --- DfuSe ---------------------------------------------------------------------------
+
+def test_dfuse_round_trip_and_check():
+    parsed = dfuse.parse(good_file())
+    assert (parsed.vid, parsed.pid) == USB
+    assert [(e.address, len(e.data)) for e in parsed.targets[0].elements] == [(0x08000000, 64),
+                                                                            (0x08020000, 32)]
+    dfuse.check(parsed, usb_id=USB, flash=FLASH)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "CRC mismatch"),
+    (lambda d: d[:40], "no DFU suffix"),
+    (lambda d: b"XfuSe" + d[5:], "CRC mismatch"),
+    (lambda d: d[:20] + b"\xff" + d[21:], "CRC mismatch"),
+    (lambda d: b"", "only 0 bytes"),
+])
+def test_corrupt_files_are_refused(damage, message):
+    with pytest.raises(dfuse.DfuSeError, match=message):
+        dfuse.parse(damage(good_file()))
+
+
+def test_a_consistent_file_with_a_bad_prefix_is_refused():
+    data = bytearray(good_file())
+    data[0:5] = b"XfuSe"  # then fix the CRC, as a careless tool would
+    data[-4:] = (~__import__("zlib").crc32(bytes(data[:-4])) & 0xFFFFFFFF).to_bytes(4, "little")
+    with pytest.raises(dfuse.DfuSeError, match="no DfuSe prefix"):
+        dfuse.parse(bytes(data))
+
+
+def test_files_for_another_board_are_refused():
+    other_usb = dfuse.parse(dfuse.write([dfuse.Target(0, "", [dfuse.Element(0x08000000, b"x")])],
+                                        0x1209, 0x0001))
+    with pytest.raises(dfuse.DfuSeError, match="for USB device 1209:0001, not this board's 0483:df11"):
+        dfuse.check(other_usb, usb_id=USB, flash=FLASH)
+    too_big = dfuse.parse(dfuse.write([dfuse.Target(0, "", [dfuse.Element(0x080F0000, b"x" * 0x20000)])],
+                                      *USB))
+    with pytest.raises(dfuse.DfuSeError, match="outside this board's flash"):
+        dfuse.check(too_big, usb_id=USB, flash=FLASH)
+
+
+# --- runners ----------------------------------------------------------------------------
+
+EXPECTED_ARGV = {
+    ("dfu-util", False): [["dfu-util", "-a", "0", "-d", "0483:df11", "-s", ":leave", "-D", "fw.dfu"]],
+    ("esptool", False): [["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "write_flash",
+                          "--flash_size=detect", "0", "fw.dfu"]],
+    ("esptool", True): [["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "erase_flash"],
+                        ["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "write_flash",
+                         "--flash_size=detect", "0", "fw.dfu"]],
+    ("teensy", False): [["teensy_loader_cli", "--mcu=mk20dx256", "-w", "-v", "fw.dfu"]],
+}
+
+
+def test_dfu_util_is_pinned_to_the_one_board_when_it_is_known():
+    job = FlashJob(Path("fw.dfu"), "0483:df11", dfu_path="1-2", dfu_serial="3A")
+    assert RUNNERS["dfu-util"]().commands(job) == [
+        ["dfu-util", "-a", "0", "-d", "0483:df11", "-p", "1-2", "-S", "3A", "-s", ":leave", "-D", "fw.dfu"]]
+
+
+@pytest.mark.parametrize("name, erase", list(EXPECTED_ARGV))
+def test_runner_commands_match_the_golden_table(name, erase):
+    job = FlashJob(Path("fw.dfu"), "0483:df11", "/dev/ttyUSB0", 460800, erase, "mk20dx256", "0")
+    assert RUNNERS[name]().commands(job) == EXPECTED_ARGV[(name, erase)]
+
+
+def test_runner_capabilities_are_enforced():
+    with pytest.raises(DeployError, match="cannot erase"):
+        RUNNERS["dfu-util"]().check(FlashJob(Path("x"), erase=True))
+    with pytest.raises(DeployError, match="flashes over a serial port"):
+        RUNNERS["esptool"]().check(FlashJob(Path("x")))
+    with pytest.raises(DeployError, match="ftp to 192.168.1.1"):
+        RUNNERS["cc3200"]().commands(FlashJob(Path("mcuimg.bin")))
+
+
+# --- the flow ---------------------------------------------------------------------------
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """PATH with the recording dfu-util first, and its state folder."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "dfu-state"
+    bin_dir.mkdir()
+    state.mkdir()
+    (bin_dir / "dfu-util").symlink_to(FAKES / "dfu-util")
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DFU_STATE": str(state),
+           "MPFORGE_DFU_WAIT": "4", "MPFORGE_PORT_WAIT": "8"}
+    return env, state
+
+
+def calls(state: Path) -> list[str]:
+    return (state / "calls").read_text().splitlines() if (state / "calls").exists() else []
+
+
+def deploy(project, mirror, *args, env):
+    return run_cli(project, "deploy", "--port", "stmhal", "--board", "PYBV11", "--mirror",
+                   str(mirror.base), *args, env=env, timeout=300)
+
+
+def build_pyboard(project, mirror, env):
+    result = run_cli(project, "build", "--port", "stmhal", "--board", "PYBV11", "--mirror",
+                     str(mirror.base), env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads((project / "dist" / "stmhal-PYBV11" / "manifest.json").read_text())
+
+
+def fake_sysfs(root: Path, tty: str, usb_path: str) -> Path:
+    """A /sys where serial port ``tty`` (a pty's basename) hangs off USB device ``usb_path``."""
+    interface = root / "devices" / "usb1" / usb_path / f"{usb_path}:1.0"
+    interface.mkdir(parents=True)
+    (root / "class" / "tty" / tty).mkdir(parents=True)
+    (root / "class" / "tty" / tty / "device").symlink_to(interface)
+    return root
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(fixture_project, fixture_mirror, stand_in):
+    env, state = stand_in
+    before = sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*"))
+    result = deploy(fixture_project, fixture_mirror, "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "first: build stmhal-PYBV11 (not built yet: fetch, patch, make)" in result.stdout
+    assert "$ dfu-util -a 0 -d 0483:df11 -s :leave -D" in result.stdout
+    assert "firmware.dfu" in result.stdout and "dry run: nothing was flashed" in result.stdout
+    assert calls(state) == []
+    # nothing fetched, patched, built or published: not a file more
+    assert sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*")) == before
+
+
+def test_a_dfu_device_of_another_board_is_refused(fixture_project, fixture_mirror, stand_in, tmp_path):
+    """deploy --device A while board B sits in DFU mode: B is never flashed, A never touched."""
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    board_a = FakeBoard(on_bootloader=lambda: (tmp_path / "A-in-bootloader").touch()).start()
+    (state / "devices").write_text("1-1 B0B\n")  # board B, in DFU mode on another socket
+    try:
+        # A's port placed on the USB bus (socket 1-2) ...
+        sysfs = fake_sysfs(tmp_path / "sys", Path(board_a.path).name, "1-2")
+        placed = deploy(fixture_project, fixture_mirror, "--yes", "--device", board_a.path,
+                        env={**env, "MPFORGE_SYSFS": str(sysfs)})
+        # ... or not placeable at all (a pty, a network port)
+        unplaced = deploy(fixture_project, fixture_mirror, "--yes", "--device", board_a.path, env=env)
+    finally:
+        board_a.close()
+    assert placed.returncode == 1
+    assert f"a DFU device is attached that is not the board on {board_a.path} (USB path 1-2)" \
+        in placed.stderr and 'serial="B0B"' in placed.stderr
+    assert unplaced.returncode == 1
+    assert f"cannot tell whether the attached DFU device is the board on {board_a.path}" in unplaced.stderr
+    assert "--dfu-serial" in unplaced.stderr
+    assert not any("-D" in c for c in calls(state)) and not (state / "flashed").exists()
+    assert not (tmp_path / "A-in-bootloader").exists()
+
+
+def test_dfu_serial_flashes_that_board_only(fixture_project, fixture_mirror, stand_in):
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    (state / "devices").write_text("2")  # 1-1 serial 30, 1-2 serial 31
+    result = deploy(fixture_project, fixture_mirror, "--yes", "--dfu-serial", "31", env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls(state)[-1].startswith("-a 0 -d 0483:df11 -p 1-2 -S 31 -s :leave -D ")
+    assert (state / "flashed-path").read_text() == "1-2"
+    (state / "devices").write_text("2")
+    missing = deploy(fixture_project, fixture_mirror, "--yes", "--dfu-serial", "99", env=env)
+    assert missing.returncode == 1 and "no DFU device 0483:df11 is the DFU device with serial 99" \
+        in missing.stderr
+
+
+def test_the_board_on_a_placed_port_is_flashed_at_its_own_socket(fixture_project, fixture_mirror,
+                                                                stand_in, tmp_path):
+    env, state = stand_in
+    build_pyboard(fixture_project, fixture_mirror, env)
+    board = FakeBoard(on_bootloader=lambda: (state / "devices").write_text("1-2 A1\n")).start()
+    try:
+        sysfs = fake_sysfs(tmp_path / "sys", Path(board.path).name, "1-2")
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", "dfu:path=1-2",
+                        env={**env, "MPFORGE_SYSFS": str(sysfs)})
+        assert result.returncode == 1 and "no DFU device 0483:df11 is the DFU device with USB path 1-2" \
+            in result.stderr  # not in DFU mode yet, and no serial port given to send it there
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", board.path,
+                        env={**env, "MPFORGE_SYSFS": str(sysfs), "MPFORGE_PORT_WAIT": "1"})
+    finally:
+        board.close()
+    assert "pyb.bootloader() on" in result.stdout
+    assert any(c.startswith("-a 0 -d 0483:df11 -p 1-2 -s :leave -D") for c in calls(state))
+    assert (state / "flashed-path").read_text() == "1-2"
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"", b"\x7fELF" + b"\0" * 60])
+def test_a_file_that_is_no_firmware_is_refused(fixture_project, fixture_mirror, stand_in, tmp_path,
+                                               content):
+    env, state = stand_in
+    (state / "devices").write_text("1")
+    fake = tmp_path / "passwd"
+    fake.write_bytes(content)
+    result = deploy(fixture_project, fixture_mirror, "--yes", "--file", str(fake), env=env)
+    assert result.returncode == 1
+    assert "passwd is not a valid DfuSe file" in result.stderr
+    assert calls(state) == []
+
+
+def test_artifact_formats_of_the_other_runners_are_checked():
+    from mpforge.device.deploy import check_esp_image, check_ihex
+    check_ihex(b":0400000001020304F2\n:00000001FF\n", "ok.hex")
+    with pytest.raises(DeployError, match="not an Intel HEX file: line 1: wrong length or checksum"):
+        check_ihex(b":0400000001020304F3\n:00000001FF\n", "bad.hex")
+    with pytest.raises(DeployError, match="no end-of-file record"):
+        check_ihex(b":0400000001020304F2\n", "cut.hex")
+    image = (bytes([0xE9, 1, 0, 0]) + b"\0" * 4 + (0x40100000).to_bytes(4, "little")
+             + (4).to_bytes(4, "little") + b"abcd")
+    check_esp_image(image, "fw.bin")
+    with pytest.raises(DeployError, match="a segment runs past the end"):
+        check_esp_image(image[:-1], "fw.bin")
+    with pytest.raises(DeployError, match="magic byte 0xE9"):
+        check_esp_image(b"root:x:0:0", "passwd")
+
+
+def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_in):
+    env, state = stand_in
+    (state / "devices").write_text("1")
+    result = deploy(fixture_project, fixture_mirror, "--yes", env=env)
+    assert result.returncode == 0, result.stderr
+    assert calls(state)[0] == "-l"
+    # pinned to the one device listed (-p): a board plugged in meanwhile is not written
+    assert calls(state)[1].startswith("-a 0 -d 0483:df11 -p 1-1 -s :leave -D ")
+    assert (state / "flashed").read_text().endswith("dist/stmhal-PYBV11/firmware.dfu")
+    # the tool's progress (redrawn with \r) reaches the user: a line per quarter in CI
+    assert "firmware.dfu: 50%" in result.stdout and "firmware.dfu: 100%" in result.stdout
+
+
+def test_two_dfu_devices_are_refused(fixture_project, fixture_mirror, stand_in):
+    env, state = stand_in
+    (state / "devices").write_text("2")
+    result = deploy(fixture_project, fixture_mirror, "--yes", env=env)
+    assert result.returncode == 1
+    assert "2 DFU devices 0483:df11 attached" in result.stderr and 'path="1-2"' in result.stderr
+    assert not (state / "flashed").exists()
+
+
+def test_corrupt_or_changed_artifacts_are_refused_before_any_write(fixture_project, fixture_mirror,
+                                                                   stand_in, tmp_path):
+    env, state = stand_in
+    (state / "devices").write_text("1")
+    bad = tmp_path / "bad.dfu"
+    bad.write_bytes(good_file()[:-1] + b"\x00")
+    result = deploy(fixture_project, fixture_mirror, "--yes", "--file", str(bad), env=env)
+    assert result.returncode == 1 and "bad.dfu is not a valid DfuSe file: CRC mismatch" in result.stderr
+    # a dist artifact that no longer matches its manifest
+    build_pyboard(fixture_project, fixture_mirror, env)
+    artifact = fixture_project / "dist" / "stmhal-PYBV11" / "firmware.dfu"
+    artifact.write_bytes(artifact.read_bytes() + b"tampered")
+    result = deploy(fixture_project, fixture_mirror, "--yes", env=env)
+    assert result.returncode == 1 and "differs from its manifest" in result.stderr
+    assert calls(state) == [] and not (state / "flashed").exists()
+
+
+def test_one_command_no_jumper_bootloader_flash_and_banner(fixture_project, fixture_mirror,
+                                                           stand_in, tmp_path):
+    env, state = stand_in
+    manifest = build_pyboard(fixture_project, fixture_mirror, env)
+    describe = manifest["tree"]["describe"]
+    link = tmp_path / "ttyPYB"
+    boards = []
+
+    def in_bootloader():
+        link.unlink()  # the serial port goes away with the firmware
+        (state / "devices").write_text("1")
+        threading.Thread(target=come_back, daemon=True).start()
+
+    def come_back():
+        while not (state / "flashed").exists():
+            threading.Event().wait(0.05)
+        new = FakeBoard(banner=f"MicroPython {describe} on 2016-07-20; fake pyboard").start()
+        boards.append(new)
+        link.symlink_to(new.path)
+
+    old = FakeBoard(on_bootloader=in_bootloader).start()
+    boards.append(old)
+    link.symlink_to(old.path)
+    try:
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", str(link), env=env)
+    finally:
+        for board in boards:
+            board.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pyb.bootloader() on" in result.stdout
+    assert f"the board says: MicroPython {describe}" in result.stdout
+    assert any(c.startswith("-a 0 -d 0483:df11") for c in calls(state))
+
+
+def test_no_dfu_device_after_bootloader_times_out_clearly(fixture_project, fixture_mirror,
+                                                          stand_in, tmp_path):
+    env, state = stand_in
+    board = FakeBoard(on_bootloader=lambda: None).start()  # it never shows up in DFU mode
+    try:
+        result = deploy(fixture_project, fixture_mirror, "--yes", "--device", board.path, env=env)
+    finally:
+        board.close()
+    assert result.returncode == 1
+    assert "no DFU device 0483:df11 appeared within 4 s" in result.stderr
+    assert "connect 3V3 to DFU" in result.stderr
+    assert not (state / "flashed").exists()

@@ -1,0 +1,218 @@
+"""The raw-REPL transport against a fake board on a pty (no hardware)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from fakes.board import FakeBoard
+from mpforge.device.transport import RawRepl, TargetSilent, TestTimeout, TransportError, device_specs, open_device
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
+
+
+@pytest.fixture
+def board():
+    made = []
+
+    def make(**knobs) -> tuple[FakeBoard, RawRepl]:
+        fake = FakeBoard(**knobs).start()
+        made.append(fake)
+        port = serial.Serial(fake.path, 115200, timeout=0)
+        made.append(port)
+        return fake, RawRepl(port, silence=1.0)
+
+    yield make
+    for thing in made:
+        thing.close()
+
+
+def test_exec_returns_output_and_error_channels(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    out, err = repl.exec(b"print(6 * 7)\nprint('two')\n", timeout=5)
+    assert out == b"42\r\ntwo\r\n" and err == b""
+    repl.enter()
+    out, err = repl.exec(b"1 / 0\n", timeout=5)
+    assert b"ZeroDivisionError" in err
+    assert fake.soft_resets == 2  # a soft reset before each test
+
+
+def test_bytes_sent_while_booting_are_lost_so_we_wait_for_the_prompt(board):
+    fake, repl = board(boot_delay=1.0, garbage=b"\x00\xff garbage \x1b[0m")
+    started = time.monotonic()
+    repl.wait_for_prompt(10)
+    assert time.monotonic() - started >= 0.9
+    repl.enter()
+    assert repl.exec(b"print('up')\n", timeout=5)[0] == b"up\r\n"
+
+
+def test_a_silent_target_raises_instead_of_hanging(board):
+    fake, repl = board(silent_after=1)
+    repl.wait_for_prompt(5)
+    repl.enter()
+    started = time.monotonic()
+    with pytest.raises(TargetSilent) as info:
+        repl.exec(b"print(1)\n", timeout=60)  # the board stops answering after this code
+    assert time.monotonic() - started < 5
+    assert "said nothing for 1 s" in info.value.message
+
+
+def test_an_overrunning_test_is_interrupted_and_the_board_goes_on(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    with pytest.raises(TestTimeout):
+        repl.exec(b"HANG = True\nwhile HANG: pass\n", timeout=0.5)
+    repl.enter()
+    assert repl.exec(b"print('still here')\n", timeout=5)[0] == b"still here\r\n"
+
+
+def test_no_prompt_at_all_is_a_clear_error(board):
+    fake, repl = board(silent_after=0, boot_delay=30)
+    with pytest.raises(TargetSilent, match="no REPL prompt within 2 s"):
+        repl.wait_for_prompt(2)
+
+
+def test_execpty_starts_the_program_and_opens_its_pty():
+    opened = open_device(f"execpty:{sys.executable} {FAKE}")
+    try:
+        repl = RawRepl(opened.port, silence=2)
+        repl.wait_for_prompt(10)
+        repl.enter()
+        assert repl.exec(b"print(sum(range(5)))\n", timeout=5)[0] == b"10\r\n"
+    finally:
+        opened.close()
+    assert opened.process.poll() is not None  # the program is stopped with the port
+
+
+def test_execpty_program_without_a_pty_is_explained():
+    with pytest.raises(TransportError, match="announced no pty"):
+        open_device(f"execpty:{sys.executable} -c \"print('hello')\"")
+
+
+def test_device_specs_and_bad_ports():
+    assert device_specs("execpty:qemu ...", 3) == ["execpty:qemu ..."] * 3
+    assert device_specs("/dev/ttyACM0", 3) == ["/dev/ttyACM0"]
+    with pytest.raises(TransportError, match="cannot open /dev/nonexistent-port"):
+        open_device("port:/dev/nonexistent-port")
+    loop = open_device("loop://")
+    loop.port.write(b"x")
+    loop.close()
+
+
+def test_code_with_raw_repl_control_bytes_is_refused_before_sending(board):
+    from mpforge.device.transport import UnsendableCode
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    runs = fake.runs
+    with pytest.raises(UnsendableCode, match="0x2"):
+        repl.exec(b"t = +1\x02\x021\n", timeout=5)
+    assert fake.runs == runs  # nothing reached the board
+    repl.enter()
+    assert repl.exec(b"print('fine')\n", timeout=5)[0] == b"fine\r\n"
+
+
+# --- connecting to a board in any state ------------------------------------------------
+
+RECOVERIES = {  # the state a previous client left the board in -> what connecting finds, sends
+    "friendly": ("friendly REPL", ["Ctrl-C"]),
+    "paste": ("friendly REPL", ["Ctrl-C"]),  # Ctrl-C cancels paste mode
+    "raw": ("raw REPL", ["Ctrl-C", "Ctrl-B"]),  # as the tree's run-tests leaves it
+    "raw-partial": ("raw REPL", ["Ctrl-C", "Ctrl-B"]),  # a client died before its Ctrl-D
+    "running": ("a running program (interrupted; it ran from the friendly REPL)", ["Ctrl-C"]),
+    "raw-running": ("a running program (interrupted; it ran from the raw REPL)",
+                    ["Ctrl-C", "Ctrl-B"]),
+}
+
+
+@pytest.mark.parametrize("state", sorted(RECOVERIES))
+def test_connecting_brings_the_board_to_the_prompt_from_any_state(board, state):
+    fake, repl = board(start_in=state)
+    repl.silence = 3.0
+    notes: list[str] = []
+    repl.note = notes.append
+    recovery = repl.wait_for_prompt(timeout=repl.silence)  # within the silence deadline
+    found, actions = RECOVERIES[state]
+    assert (recovery.found, recovery.actions) == (found, actions)
+    assert notes == [recovery.describe()] and notes[0].startswith(f"{found}: sent {', '.join(actions)}")
+    assert fake.runs == 0  # nothing half-sent was run on the way
+    assert fake.interrupts == (1 if "running" in state else 0)
+    repl.enter()
+    assert repl.exec(b"print('after', 6 * 7)\n", timeout=5)[0] == b"after 42\r\n"
+
+
+def test_a_board_still_booting_is_waited_for_and_said_so(board):
+    fake, repl = board(boot_delay=2.5)  # longer than a round (Ctrl-C, Ctrl-B: 1 s each)
+    recovery = repl.wait_for_prompt(10)
+    assert recovery.silent_rounds >= 1 and "booting?" in recovery.describe()
+    assert recovery.found.startswith("no answer at first")
+
+
+def test_a_program_that_ignores_ctrl_c_is_a_clear_error(board):
+    fake, repl = board(start_in="stubborn")
+    with pytest.raises(TargetSilent) as info:
+        repl.wait_for_prompt(timeout=3)
+    assert "the board answers but gives no prompt" in info.value.message
+    assert "Ctrl-C" in info.value.message and "reset the board" in info.value.hint
+    assert "..." in info.value.details  # what it kept printing
+
+
+def test_leave_hands_the_board_back_at_the_friendly_prompt(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    repl.leave()
+    # the next client finds the friendly REPL: Ctrl-C alone answers
+    assert repl.wait_for_prompt(5).actions == ["Ctrl-C"]
+
+
+# --- a script that runs a while: its output as it comes ---------------------------------
+
+def test_exec_stream_hands_output_over_as_it_is_printed(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    seen: list[bytes] = []
+
+    def out(chunk: bytes) -> None:
+        seen.append(chunk)
+        if b"first" in b"".join(seen) and not fake.inbox and b"Z" not in bytes(fake.received):
+            repl.write(b"Z")  # the script waits for this: it must have seen 'first' already
+
+    ran = repl.exec_stream(b"print('first')\nx = board_read()\nprint('second', x)\n", out,
+                           timeout=10)
+    assert b"".join(seen) == b"first\r\nsecond Z\r\n" and ran.error == b"" and not ran.interrupted
+
+
+def test_exec_stream_reports_the_error_channel_and_times_out(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+    ran = repl.exec_stream(b"print('before')\n1 / 0\n", lambda chunk: None)
+    assert b"ZeroDivisionError" in ran.error
+    repl.enter()
+    with pytest.raises(TestTimeout, match="ran longer than 0.5 s"):
+        repl.exec_stream(b"HANG = True\n", lambda chunk: None, timeout=0.5)
+    repl.enter()
+    assert repl.exec(b"print('still here')\n", timeout=5)[0] == b"still here\r\n"
+
+
+def test_ctrl_c_on_the_host_is_passed_on_to_the_script(board):
+    fake, repl = board()
+    repl.wait_for_prompt(5)
+    repl.enter()
+
+    def out(chunk: bytes) -> None:
+        if b"waiting" in chunk:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C right now
+
+    ran = repl.exec_stream(b"print('waiting')\nwhile True:\n    board_read()\n", out)
+    assert ran.interrupted and b"KeyboardInterrupt" in ran.error
+    assert fake.interrupts == 1

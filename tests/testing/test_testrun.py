@@ -1,0 +1,125 @@
+"""invoke test on the fixture tree: sharding, verdicts, baselines, JUnit/JSON, the device path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from conftest import run_cli, write_baseline
+from mpforge.testing.testrun import (
+    TestResult,
+    Verdict,
+    apply_baseline,
+    parse_line,
+    select_tests,
+    shard,
+)
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
+
+
+def test_shards_are_balanced_and_same_named_files_stay_together():
+    tests = ["basics/a.py", "basics/b.py", "misc/a.py", "basics/c.py", "misc/d.py"]
+    shards = shard(tests, 2)
+    assert sorted(t for s in shards for t in s) == sorted(tests)
+    home = next(s for s in shards if "basics/a.py" in s)
+    assert "misc/a.py" in home  # both leave a.py.exp behind: one runner at a time
+    assert shard(tests, 9)[0] and len(shard(tests, 9)) <= len(tests)
+    assert shard([], 4) == []
+
+
+def test_runner_lines_are_parsed():
+    assert parse_line("pass  basics/int1.py") == (Verdict.PASS, "basics/int1.py")
+    assert parse_line("FAIL  misc/x.py") == (Verdict.FAIL, "misc/x.py")
+    assert parse_line("skip  cmdline/cmd_showbc.py") == (Verdict.SKIP, "cmdline/cmd_showbc.py")
+    assert parse_line("518 tests performed (17122 individual testcases)") is None
+
+
+def test_baseline_turns_listed_failures_into_known_and_flags_fixed_ones():
+    results = [TestResult("a.py", Verdict.FAIL), TestResult("b.py", Verdict.PASS),
+               TestResult("c.py", Verdict.FAIL), TestResult("d.py", Verdict.SKIP)]
+    apply_baseline(results, {"a.py": "CPython 3.11 words it differently", "b.py": "old drift"})
+    assert [r.verdict for r in results] == [Verdict.KNOWN, Verdict.FIXED, Verdict.FAIL, Verdict.SKIP]
+    assert results[0].reason == "CPython 3.11 words it differently"
+
+
+def test_host_suite_verdicts_match_one_unsharded_runner(fixture_project, fixture_mirror, tmp_path):
+    out = tmp_path / "r.json"
+    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "--jobs", "3",
+                     "--json", str(out))
+    assert result.returncode == 1  # misc/drift.py fails and no baseline lists it
+    ours = {r["test"]: r["verdict"] for r in json.loads(out.read_text())["results"]}
+    tests_dir = fixture_project / "micropython" / "tests"
+    # the runner's leftovers were read and removed
+    assert not list(tests_dir.glob("*.exp")) and not list(tests_dir.glob("*.out"))
+    single = subprocess.run([sys.executable, "run-tests"], cwd=tests_dir, text=True,
+                            stdout=subprocess.PIPE,
+                            env={"MICROPY_MICROPYTHON": str(fixture_project / "dist" / "unix" / "micropython"),
+                                 "PATH": "/usr/bin:/bin"}).stdout
+    theirs = {line.split()[1]: {"pass": "pass", "FAIL": "fail", "skip": "skip"}[line.split()[0]]
+              for line in single.splitlines() if line.split() and line.split()[0] in ("pass", "FAIL", "skip")}
+    assert ours == theirs and len(ours) == 9
+    assert "FAIL misc/drift.py" in result.stderr and "-5" in result.stderr and "+4" in result.stderr
+
+
+def test_baseline_makes_the_run_green_and_junit_is_valid(fixture_project, fixture_mirror, tmp_path):
+    # the baseline is named after the tree's version: fetch the tree first
+    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    write_baseline(fixture_project, {"misc/drift.py": "expected output the fixture cannot give",
+                                     "misc/fixed.py": "was broken once"})
+    junit, out = tmp_path / "junit.xml", tmp_path / "r.json"
+    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base),
+                     "--junit", str(junit), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "misc/fixed.py passes but is listed as a known difference" in result.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.tag == "testsuite" and suite.get("tests") == "9" and suite.get("failures") == "0"
+    cases = {f"{c.get('classname')}/{c.get('name')}": c for c in suite.iter("testcase")}
+    assert cases["misc/drift.py"].find("skipped").get("message").startswith("known difference:")
+    assert cases["misc/skipped.py"].find("skipped") is not None
+    assert cases["basics/sum3.py"].find("failure") is None
+    counts = json.loads(out.read_text())["counts"]
+    assert counts == {"pass": 6, "fail": 0, "skip": 1, "known": 1, "fixed": 1, "flaky": 0}
+
+
+def test_junit_failure_text_is_the_diff(fixture_project, fixture_mirror, tmp_path):
+    junit = tmp_path / "junit.xml"
+    run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "drift",
+            "--junit", str(junit))
+    (case,) = ET.parse(junit).getroot().iter("testcase")
+    failure = case.find("failure")
+    assert "misc/drift.py (expected)" in failure.text and "-5" in failure.text and "+4" in failure.text
+
+
+def test_k_selects_and_an_empty_selection_is_an_error(fixture_project, fixture_mirror, tmp_path):
+    tests_dir = Path(__file__).resolve().parents[1] / "fixtures" / "minitree" / "tests"
+    assert select_tests(tests_dir, ["basics", "misc"], "sum[12]") == ["basics/sum1.py", "basics/sum2.py"]
+    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "nomatch")
+    assert result.returncode == 1
+    assert "no tests match 'nomatch'" in result.stderr
+
+
+def test_device_suite_runs_over_execpty_through_our_transport(fixture_project, fixture_mirror, tmp_path):
+    # fetch the tree first (a device run does not build anything)
+    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    out = tmp_path / "r.json"
+    result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "2",
+                     "--device", f"execpty:{sys.executable} {FAKE}", "--json", str(out))
+    verdicts = {r["test"]: r["verdict"] for r in json.loads(out.read_text())["results"]}
+    assert verdicts["basics/sum4.py"] == "pass"
+    assert verdicts["misc/drift.py"] == "fail" and verdicts["misc/skipped.py"] == "skip"
+    assert len(verdicts) == 9
+    assert result.returncode == 1
+
+
+def test_a_target_that_stops_answering_aborts_the_run_with_a_clear_error(fixture_project,
+                                                                          fixture_mirror, tmp_path):
+    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "1",
+                     "--device", f"execpty:{sys.executable} {FAKE}",
+                     env={"FAKE_SILENT_AFTER": "2", "MPFORGE_SILENCE": "1"}, timeout=120)
+    assert result.returncode == 1
+    assert "test run aborted: target said nothing for 1 s" in result.stderr
