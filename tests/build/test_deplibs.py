@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import git, make_repo, project_for
-from mpforge.core.config import SourceDef
 from mpforge.build.deplibs import _builtin
+from mpforge.core.config import SourceDef
 from mpforge.core.errors import ConfigError
 from mpforge.tree.fetch import fetch_source
 from mpforge.tree.git import Git

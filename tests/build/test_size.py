@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.build.size import columns, compare, current_sizes, load_baseline, table_rows, to_json, to_markdown
+from mpforge.core.errors import ConfigError, MpforgeError
 
 
 def manifest(dist, target, **size):

@@ -21,7 +21,7 @@ from mpforge.device.repl import LineEndings, ScriptResult, connect, run_script
 from mpforge.device.transport import TestTimeout, UnsendableCode
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
-SHIM = Path(__file__).resolve().parents[2] / "src" / "mpforge" / "device" / "pyboard_shim" / "pyboard.py"
+SHIM = Path(__file__).resolve().parents[2] / "src" / "mpforge" / "testing" / "pyboard_shim" / "pyboard.py"
 EXECPTY = f"execpty:{sys.executable} {FAKE}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from conftest import git, project_for
-from mpforge.build.target import build
+from mpforge.build.pipeline import build_one
 from mpforge.tree.fetch import fetch
 from mpforge.tree.patches import read_series
 from mpforge.tree.variants import resolve_commit, variant_project
@@ -19,7 +19,7 @@ def collections(binary) -> str:
 
 def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    main = build(project.target("unix"), mirror=str(fixture_mirror.base))
+    main = build_one(project.target("unix"), mirror=str(fixture_mirror.base))
     assert collections(main.dist_dir / "micropython") == "collections 3"  # patched
 
     first = read_series(project.patches_dir)[:1]
@@ -28,7 +28,7 @@ def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, 
     assert git(variant.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
     assert (variant.tree / "lib" / "axtls").is_symlink()
 
-    result = build(variant.target("unix"))
+    result = build_one(variant.target("unix"), mirror=None)
     assert collections(result.dist_dir / "micropython") == "collections 0"  # no threshold
     assert [p["name"] for p in result.manifest["patches"]] == ["0001-gc-threshold-decl.patch"]
     assert result.dist_dir == fixture_project / "build" / "variants" / "first-only" / "dist" / "unix"
@@ -40,7 +40,7 @@ def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, 
 
     # a second call reuses the worktree
     again = variant_project(project, "first-only", first, "unix")
-    assert build(again.target("unix")).changed is False
+    assert build_one(again.target("unix"), mirror=None).changed is False
 
 
 def test_a_variant_can_sit_at_another_commit_of_the_tree(fixture_project, fixture_mirror):

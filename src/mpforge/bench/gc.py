@@ -917,14 +917,16 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
     the upstream reference is ``upstream``'s commit with that same series (our
     compatibility patches: toolchain fixes, the emulated board, the rest).
     """
-    from mpforge.build.target import build, prepare_tree, with_needs
+    from mpforge.build.pipeline import BuildOptions, Pipeline
     from mpforge.device.emulate import plan
     from mpforge.tree.variants import resolve_commit, variant_project
 
     console = project.console
-    ports = with_needs(project, [port])
-    prepare_tree(project, ports, mirror)  # the emulated board may come from the series
-    emu = plan(project, port, emulator)
+    port_def = project.catalog.port(port)
+    pipeline = Pipeline(project, mirror)
+    pipeline.tree([port_def])  # the emulated board may come from the series
+    emu = plan(project, port_def, emulator)
+    options = BuildOptions(jobs=jobs or 0)
     board = emu.target.board
     nm = f"{emu.target.toolchain.cross_compile}nm"
 
@@ -932,7 +934,7 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
         result = project.executor.run([nm, str(elf)], check=False, mutates=False, what="nm")
         return find_probes(result.stdout) if result.ok else None
 
-    elf = build(emu.target, jobs=jobs, mirror=mirror).dist_dir / "firmware.elf"
+    elf = pipeline.build_one(emu.target, options).dist_dir / "firmware.elf"
     variants = [Variant("patched", LABELS["patched"], elf, probes=probes(elf))]
     others = series_without(project, feature)
     plans: list[tuple[str, str | None, str]] = [("unpatched", None, LABELS["unpatched"])]
@@ -950,8 +952,9 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
         vname = f"series-without-{feature}" if not commit else f"upstream-{commit}"
         try:
             variant = variant_project(project, vname, others, port, full)
-            prepare_tree(variant, ports, mirror)
-            result = build(variant.target(port, board), jobs=jobs, mirror=mirror)
+            other = Pipeline(variant, mirror)  # another tree: its own preparation
+            other.tree([port_def])
+            result = other.build_one(variant.target(port, board), options)
         except MpforgeError as exc:
             if name == "unpatched":
                 raise

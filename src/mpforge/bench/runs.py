@@ -24,9 +24,10 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mpforge.build.target import build
+from mpforge.build.matrix import Status
+from mpforge.build.pipeline import BuildOptions, Pipeline, build_one
 from mpforge.core.errors import MpforgeError
-from mpforge.core.project import Project
+from mpforge.core.project import Project, Target
 from mpforge.tree.patches import read_series
 from mpforge.tree.variants import variant_project
 
@@ -107,10 +108,11 @@ def _feature_prefix(project: Project, feature: str) -> list:
 
 def binaries(project: Project, feature: str, jobs: int | None) -> dict[str, Path]:
     """Build (or reuse) the patched unix binary and the one without ``feature``."""
-    patched = build(project.target("unix"), jobs=jobs)
+    options = BuildOptions(jobs=jobs or 0)
+    patched = build_one(project.target("unix"), mirror=None, options=options)
     baseline = variant_project(project, "without-" + feature, _feature_prefix(project, feature),
                                "unix")
-    unpatched = build(baseline.target("unix"), jobs=jobs)
+    unpatched = build_one(baseline.target("unix"), mirror=None, options=options)
     return {"patched": patched.dist_dir / "micropython",
             "unpatched": unpatched.dist_dir / "micropython"}
 
@@ -218,53 +220,28 @@ class BuildBench:
                 "speedup": round(self.speedup, 3)}
 
 
-def bench_build(project: Project, targets: list, jobs: int, mirror: str | None) -> BuildBench:
-    """Build ``targets`` from clean as a matrix, then one after another with plain make."""
-    import os
-    import shutil
-    import time
+def bench_build(pipeline: Pipeline, targets: list[Target], jobs: int) -> BuildBench:
+    """Build ``targets`` from clean as a matrix under one budget of ``jobs``, then each
+    from clean again, one after another, as a matrix of one (plain ``make -j<jobs>``).
 
-    from mpforge.build.matrix import Status, build_matrix
-    from mpforge.build.target import make_argvs, source_date_epoch
-    from mpforge.core.config import expand
-
-    console = project.console
+    Both without ccache (cold compiles) and with the deplibs kept (built once, before
+    either measurement starts)."""
+    console = pipeline.project.console
     console.step(f"matrix: {len(targets)} targets from clean, one job budget of {jobs}")
-    # without ccache: cold compiles, comparable with the plain makes below
-    report = build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=True,
-                          clean_deplibs=False, ccache=False)
+    options = BuildOptions(jobs=jobs, clean=True, ccache=False, clean_deplibs=False)
+    report = pipeline.build(targets, options)
     built = [r for r in report.results if r.status == Status.OK]
     cpu_total = sum(r.cpu_seconds for r in built)
 
     console.step(f"sequential: plain make -j{jobs}, one target after another, from clean")
-    env = {"SOURCE_DATE_EPOCH": str(source_date_epoch(project))}
     names = {r.target for r in built}
     sequential = 0.0
     for target in (t for t in targets if t.name in names):
-        scratch = project.build_root / "bench-build" / target.name
-        if scratch.exists():
-            shutil.rmtree(scratch)
-        values = {**target.placeholders(), "obj": str(scratch / "obj")}
-        argvs = [[expand(a, values) if "{" in a else a for a in argv] for argv in
-                 make_argvs(target, report.deplib_vars.get(target.port.name, {}), jobs)]
-        # make_argvs filled in the target's own folder: point it at the scratch folder
-        argvs = [[a.replace(str(target.obj_dir), str(scratch / "obj")) for a in argv]
-                 for argv in argvs]
-        started = time.monotonic()
-        for argv in argvs:
-            project.executor.run(argv, env=env, log_file=scratch / "build.log",
-                                 what=f"make ({target.name})")
-        sequential += time.monotonic() - started
-        for art in target.port.artifacts:  # what the port left in the tree is not ours
-            if art.in_tree:
-                path = expand(art.path, target.placeholders())
-                if os.path.exists(path):
-                    os.remove(path)
-        shutil.rmtree(scratch)
-        console.info(f"{target.name}: {time.monotonic() - started:.1f} s")
+        alone = pipeline.build([target], options)
+        sequential += alone.parallel_seconds
+        console.info(f"{target.name}: {alone.parallel_seconds:.1f} s")
     return BuildBench([r.target for r in built], jobs, round(report.parallel_seconds, 2),
-                      round(cpu_total, 2), round(sequential, 2),
-                      [r.target for r in report.results if r.status == Status.FAILED])
+                      round(cpu_total, 2), round(sequential, 2), [r.target for r in report.failed])
 
 
 # --- invoke bench-test: invoke test against the tree's run-tests -----------------
@@ -300,33 +277,32 @@ def _runner_verdicts(output: str) -> dict[str, str]:
     return verdicts
 
 
-def bench_test(project: Project, port: str, jobs: int, pattern: str | None,
-               emulator: str | None, mirror: str | None) -> TestBench:
+def bench_test(pipeline: Pipeline, target: Target, jobs: int, pattern: str | None,
+               emulator: str | None) -> TestBench:
     """Time the tree's runner alone, then ``invoke test``; compare every verdict."""
     import sys
     import time
 
-    from mpforge.build.target import build
     from mpforge.device.transport import open_device
-    from mpforge.testing.testrun import TestPlan, Verdict, emulator_device, run_for_port, select_tests
+    from mpforge.testing.testrun import TestPlan, Verdict, emulator_device, run_for_target, select_tests
 
+    project, port = pipeline.project, target.port
     tests_dir = project.tree / "tests"
-    plan = TestPlan.for_port(project, port, emulator is not None)
+    plan = TestPlan.for_port(port, emulator is not None)
     tests = select_tests(tests_dir, plan.dirs, pattern)
     env = {"MICROPY_CPYTHON3": sys.executable}
     args = [sys.executable, "run-tests", *tests]
     opened = None
     if emulator:
         # the reference: the tree's own tools/pyboard.py against one emulated board
-        spec = emulator_device(project, port, emulator, mirror)
+        spec = emulator_device(pipeline, port, emulator)
         opened = open_device(spec)
         args[2:2] = ["--target", plan.target, "--device", opened.port.port]
         env["PYTHONPATH"] = str(project.tree / "tools")
         opened.port.close()  # its pty stays open in QEMU; the runner reopens it
         time.sleep(3)  # the tree's pyboard.py does not wait for the board to boot
     else:
-        env["MICROPY_MICROPYTHON"] = str(build(project.target(port), mirror=mirror).dist_dir
-                                         / plan.binary)
+        env["MICROPY_MICROPYTHON"] = str(pipeline.build_one(target).dist_dir / plan.binary)
     project.console.step(f"the tree's run-tests alone: {len(tests)} tests")
     started = time.monotonic()
     try:
@@ -341,13 +317,12 @@ def bench_test(project: Project, port: str, jobs: int, pattern: str | None,
 
     project.console.step(f"invoke test: {jobs} shard(s)")
     started = time.monotonic()
-    report = run_for_port(project, port, jobs=jobs, pattern=pattern, emulator=emulator,
-                          mirror=mirror)
+    report = run_for_target(pipeline, target, jobs=jobs, pattern=pattern, emulator=emulator)
     ours_seconds = time.monotonic() - started
     raw = {r.test: ("fail" if r.verdict in (Verdict.FAIL, Verdict.KNOWN) else
                     "pass" if r.verdict in (Verdict.PASS, Verdict.FIXED) else r.verdict.value)
            for r in report.results}
     differing = sorted(t for t in set(raw) | set(theirs) if raw.get(t) != theirs.get(t))
-    return TestBench(f"{port}" + (f" on {emulator}" if emulator else " (host)"), len(tests),
+    return TestBench(f"{port.name}" + (f" on {emulator}" if emulator else " (host)"), len(tests),
                      round(runner_seconds, 2), round(ours_seconds, 2), jobs, not differing,
                      differing, [r.test for r in report.failures])

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -57,7 +56,6 @@ from mpforge.core.config import PortDef, check_keys, expand
 from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
 
 if TYPE_CHECKING:
-    from mpforge.build.target import TreeInfo
     from mpforge.core.project import Project, Target
 
 #: the app's own settings file, inside the app folder (never frozen)
@@ -466,21 +464,6 @@ def needs(target: Target) -> list[str]:
     if target.app is None or not target.app.frozen:
         return []
     return list(FreezeMethod.of(target.port).needs)
-
-
-def build_needs(target: Target, tree: TreeInfo, jobs: int | None, ccache: bool | None) -> None:
-    """Build (or find current) what freezing the app takes first, unless the port itself
-    already needs it (then :func:`mpforge.build.target.build_needs` has built it)."""
-    from mpforge.build import target as build_mod  # build.py calls this module: import it only here
-
-    project = target.project
-    for name in needs(target):
-        if name in project.catalog.with_needs([target.port.name]):
-            continue
-        need = project.target(name)
-        project.console.step(f"needed first: {need.name} (to freeze the app's modules)")
-        build_mod.build_target(need, tree, build_mod.port_deplibs(need),
-                               jobs=jobs or os.cpu_count() or 1, ccache=ccache)
 
 
 def _sha256(path: Path) -> str:

@@ -30,12 +30,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mpforge.build.toolchain import find_tool, find_toolchain
 from mpforge.core.config import DeplibDef, expand
 from mpforge.core.errors import BuildFailed, ConfigError, GitError
-from mpforge.tree.git import Git
-from mpforge.core.project import Target
+from mpforge.core.project import Target, check_build_paths
 from mpforge.core.state import read_json, write_json
-from mpforge.build.toolchain import find_tool, find_toolchain
+from mpforge.tree.git import Git
 
 
 @dataclass
@@ -214,8 +214,6 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
 
 def build_deplibs(target: Target, clean: bool = False) -> list[DeplibResult]:
     """Build every deplib of the target's port, in the order the port lists them."""
-    from mpforge.build.target import check_build_paths  # (build imports this module)
-
     check_build_paths(target.project)
     results: list[DeplibResult] = []
     for deplib in target.port.deplibs:

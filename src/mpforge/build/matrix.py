@@ -1,18 +1,20 @@
-"""Building many targets at once under one job budget.
+"""Many targets at once under one job budget: the parallel phase of a build.
 
-``invoke build --all`` (or ``--port a,b --board all``) selects a list of
-targets, prepares the tree once, then builds the targets in parallel:
+:class:`~mpforge.build.pipeline.Pipeline` prepares the tree, the toolchains and the
+deplibs, then hands the runnable targets to :func:`run`, which makes them in parallel:
 
 * **one job budget** (``--jobs``, default: CPU count) shared by every make
   through make's own jobserver protocol: mpforge owns a pipe holding one
   token per job; starting a target takes a token (it pays for that make's
   implicit job slot) and each make, started with ``-j
   --jobserver-auth=R,W``, takes further tokens for its parallel compiles, so
-  the sum of running compiles never exceeds the budget;
+  the sum of running compiles never exceeds the budget. A matrix of one target
+  needs no jobserver: its make gets ``-j<budget>``;
 * **one result per target** (nox style): ok, cached, failed (with the first
   error) or skipped (with the reason, e.g. a missing toolchain), with its
-  duration and text/data/bss;
-* a live table on a terminal, a line per change in CI, and a summary table.
+  duration, CPU time and text/data/bss;
+* an ``on_change`` callback whenever a target's status changes: the task layer
+  renders it (a live table on a terminal, a line per change in CI).
 
 One failure does not stop the others.
 """
@@ -24,16 +26,17 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from rich.table import Table
+from mpforge.build.ccache import CcacheStats
+from mpforge.core.errors import MpforgeError
+from mpforge.core.project import Target
 
-from mpforge.build.target import TreeInfo, build_needs, build_target, port_deplibs, prepare_tree, regions_note, with_needs
-from mpforge.build.ccache import Ccache, CcacheStats
-from mpforge.core.errors import MissingTool, MpforgeError
-from mpforge.core.project import Project, Target
-from mpforge.build.toolchain import find_toolchain
+if TYPE_CHECKING:
+    from mpforge.build.target import BuildResult
 
 
 class Status(str, Enum):
@@ -50,6 +53,8 @@ DONE = {Status.OK, Status.CACHED, Status.FAILED, Status.SKIPPED}
 
 @dataclass
 class TargetResult:
+    """One target's outcome in a matrix (and, while it runs, its progress)."""
+
     target: str
     status: Status = Status.QUEUED
     reason: str = ""
@@ -58,29 +63,23 @@ class TargetResult:
     cpu_seconds: float = 0.0
     size: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
+    #: the build's result (ok or cached)
+    built: BuildResult | None = None
+    #: why it failed or was skipped, as raised (a single-target build re-raises it)
+    error: MpforgeError | None = None
+
+    def fail(self, exc: MpforgeError) -> None:
+        self.status, self.reason, self.details, self.error = Status.FAILED, exc.one_line(), exc.details, exc
+
+    def skip(self, exc: MpforgeError) -> None:
+        self.status, self.reason, self.error = Status.SKIPPED, exc.one_line(), exc
 
 
-def select_targets(project: Project, ports: list[str], board: str | None) -> list[Target]:
-    """Targets for port names and ``--board`` (a name, ``all``, or None for each port's default).
-
-    In a selection of several ports, a board applies to the ports that have
-    boards; the others are built as they are.
-    """
-    targets: list[Target] = []
-    for name in ports:
-        port = project.catalog.port(name)
-        if not port.has_boards and len(ports) > 1:
-            targets.append(project.target(name))
-        elif board == "all" and port.has_boards:
-            boards = port.boards(project.tree) or [port.default_board]
-            targets += [project.target(name, b) for b in boards]
-        elif board and "," in board and port.has_boards:
-            targets += [project.target(name, b.strip()) for b in board.split(",") if b.strip()]
-        elif board and board != "all":
-            targets.append(project.target(name, board))
-        else:
-            targets.append(project.target(name))
-    return targets
+#: called with a target's result each time its status changes
+OnChange = Callable[[TargetResult], None]
+#: makes one target: (target, jobs or None under a jobserver, make's extra environment,
+#: the file descriptors make must inherit) -> its result
+MakeOne = Callable[[Target, "int | None", dict[str, str], tuple[int, ...]], "BuildResult"]
 
 
 class Jobserver:
@@ -127,9 +126,9 @@ class MatrixReport:
     jobs: int
     #: the parallel phase alone (after fetch, patch, deplibs and needed ports)
     parallel_seconds: float = 0.0
-    deplib_vars: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ccache's hits and misses over the whole run (None: built without ccache)
     ccache: CcacheStats | None = None
+    _started: float = field(default_factory=time.monotonic, repr=False)
 
     @property
     def failed(self) -> list[TargetResult]:
@@ -139,98 +138,31 @@ class MatrixReport:
     def skipped(self) -> list[TargetResult]:
         return [r for r in self.results if r.status == Status.SKIPPED]
 
+    @property
+    def built(self) -> list[TargetResult]:
+        return [r for r in self.results if r.status in (Status.OK, Status.CACHED)]
 
-def _table(results: list[TargetResult], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("target", "status", "time", "text", "data", "bss", "reason"):
-        table.add_column(column)
-    styles = {Status.OK: "green", Status.CACHED: "green", Status.FAILED: "red",
-              Status.SKIPPED: "yellow", Status.BUILDING: "cyan", Status.QUEUED: "dim"}
-    now = time.monotonic()
-    for r in results:
-        elapsed = r.duration if r.status in DONE else (now - r.started if r.started else 0.0)
-        table.add_row(r.target, f"[{styles[r.status]}]{r.status.value}[/]",
-                      f"{elapsed:.1f} s" if elapsed else "",
-                      *[str(r.size.get(k, "")) for k in ("text", "data", "bss")], r.reason)
-    return table
+    def finish(self, ccache: CcacheStats | None) -> None:
+        self.wall_seconds = time.monotonic() - self._started
+        self.ccache = ccache
 
 
-def summary_rows(results: list[TargetResult]) -> list[tuple[str, ...]]:
-    return [(r.target, r.status.value, f"{r.duration:.1f} s",
-             *[str(r.size.get(k, "")) for k in ("text", "data", "bss")],
-             r.reason or regions_note(r.size))
-            for r in results]
+def run(targets: list[Target], results: dict[str, TargetResult], make: MakeOne, *, jobs: int,
+        on_change: OnChange | None = None) -> float:
+    """Make ``targets`` in parallel under a budget of ``jobs``; fill in ``results``.
 
-
-def _fail_port_targets(targets: list[Target], results: dict[str, TargetResult],
-                       failures: dict[str, MpforgeError]) -> list[Target]:
-    """Mark the targets of ports that failed to prepare as failed; return the others."""
-    for target in targets:
-        exc = failures.get(target.port.name)
-        if exc is not None:
-            result = results[target.name]
-            result.status, result.reason, result.details = Status.FAILED, exc.one_line(), exc.details
-    return [t for t in targets if t.port.name not in failures]
-
-
-def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: str | None,
-                 clean: bool = False, ccache: bool | None = None,
-                 clean_deplibs: bool | None = None) -> MatrixReport:
-    """Build ``targets`` in parallel; see the module docstring.
-
-    ``ccache``: True/False forces it on or off, None takes the project's setting
-    (:mod:`mpforge.build.ccache`); the report carries its hits and misses.
+    Returns the wall time of this parallel phase. ``make`` raising a
+    :class:`~mpforge.core.errors.MpforgeError` fails its target only.
     """
-    console = project.console
     started = time.monotonic()
-    cache = Ccache.for_build(project, ccache)
-    counters_before = cache.counters() if cache else {}
-    results = {t.name: TargetResult(t.name) for t in targets}
-    order = [t.name for t in targets]
-
-    # A missing toolchain skips its targets (and their preparation).
-    runnable: list[Target] = []
-    for target in targets:
-        try:
-            find_toolchain(target.toolchain, project.executor)
-            runnable.append(target)
-        except MissingTool as exc:
-            results[target.name].status = Status.SKIPPED
-            results[target.name].reason = exc.one_line()
-    ports = sorted({t.port.name for t in runnable})
-    tree: TreeInfo | None = None
-    if runnable:
-        tree = prepare_tree(project, with_needs(project, ports), mirror, keep_going=True)
-        runnable = _fail_port_targets(runnable, results, tree.failed_ports)
-        build_needs(project, sorted({t.port.name for t in runnable}), tree, jobs, ccache)
-    deplib_vars: dict[str, dict[str, str]] = {}
-    deplib_failures: dict[str, MpforgeError] = {}
-    for target in runnable:
-        name = target.port.name
-        if name not in deplib_vars and name not in deplib_failures:
-            try:
-                deplib_vars[name] = port_deplibs(target, clean if clean_deplibs is None else clean_deplibs)
-            except MpforgeError as exc:  # this port's targets fail; the others go on
-                deplib_failures[name] = exc
-    runnable = _fail_port_targets(runnable, results, deplib_failures)
-
-    parallel_started = time.monotonic()
-    jobserver = Jobserver(jobs)
+    if not targets:
+        return 0.0
+    notify = on_change or (lambda result: None)
+    single = len(targets) == 1
+    jobserver = None if single else Jobserver(jobs)
     work: queue.Queue[Target] = queue.Queue()
-    for target in runnable:
+    for target in targets:
         work.put(target)
-
-    # None in CI: then report() writes a line per change instead
-    live = console.live(lambda: _table([results[n] for n in order], "build matrix"))
-
-    def report(result: TargetResult) -> None:
-        if live is None:
-            if result.status == Status.BUILDING:
-                console.info(f"{result.target}: building")
-            elif result.status in (Status.OK, Status.CACHED):
-                console.ok(f"{result.target}: {result.status.value} in {result.duration:.1f} s")
-            elif result.status == Status.FAILED:
-                console.error(f"{result.target}: failed: {result.reason}")
 
     def worker() -> None:
         while True:
@@ -241,38 +173,41 @@ def build_matrix(project: Project, targets: list[Target], *, jobs: int, mirror: 
             result = results[target.name]
             token = b""
             try:
-                token = jobserver.acquire()
+                if jobserver is not None:
+                    token = jobserver.acquire()
                 result.status, result.started = Status.BUILDING, time.monotonic()
-                report(result)
-                assert tree is not None  # prepared before any target is queued
-                built = build_target(target, tree, deplib_vars[target.port.name], jobs=None,
-                                     clean=clean, make_env=jobserver.make_env,
-                                     pass_fds=jobserver.fds, ccache=ccache)
+                notify(result)
+                if jobserver is None:
+                    built = make(target, jobs, {}, ())
+                else:
+                    built = make(target, None, jobserver.make_env, jobserver.fds)
                 result.status = Status.CACHED if built.cached else Status.OK
                 result.size = built.manifest.get("size", {})
                 result.cpu_seconds = built.cpu_seconds
+                result.built = built
             except MpforgeError as exc:
-                result.status, result.reason, result.details = Status.FAILED, exc.one_line(), exc.details
+                result.fail(exc)
             except Exception as exc:  # a bug must not hang the other workers
+                if single:
+                    raise
                 result.status, result.reason = Status.FAILED, f"internal error: {exc!r}"
+                result.error = MpforgeError(result.reason, "run again with --debug and report it")
             finally:
-                if token:
+                if token and jobserver is not None:
                     jobserver.release(token)
                 result.duration = time.monotonic() - result.started if result.started else 0.0
-            report(result)
+            notify(result)
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(runnable)))]
+    if single:  # in this thread: Ctrl-C and --debug tracebacks reach the task directly
+        worker()
+        return time.monotonic() - started
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(targets)))]
     try:
-        if live:
-            live.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
     finally:
-        if live:
-            live.stop()
+        assert jobserver is not None
         jobserver.close()
-    return MatrixReport([results[n] for n in order], time.monotonic() - started, jobs,
-                        time.monotonic() - parallel_started, deplib_vars,
-                        cache.stats_since(counters_before) if cache else None)
+    return time.monotonic() - started

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpforge.build.target import regions_note
 from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.core.project import Target
 
 SECTIONS = ("text", "data", "bss")
 
@@ -97,3 +97,32 @@ def to_markdown(rows: list[SizeRow], with_baseline: bool) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(rows, with_baseline)]
     return "\n".join(lines) + "\n"
+
+
+def elf_size(target: Target, elf: Path) -> dict[str, int]:
+    """text/data/bss of an ELF, from the toolchain's ``size``, plus the port's size regions
+    (``<region>`` used and ``<region>_limit``)."""
+    size_tool = f"{target.toolchain.cross_compile}size"
+    out = target.project.executor.output([size_tool, str(elf)], check=False)
+    lines = out.splitlines()
+    if len(lines) < 2:
+        return {}
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    sizes = {"text": text, "data": data, "bss": bss}
+    if target.port.size_regions:
+        sections: dict[str, int] = {}
+        for line in target.project.executor.output([size_tool, "-A", str(elf)]).splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[1].isdigit():
+                sections[fields[0]] = int(fields[1])
+        for region in target.port.size_regions:
+            sizes[region.name] = sum(sections.get(s, 0) for s in region.sections)
+            if region.limit:
+                sizes[f"{region.name}_limit"] = region.limit
+    return sizes
+
+
+def regions_note(size: dict[str, int]) -> str:
+    """``iram 32452/32768 (316 left)`` for every region with a limit."""
+    return ", ".join(f"{name[:-6]} {size[name[:-6]]}/{limit} ({limit - size[name[:-6]]} left)"
+                     for name, limit in size.items() if name.endswith("_limit"))

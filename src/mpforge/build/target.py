@@ -1,67 +1,51 @@
-"""``invoke build``: one target from tree to ``dist/<target>/`` with a manifest.
+"""One target's make, from a prepared tree to ``dist/<target>/`` with a manifest.
 
-The steps, each a no-op when already done:
+:func:`build_target` is where every build ends (:mod:`mpforge.build.pipeline` has
+fetched and patched the tree, probed the toolchain and built the deplibs). Its
+steps, each a no-op when already done:
 
-1. fetch the tree and the port's submodules (:mod:`mpforge.tree.fetch`);
-2. apply the patch series (:mod:`mpforge.tree.patches`);
-3. build the port's deplibs (:mod:`mpforge.build.deplibs`);
-4. run ``make`` in the port folder with an out-of-tree build directory
-   (``build/<target>/``), the toolchain's and port's make variables, and the
-   full output in ``build/<target>/build.log``;
-5. copy the artifacts into ``dist/<target>/`` atomically, with
-   ``manifest.json`` (sha256 and size of each artifact, tree commit, applied
-   patches, toolchain, make variables, build time).
-
-The tree's makefiles do not notice changed flags, so the inputs that make
-cannot see (tree commit, patches, toolchain version, make variables) are
-hashed into ``build/<target>/inputs.json``; when they change, the build
-directory is started afresh rather than mixing old and new objects.
+1. the inputs make cannot see (tree commit and state, patches, toolchain version,
+   make variables, port data, the app) are hashed (:mod:`mpforge.build.manifest`);
+   a published build with the same key and all its artifacts is reused;
+2. ``build/<target>/`` starts afresh when those inputs changed, the last make was
+   interrupted, or its stamp (``inputs.json``) is damaged: the tree's makefiles do
+   not notice changed flags, and mixing old and new objects is how wrong firmware
+   gets built;
+3. ``make`` runs in the port folder with the out-of-tree build directory, the
+   toolchain's, port's, board's and app's make variables (:func:`make_argvs`), its
+   output in ``build/<target>/build.log``; a failure shows the first error
+   (:func:`first_error`);
+4. the artifacts are published to ``dist/<target>/`` atomically
+   (:mod:`mpforge.build.dist`) with ``manifest.json``: each artifact's sha256 and
+   size, the tree, the patches, the toolchain, the make variables, the sizes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge import __version__
 from mpforge.build import app as app_mod
 from mpforge.build.ccache import Ccache, CcacheStats
+from mpforge.build.dist import publish, tidy_dist
+from mpforge.build.manifest import files_digest, inputs_key, sha256_file, source_date_epoch, tree_facts
+from mpforge.build.size import elf_size
+from mpforge.build.toolchain import Found, find_tool, find_toolchain
 from mpforge.core.config import MakePass, expand
-from mpforge.build.deplibs import build_deplibs, merged_make_vars
-from mpforge.core.errors import BuildFailed, CommandFailed, ConfigError, MpforgeError
-from mpforge.tree.fetch import fetch
-from mpforge.tree.git import Git
-from mpforge.tree.patches import PatchQueue, TreeFingerprint
-from mpforge.core.project import TREE_DIR, Project, Target
-from mpforge.core.state import (
-    deferred_signals,
-    disk_errors,
-    fault_point,
-    fsync_dir,
-    move_file,
-    pid_alive,
-    read_json,
-    write_json,
-)
-from mpforge.build.toolchain import find_tool, find_toolchain
+from mpforge.core.errors import BuildFailed, CommandFailed
+from mpforge.core.project import Target
+from mpforge.core.state import move_file, read_json, write_json
+from mpforge.tree.prepare import TreeInfo
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
 # otherwise: a tool's "error:" (not -Werror=... in a command line), or make giving up
 _ANY_ERROR = re.compile(r"^(?:.*\berror:.*|make(?:\[\d+\])?: \*\*\*.*|.*No such file.*)$", re.MULTILINE)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 #: lines that look like errors but never are the cause of a failed build: the 2016
@@ -128,179 +112,6 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     return argvs
 
 
-#: characters make (and the 2016 makefiles' unquoted shell recipes) cannot take in a path
-_UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
-
-
-def check_build_paths(project: Project) -> None:
-    """Refuse, before anything is fetched or built, a checkout whose path make cannot handle.
-
-    make splits words at spaces (``-ffile-prefix-map=/my proj=.`` becomes two
-    arguments, ``BUILD=/my proj/build`` two targets) and the tree's recipes pass
-    paths to the shell unquoted, so such a path fails somewhere deep in a deplib
-    or a port's build; better one clear line first.
-    """
-    for what, path in (("checkout", project.root), ("tree", project.tree),
-                       ("build folder", project.build_root), ("dist folder", project.dist_root)):
-        bad = _UNSAFE_PATH.search(str(path))
-        if bad:
-            char = {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
-            raise ConfigError(f"the {what} path '{path}' contains {char}, which make and the 2016 "
-                              "makefiles cannot handle in a path",
-                              "move or clone the checkout to a path of letters, digits and / . _ - + only")
-
-
-def tidy_dist(dist_root: Path) -> list[str]:
-    """Remove what interrupted publishes left in ``dist/``; returns what was done.
-
-    ``.<target>.tmp-PID`` is a staging folder (incomplete: removed);
-    ``.<target>.old-PID`` is the previous complete build, moved aside just before
-    the new one was renamed in: put back if the new one never arrived, else removed.
-    Only leftovers of processes that are gone are touched.
-    """
-    done: list[str] = []
-    if not dist_root.is_dir():
-        return done
-    for entry in sorted(dist_root.iterdir()):
-        match = re.fullmatch(r"\.(.+)\.(tmp|old)-(\d+)", entry.name)
-        if not match or pid_alive(int(match.group(3))):
-            continue
-        final = dist_root / match.group(1)
-        if match.group(2) == "old" and not final.exists():
-            entry.rename(final)
-            done.append(f"restored dist/{final.name} (its replacement was interrupted)")
-        else:
-            shutil.rmtree(entry, ignore_errors=True)
-            done.append(f"removed dist/{entry.name} (left by an interrupted build)")
-    return done
-
-
-#: the targets this process published (a stop message says whether anything was)
-published: list[str] = []
-
-
-def _publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) -> None:
-    """Replace ``dist/<target>/`` with the new artifacts; it never holds half a build.
-
-    The artifacts are copied (from any file system: ``build/`` may be on another
-    disk) into a staging folder inside ``dist/`` with the manifest, and flushed to
-    disk; two renames within ``dist/`` then swap it in (the old folder aside, the
-    new one in place), with Ctrl-C and SIGTERM held back between them. A process
-    killed between the two leaves the old build aside, which :func:`tidy_dist`
-    puts back. A full disk or another OSError is one :class:`StateError` line.
-    """
-    dist_root = target.project.dist_root
-    with disk_errors(f"cannot publish {target.name} to {dist_root}"):
-        dist_root.mkdir(parents=True, exist_ok=True)
-        for line in tidy_dist(dist_root):
-            target.project.console.info(line)
-        staging = dist_root / f".{target.name}.tmp-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-        try:
-            for name, path in artifacts:
-                shutil.copy2(path, staging / name)
-                with open(staging / name, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                fault_point("publish.copy")
-            write_json(staging / "manifest.json", manifest)
-            final = target.dist_dir
-            old = dist_root / f".{target.name}.old-{os.getpid()}"
-            with deferred_signals():
-                if final.exists():
-                    final.rename(old)
-                fault_point("publish.swap")
-                staging.rename(final)
-                fsync_dir(dist_root)
-                published.append(target.name)
-            if old.exists():
-                shutil.rmtree(old)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-
-
-@dataclass
-class TreeInfo:
-    """The tree as prepared for building: what every target's inputs share."""
-
-    commit: str
-    describe: str
-    state: str
-    patches: list[dict[str, str]]
-    #: port -> why its own sources could not be fetched (``keep_going`` only)
-    failed_ports: dict[str, MpforgeError] = field(default_factory=dict)
-    #: the tree's content against pin + series (None: not computed, e.g. a dry run)
-    fingerprint: TreeFingerprint | None = None
-
-
-def prepare_tree(project: Project, ports: list[str], mirror: str | None, *,
-                 keep_going: bool = False) -> TreeInfo:
-    """Fetch the tree and the submodules of ``ports``, and apply the patch series.
-
-    ``keep_going``: a port whose pinned sources cannot be fetched is listed in
-    ``failed_ports`` rather than failing the preparation of every port.
-    """
-    console, executor = project.console, project.executor
-    check_build_paths(project)
-    console.step(f"fetch ({', '.join(ports)})")
-    fetched = fetch(project, ports, mirror, keep_going=keep_going)
-    console.step("patch")
-    queue = PatchQueue(project.patches_dir, project.tree, executor)
-    try:
-        newly = queue.apply()  # finishes an interrupted or half-applied series first, or fails
-    finally:
-        for note in queue.notes:
-            console.warn(note)
-    console.info(f"applied {len(newly)} patch(es)" if newly else "patch series up to date")
-    git = Git(executor)
-    pin = git.gitlink(project.root, TREE_DIR) if project.tree_is_submodule else git.head(project.tree)
-    fingerprint = queue.fingerprint(pin)
-    if fingerprint.differing:
-        shown = ", ".join(fingerprint.differing[:5]) + (" ..." if len(fingerprint.differing) > 5 else "")
-        console.warn(f"micropython/ is not the pin plus the series: {len(fingerprint.differing)} "
-                     f"difference(s) ({shown}); building it as it is, the manifest lists them")
-    return TreeInfo(git.head(project.tree),
-                    git.query(project.tree, "describe", "--tags", "--always", "--dirty"),
-                    fingerprint.digest, queue.applied(), fetched.failed_ports, fingerprint)
-
-
-def source_date_epoch(project: Project) -> int:
-    """The tree commit's time: a build date that is the same on every rebuild."""
-    out = Git(project.executor).query(project.tree, "log", "-1", "--format=%ct")
-    return int(out) if out.isdigit() else 0
-
-
-def elf_size(target: Target, elf: Path) -> dict[str, int]:
-    """text/data/bss of an ELF, from the toolchain's ``size``, plus the port's size regions
-    (``<region>`` used and ``<region>_limit``)."""
-    size_tool = f"{target.toolchain.cross_compile}size"
-    out = target.project.executor.output([size_tool, str(elf)], check=False)
-    lines = out.splitlines()
-    if len(lines) < 2:
-        return {}
-    text, data, bss = (int(v) for v in lines[1].split()[:3])
-    sizes = {"text": text, "data": data, "bss": bss}
-    if target.port.size_regions:
-        sections: dict[str, int] = {}
-        for line in target.project.executor.output([size_tool, "-A", str(elf)]).splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and fields[1].isdigit():
-                sections[fields[0]] = int(fields[1])
-        for region in target.port.size_regions:
-            sizes[region.name] = sum(sections.get(s, 0) for s in region.sections)
-            if region.limit:
-                sizes[f"{region.name}_limit"] = region.limit
-    return sizes
-
-
-def regions_note(size: dict[str, int]) -> str:
-    """``iram 32452/32768 (316 left)`` for every region with a limit."""
-    return ", ".join(f"{name[:-6]} {size[name[:-6]]}/{limit} ({limit - size[name[:-6]]} left)"
-                     for name, limit in size.items() if name.endswith("_limit"))
-
-
 @dataclass
 class BuildResult:
     """One target's outcome; ``manifest`` is what ``dist/<target>/manifest.json`` holds."""
@@ -320,26 +131,86 @@ class BuildResult:
 
 def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                  jobs: int | None, clean: bool = False, make_env: dict[str, str] | None = None,
-                 pass_fds: tuple[int, ...] = (), ccache: bool | None = None) -> BuildResult:
-    """Build one target of a prepared tree (see :func:`prepare_tree`) into ``dist/``.
+                 pass_fds: tuple[int, ...] = (), ccache: bool | None = None,
+                 toolchain: Found | None = None) -> BuildResult:
+    """Build one target of a prepared tree into ``dist/``; see the module docstring.
 
-    ``make_env``/``pass_fds`` hand make a jobserver (see :mod:`mpforge.build.matrix`),
-    in which case ``jobs`` is None. Every build path ends here, so this is where
-    ccache is decided (:meth:`~mpforge.build.ccache.Ccache.for_build`: ``ccache`` is an
-    explicit choice, None the project's setting): its prefix goes in front of the
-    compiler in ``CC``, and its environment into make's.
+    :class:`~mpforge.build.pipeline.Pipeline` calls this after preparing the tree, the
+    toolchain (``toolchain``: its probe, done once per command; probed here when None)
+    and the deplibs (``deplib_vars``). ``make_env``/``pass_fds`` hand make a jobserver
+    (see :mod:`mpforge.build.matrix`), in which case ``jobs`` is None. Every build path
+    ends here, so this is where ccache is decided
+    (:meth:`~mpforge.build.ccache.Ccache.for_build`: ``ccache`` is an explicit choice,
+    None the project's setting).
     """
     project = target.project
-    console, executor = project.console, project.executor
     started = time.monotonic()
-    found = find_toolchain(target.toolchain, executor)
+    found = toolchain or find_toolchain(target.toolchain, project.executor)
     for tool in target.port.tools:
-        find_tool(project.catalog.tools[tool], executor)
-
+        find_tool(project.catalog.tools[tool], project.executor)
     cache = Ccache.for_build(project, ccache)
     argvs = make_argvs(target, deplib_vars, jobs, cache.prefix if cache else None)
     epoch = source_date_epoch(project)
-    inputs = {
+    inputs = _inputs(target, tree, found, deplib_vars, epoch)
+    key = inputs_key(inputs)
+    differs = tree.fingerprint.differing if tree.fingerprint else []
+
+    old = _published_manifest(target)
+    if not clean and old is not None and _is_current(target, old, key):
+        return BuildResult(target.name, target.dist_dir, old, False, time.monotonic() - started,
+                           cached=True, tree_differs=differs)
+    mark = _fresh_build_dir(target, inputs, clean)
+    env = {"SOURCE_DATE_EPOCH": str(epoch), **(cache.env if cache else {}), **(make_env or {})}
+    if found.extra_path:
+        env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
+    make_started = time.monotonic()
+    cpu = _run_make(target, argvs, env, pass_fds, mark)
+    make_seconds = time.monotonic() - make_started
+    if project.executor.dry_run:
+        return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
+
+    artifacts = _collect_artifacts(target)
+    manifest = {
+        "target": target.name,
+        "port": target.port.name,
+        "board": target.board or None,
+        "artifacts": [{"name": name, "sha256": sha256_file(path), "size": path.stat().st_size}
+                      for name, path in artifacts],
+        "size": elf_size(target, Path(expand(target.port.size_elf, target.placeholders())))
+        if target.port.size_elf else {},
+        "tree": {"commit": tree.commit, "describe": tree.describe, **tree_facts(tree)},
+        "patches": tree.patches,
+        "toolchain": {"name": found.name, "version": found.version},
+        "make": [dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+                 for argv in argvs],
+        "make_targets": [[a for a in argv[3:] if "=" not in a and not a.startswith("-")]
+                         for argv in argvs],
+        "source_date_epoch": epoch,
+        "inputs_key": key,
+        "build_seconds": round(make_seconds, 3),
+        "build_cpu_seconds": round(cpu, 3),
+        **app_mod.manifest_entries(target),
+        "mpforge": __version__,
+    }
+    if old is None or old.get("artifacts") != manifest["artifacts"] \
+            or old.get("inputs_key") != key or not target.dist_dir.is_dir():
+        publish(target, artifacts, manifest)
+        changed = True
+    else:  # the same firmware again: what dist/ holds stays, with its build time
+        manifest, changed = old, False
+    return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
+                       cpu_seconds=cpu, tree_differs=differs)
+
+
+#: inputs that make itself notices (a changed file) or that change no object file:
+#: left out of the key that decides whether the build folder starts afresh
+_NOT_FOR_MAKE = ("tree_state", "port_data", "app_files")
+
+
+def _inputs(target: Target, tree: TreeInfo, found: Found, deplib_vars: dict[str, str],
+            epoch: int) -> dict:
+    """Everything a build depends on that make cannot see, as hashable data."""
+    return {
         "tree_commit": tree.commit,
         "tree_state": tree.state,
         "patches": tree.patches,
@@ -350,199 +221,125 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         # dependency layout is an input, so those folders start afresh once
         "dependency_paths": "absolute",
         # artifacts, sizes...: a change re-runs make and republishes (no fresh build dir)
-        "port_data": _file_digest([target.port.source, target.toolchain.source]),
+        "port_data": files_digest([target.port.source, target.toolchain.source]),
         # neither -j nor a ccache prefix changes what is built
         "make": [[a for a in argv if not a.startswith("-j")] for argv in
                  make_argvs(target, deplib_vars, None)],
         # the app's shape ("app") and its files' content ("app_files", seen by make)
         **app_mod.inputs(target),
     }
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-    differs = tree.fingerprint.differing if tree.fingerprint else []
-    previous = target.dist_dir / "manifest.json"
-    if not executor.dry_run:
-        for line in tidy_dist(project.dist_root):
-            console.info(line)
-    # damaged (truncated by an older mpforge, edited): a warning, then rebuilt and replaced
-    old = read_json(previous, console.warn) if not executor.dry_run else None
-    if not clean and old is not None:
-        if old.get("inputs_key") == key and all(
-                (target.dist_dir / a.get("name", "")).is_file() for a in old.get("artifacts", [])):
-            return BuildResult(target.name, target.dist_dir, old, False,
-                               time.monotonic() - started, cached=True, tree_differs=differs)
 
+
+def _published_manifest(target: Target) -> dict | None:
+    """The manifest of what ``dist/<target>/`` holds (None: nothing, or a dry run).
+
+    Leftovers of interrupted publishes are tidied first; a damaged manifest is a
+    warning, and the target is rebuilt and replaced."""
+    project = target.project
+    if project.executor.dry_run:
+        return None
+    for line in tidy_dist(project.dist_root):
+        project.console.info(line)
+    return read_json(target.dist_dir / "manifest.json", project.console.warn)
+
+
+def _is_current(target: Target, manifest: dict, key: str) -> bool:
+    """True when the published build has these inputs and all its artifacts."""
+    return manifest.get("inputs_key") == key and all(
+        (target.dist_dir / a.get("name", "")).is_file() for a in manifest.get("artifacts", []))
+
+
+def _fresh_build_dir(target: Target, inputs: dict, clean: bool) -> Callable[[str], None]:
+    """Start ``build/<target>/`` afresh when its objects cannot be trusted, mark it
+    as building, and stage the app; returns what records the build's state
+    (``building``, ``failed``, ``done``) in its stamp file, ``inputs.json``.
+
+    Afresh: ``--clean``; inputs make cannot see have changed; the last make was
+    interrupted (the tree's makefiles cannot always recover from half-written
+    intermediates such as qstr headers); or the stamp is damaged.
+    """
+    project = target.project
+    console, dry_run = project.console, project.executor.dry_run
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
-    make_key = hashlib.sha256(json.dumps(
-        {k: v for k, v in inputs.items() if k not in ("tree_state", "port_data", "app_files")},
-        sort_keys=True).encode()).hexdigest()
+    make_key = inputs_key({k: v for k, v in inputs.items() if k not in _NOT_FOR_MAKE})
     last = read_json(stamp, console.warn)
-    damaged = last is None and stamp.exists()  # nothing can be trusted: start over
+    damaged = last is None and stamp.exists()
     last = last or {}
     stale = bool(last) and last.get("make_key") != make_key
-    # make was stopped mid-build (Ctrl-C, killed): the tree's makefiles cannot
-    # always recover from half-written intermediates (qstr headers), so start over
     interrupted = last.get("state") == "building"
-    if (clean or stale or interrupted or damaged) and build_dir.exists() and not executor.dry_run:
+    if (clean or stale or interrupted or damaged) and build_dir.exists() and not dry_run:
         reason = ("clean build" if clean else "inputs changed" if stale
                   else "its inputs.json was damaged" if damaged
                   else "the last build was interrupted")
         console.info(f"{target.name}: {reason}: starting a fresh build directory")
         shutil.rmtree(build_dir)
-    values = target.placeholders()
-    if not executor.dry_run:
+    if not dry_run:
         build_dir.mkdir(parents=True, exist_ok=True)
         _write_stamp(stamp, make_key, inputs, "building")
         app_mod.stage(target)  # the files to freeze, where the port's make takes them
         # whatever another build left in the tree must not be taken for ours
+        values = target.placeholders()
         for art in target.port.artifacts:
             if art.in_tree:
                 Path(expand(art.path, values)).unlink(missing_ok=True)
+        (build_dir / "build.log").write_text("")
 
-    log = build_dir / "build.log"
-    if not executor.dry_run:
-        log.write_text("")
-    env = {"SOURCE_DATE_EPOCH": str(epoch), **(cache.env if cache else {}), **(make_env or {})}
-    if found.extra_path:
-        env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
-    make_started = time.monotonic()
+    def mark(state: str) -> None:
+        if not dry_run:
+            _write_stamp(stamp, make_key, inputs, state)
+    return mark
+
+
+def _run_make(target: Target, argvs: list[list[str]], env: dict[str, str],
+              pass_fds: tuple[int, ...], mark: Callable[[str], None]) -> float:
+    """Run the make passes and the port's post-build steps into ``build.log``; returns
+    the CPU seconds they used. A failure is a :class:`BuildFailed` with the first error."""
+    project = target.project
+    executor = project.executor
+    log = target.build_dir / "build.log"
     cpu = 0.0
     for argv in argvs:
         try:
             cpu += executor.run(argv, env=env, log_file=log, what=f"make ({target.name})",
                                 pass_fds=pass_fds, measure=True).cpu_seconds
         except CommandFailed as exc:
-            _write_stamp(stamp, make_key, inputs, "failed")  # make can resume from a failed build
+            mark("failed")  # make can resume from a failed build
             rel_log = log.relative_to(project.root) if log.is_relative_to(project.root) else log
             raise BuildFailed(f"build of {target.name} failed", f"full log: {rel_log}",
                               first_error(log.read_text()), exc.returncode) from exc
+    values = target.placeholders()
     for step in target.port.post_steps:
         executor.run([expand(a, values) for a in step], env=env, log_file=log,
                      what=f"post-build step ({target.name})")
-    make_seconds = time.monotonic() - make_started
-    if not executor.dry_run:
-        _write_stamp(stamp, make_key, inputs, "done")
-    if executor.dry_run:
-        return BuildResult(target.name, target.dist_dir, {}, False, time.monotonic() - started)
-    build_cpu = cpu
+    mark("done")
+    return cpu
 
+
+def _collect_artifacts(target: Target) -> list[tuple[str, Path]]:
+    """The artifacts to publish, as (name, path). Those make leaves in the tree are
+    moved into ``build/<target>/out/`` first; every declared C module must be linked."""
+    values = target.placeholders()
     artifacts: list[tuple[str, Path]] = []
     for art in target.port.artifacts:
         path = Path(expand(art.path, values))
         if art.in_tree:
-            kept = build_dir / "out" / art.name
+            kept = target.build_dir / "out" / art.name
             kept.parent.mkdir(exist_ok=True)
             if path.exists():
                 move_file(path, kept)  # build/ may be on another file system than the tree
             path = kept
         if not path.exists():
             raise BuildFailed(f"make succeeded but {path.name} was not produced",
-                              f"check the artifacts of ports/{target.port.name}.toml; log: {log}")
+                              f"check the artifacts of ports/{target.port.name}.toml; "
+                              f"log: {target.build_dir / 'build.log'}")
         if art.dist:
             artifacts.append((art.name, path))
     app_mod.check_linked(target, values)  # every declared C module is in the firmware
-
-    manifest = {
-        "target": target.name,
-        "port": target.port.name,
-        "board": target.board or None,
-        "artifacts": [{"name": name, "sha256": sha256_file(path), "size": path.stat().st_size}
-                      for name, path in artifacts],
-        "size": elf_size(target, Path(expand(target.port.size_elf, values)))
-        if target.port.size_elf else {},
-        "tree": {"commit": tree.commit, "describe": tree.describe, **_tree_facts(tree)},
-        "patches": tree.patches,
-        "toolchain": {"name": found.name, "version": found.version},
-        "make": [dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
-                 for argv in argvs],
-        "make_targets": [[a for a in argv[3:] if "=" not in a and not a.startswith("-")]
-                         for argv in argvs],
-        "source_date_epoch": epoch,
-        "inputs_key": key,
-        "build_seconds": round(make_seconds, 3),
-        "build_cpu_seconds": round(build_cpu, 3),
-        **app_mod.manifest_entries(target),
-        "mpforge": __version__,
-    }
-    changed = old is None or old.get("artifacts") != manifest["artifacts"] \
-        or old.get("inputs_key") != key or not target.dist_dir.is_dir()
-    if changed or old is None:
-        _publish(target, artifacts, manifest)
-    else:
-        manifest = old
-    return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
-                       cpu_seconds=build_cpu, tree_differs=differs)
-
-
-def _file_digest(paths: list[Path | None]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        if path is not None and path.exists():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return artifacts
 
 
 def _write_stamp(stamp: Path, make_key: str, inputs: dict, state: str) -> None:
     write_json(stamp, {"make_key": make_key, "state": state, **inputs})
 
 
-def _tree_facts(tree: TreeInfo) -> dict:
-    """The manifest's account of the tree: its content fingerprint, and whether (and where)
-    it differs from the pin plus the series. Reported, never refused."""
-    fp = tree.fingerprint
-    if fp is None:
-        return {}
-    return {"pin": fp.pin, "fingerprint": fp.digest, "pin_plus_series": fp.expected,
-            "is_pin_plus_series": fp.matches, "differing": fp.differing}
-
-
-def port_deplibs(target: Target, clean: bool = False) -> dict[str, str]:
-    """Build the port's deplibs (if any) and return the make variables they provide."""
-    if not target.port.deplibs:
-        return {}
-    target.project.console.step(f"deplibs ({target.port.name})")
-    return merged_make_vars(build_deplibs(target, clean))
-
-
-def with_needs(project: Project, ports: list[str]) -> list[str]:
-    """``ports`` preceded by the ports they need (``needs``), each once."""
-    return project.catalog.with_needs(ports)
-
-
-def build_needs(project: Project, ports: list[str], tree: TreeInfo, jobs: int | None,
-                ccache: bool | None = None) -> None:
-    """Build (or find cached) the default target of every port that ``ports`` need.
-
-    Also when a needed port is among ``ports``: its artifact must exist before
-    the targets that need it start, not merely somewhere in the same run.
-    """
-    needed = [p for p in with_needs(project, ports)
-              if any(p in project.catalog.port(q).needs for q in with_needs(project, ports))]
-    for name in needed:
-        target = project.target(name)
-        project.console.step(f"needed first: {target.name}")
-        build_target(target, tree, port_deplibs(target), jobs=jobs or os.cpu_count() or 1,
-                     ccache=ccache)
-
-
-def build(target: Target, *, jobs: int | None = None, clean: bool = False,
-          mirror: str | None = None, ccache: bool | None = None) -> BuildResult:
-    """Build ``target`` end to end; see the module docstring.
-
-    ``ccache``: True/False to force it on or off, None for the project's setting
-    (see :mod:`mpforge.build.ccache`); the result carries its hits and misses.
-    """
-    project = target.project
-    find_toolchain(target.toolchain, project.executor)  # fail fast, before fetching anything
-    cache = Ccache.for_build(project, ccache)
-    before = cache.counters() if cache else {}
-    tree = prepare_tree(project, with_needs(project, [target.port.name]), mirror)
-    build_needs(project, [target.port.name], tree, jobs, ccache)
-    app_mod.build_needs(target, tree, jobs, ccache)  # mpy-cross, to freeze an app
-    deplib_vars = port_deplibs(target, clean)
-    project.console.step(f"make {target.name}")
-    result = build_target(target, tree, deplib_vars, jobs=jobs or os.cpu_count() or 1, clean=clean,
-                          ccache=ccache)
-    if cache:
-        result.ccache = cache.stats_since(before)
-    return result

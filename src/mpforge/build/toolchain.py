@@ -53,16 +53,6 @@ def find_toolchain(toolchain: ToolchainDef, executor: Executor) -> Found:
                           toolchain.install_hint()) from exc
 
 
-def toolchain_home(toolchain: ToolchainDef) -> str:
-    """The install folder of a toolchain: the parent of the folder its compiler is in."""
-    extra = ""
-    if toolchain.path_env and os.environ.get(toolchain.path_env):
-        extra = str(Path(os.environ[toolchain.path_env]) / toolchain.path_subdir)
-    path = os.pathsep.join(p for p in (extra, os.environ.get("PATH", "")) if p)
-    found = shutil.which(toolchain.probe[0], path=path)
-    return str(Path(found).resolve().parent.parent) if found else ""
-
-
 def find_tool(tool: ToolDef, executor: Executor) -> Found:
     """Detect a host tool or raise :class:`MissingTool` naming the package that provides it."""
     if shutil.which(tool.probe[0]) is None:

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from mpforge.build import doctor as doctor_mod
 from mpforge.build import size as size_mod
-from mpforge.build.matrix import MatrixReport, Status, build_matrix, select_targets
-from mpforge.build.target import prepare_tree, with_needs
+from mpforge.build.matrix import MatrixReport, OnChange, Status
+from mpforge.build.pipeline import BuildOptions, Pipeline
+from mpforge.build.selection import Selection
 from mpforge.core.errors import MpforgeError
-from mpforge.core.project import Project
 from mpforge.testing.reports import ReportError, element, json_clean, readable, write_files, xml_text
-from mpforge.testing.testrun import TestReport, Verdict, junit_suite, run_for_port
+from mpforge.testing.testrun import TestReport, Verdict, junit_suite, run_for_target
 
 
 @dataclass
@@ -79,12 +79,16 @@ def _step(report: CiReport, name: str, console, action) -> object:
         step.seconds = round(time.monotonic() - started, 2)
 
 
-def run_ci(project: Project, ports: list[str], board: str | None, out: Path, *,
-           mirror: str | None, jobs: int, size_baseline: Path | None = None,
-           retries: int = 1) -> CiReport:
+def run_ci(selection: Selection, out: Path, *, mirror: str | None, jobs: int,
+           size_baseline: Path | None = None, retries: int = 1,
+           on_change: OnChange | None = None) -> CiReport:
     """Run the pipeline; see the module docstring. Never raises for what a step or a
-    result file ran into: that is recorded in the report (``ok`` is then false)."""
+    result file ran into: that is recorded in the report (``ok`` is then false).
+    ``on_change`` hears of each target's progress in the build step."""
+    project = selection.project
     console = project.console
+    ports = [p.name for p in selection.ports]
+    pipeline = Pipeline(project, mirror, keep_going=True)
     report = CiReport()
 
     def doctor(step: Step) -> None:
@@ -95,12 +99,14 @@ def run_ci(project: Project, ports: list[str], board: str | None, out: Path, *,
             console.warn(f"doctor: {step.detail}")
 
     def fetch_and_patch(step: Step) -> None:
-        tree = prepare_tree(project, with_needs(project, ports), mirror)
+        tree = pipeline.tree(selection.ports)
+        if tree.failed_ports:
+            raise next(iter(tree.failed_ports.values()))
         step.detail = f"{tree.describe}, {len(tree.patches)} patches"
 
     def build(step: Step) -> None:
-        targets = select_targets(project, ports, board)
-        report.matrix = build_matrix(project, targets, jobs=jobs, mirror=mirror)
+        targets = selection.targets(pipeline)
+        report.matrix = pipeline.build(targets, BuildOptions(jobs=jobs), on_change)
         failed = [r.target for r in report.matrix.failed]
         step.detail = f"{len(targets)} targets" + (f", failed: {', '.join(failed)}" if failed else "")
         if report.matrix.ccache:
@@ -109,15 +115,16 @@ def run_ci(project: Project, ports: list[str], board: str | None, out: Path, *,
             step.status = "failed"
 
     def test(step: Step) -> None:
-        host = [p for p in ports if project.catalog.port(p).test.host]
+        host = [p for p in selection.ports if p.test.host]
         if not host:
             step.detail = "no host port selected"
             return
-        if report.matrix and any(r.target == host[0] and r.status == Status.FAILED
+        target = project.target(host[0].name)
+        if report.matrix and any(r.target == target.name and r.status == Status.FAILED
                                  for r in report.matrix.results):
-            step.status, step.detail = "skipped", f"{host[0]} did not build"
+            step.status, step.detail = "skipped", f"{target.name} did not build"
             return
-        report.tests = run_for_port(project, host[0], jobs=jobs, mirror=mirror, retries=retries)
+        report.tests = run_for_target(pipeline, target, jobs=jobs, retries=retries)
         t = report.tests
         step.detail = _test_counts(t)
         if t.aborted:

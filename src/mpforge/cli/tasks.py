@@ -25,14 +25,16 @@ from invoke import task as invoke_task
 
 from mpforge.bench import runs as bench_mod
 from mpforge.build import app as app_mod
+from mpforge.build import dist as dist_mod
 from mpforge.build import doctor as doctor_mod
-from mpforge.build import matrix as matrix_mod
 from mpforge.build import size as size_mod
-from mpforge.build import target as build_mod
 from mpforge.build.deplibs import build_deplibs
+from mpforge.build.pipeline import BuildOptions, Pipeline
+from mpforge.build.selection import select
 from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
-from mpforge.cli.ui import Console, human_size
+from mpforge.cli import render
+from mpforge.cli.ui import Console
 from mpforge.core import lock as lock_mod
 from mpforge.core.errors import ConfigError, MpforgeError, Terminated
 from mpforge.core.project import Project, find_root
@@ -171,7 +173,7 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             raise Exit(code=1) from None
         except KeyboardInterrupt as exc:
             signame, code = ("SIGTERM", 143) if isinstance(exc, Terminated) else ("Ctrl-C", 130)
-            done = build_mod.published
+            done = dist_mod.published
             what = ("nothing was published to dist/" if not done else
                     f"dist/ holds complete builds only ({', '.join(done)} published before the stop)")
             Console(stream=sys.stderr).error(f"interrupted ({signame}); {what}; the next command "
@@ -194,20 +196,21 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _project(verbose: bool = False, dry_run: bool = False) -> Project:
+    """The checkout, reporting through a :class:`Console` (rich, or plain in CI)."""
     return Project.discover(Console(verbose=verbose), dry_run=dry_run)
+
+
+def _console(project: Project) -> Console:
+    """The console :func:`_project` handed the project (the library sees a
+    :class:`~mpforge.core.report.Reporter`; the tasks also draw tables)."""
+    assert isinstance(project.console, Console)
+    return project.console
 
 
 def _write_json(path: str | None, data: object) -> None:
     """``--json FILE``: the figures as JSON (nothing when no file was asked for)."""
     if path:
         Path(path).write_text(json_lib.dumps(data, indent=2) + "\n")
-
-
-def _ports(port: str, project: Project) -> list[str]:
-    """``unix``, ``unix,stmhal`` or ``all``."""
-    if port == "all":
-        return sorted(project.catalog.ports)
-    return [p.strip() for p in port.split(",") if p.strip()]
 
 
 @task(help=helps("mirror", "verbose", "debug", "dry-run",
@@ -217,8 +220,9 @@ def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bo
           debug: bool = False, dry_run: bool = False) -> None:
     """Check out micropython/ at its pin plus the submodules the port needs."""
     project = _project(verbose, dry_run)
-    report = fetch_tree(project, _ports(port, project), mirror_from_env(mirror))
-    console = project.console
+    chosen = select(project, port)
+    report = fetch_tree(project, [p.name for p in chosen.ports], mirror_from_env(mirror))
+    console = _console(project)
     state = "cloned" if report.cloned else "checked out" if report.checked_out else "already"
     console.ok(f"micropython/ {state} at {report.pin[:12]}")
     if report.submodules_initialised:
@@ -236,7 +240,7 @@ def patch(c: Context, revert: bool = False, status: bool = False, verbose: bool 
     """Apply patches/series onto micropython/ (crash-safe, idempotent)."""
     project = _project(verbose, dry_run)
     queue = PatchQueue(project.patches_dir, project.tree, project.executor)
-    console = project.console
+    console = _console(project)
     if status:
         busy = lock_mod.CheckoutLock(project.root, "patch --status").busy()
         states = queue.status()
@@ -280,13 +284,13 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
             verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
     """Build a port's dependency libraries (axtls, libffi, ...) out of tree."""
     project = _project(verbose, dry_run)
-    target = project.target(port)
-    fetch_tree(project, [port], mirror_from_env(mirror))
+    target = select(project, port).target()
+    Pipeline(project, mirror_from_env(mirror)).tree([target.port])
     results = build_deplibs(target, clean)
     if not results:
-        project.console.ok(f"port {port} has no deplibs")
+        _console(project).ok(f"port {port} has no deplibs")
     for result in results:
-        project.console.ok(f"{result.name}: {result.prefix.relative_to(project.root)}")
+        _console(project).ok(f"{result.name}: {result.prefix.relative_to(project.root)}")
 
 
 @task(help=helps("mirror", "verbose", "debug", "dry-run",
@@ -310,76 +314,30 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
           dry_run: bool = False, app: str | None = None, board_dir: str | None = None) -> None:
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
-    ports = _ports("all" if all else port, project)
-    for name in ports:  # unknown names fail before anything is fetched
-        project.catalog.port(name)
-    if (app or board_dir) and (len(ports) > 1 or all or board == "all"):
-        raise ConfigError("--app and --board-dir build one target", "give one --port (and one --board)")
+    chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app)
+    pipeline = Pipeline(project, mirror_from_env(mirror), keep_going=chosen.many)
     if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
         if not dry_run:
-            build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror))
-        for name in ports:
-            project.console.table(f"boards of {name}", ["board", "folder", "note"],
-                                  app_mod.list_boards(project, name, board_dir, app))
+            pipeline.tree(chosen.ports)
+        for each in chosen.ports:
+            _console(project).table(f"boards of {each.name}", ["board", "folder", "note"],
+                                  app_mod.list_boards(project, each.name, board_dir, app))
         return
-    if all and board is None:
-        board = "all"
-    if (board or board_dir or app) and not dry_run \
-            and any(project.catalog.port(p).has_boards for p in ports):
-        # board names are checked against the tree's boards/ folders as the patch series
-        # leaves them (PYBV10_QEMU comes from it): fetch and patch first
-        # (a port whose own sources cannot be fetched fails later, alone)
-        build_mod.prepare_tree(project, build_mod.with_needs(project, ports), mirror_from_env(mirror),
-                               keep_going=True)
-    if len(ports) > 1 or board == "all" or (board and "," in board):  # a matrix
-        _build_matrix(project, ports, board, jobs or os.cpu_count() or 1, clean, strict, ccache,
-                      mirror_from_env(mirror))
+    targets = chosen.targets(pipeline)
+    options = BuildOptions(jobs=jobs, clean=clean, ccache=None if ccache else False)  # None: the project's setting
+    with render.BuildProgress(_console(project), targets) as progress:
+        report = pipeline.build(targets, options, progress.on_change)
+    if chosen.many:
+        if not render.show_matrix(_console(project), report, strict=strict):
+            raise Exit(code=1)
         return
-    target = app_mod.resolve_target(project, ports[0], board, board_dir, app)
-    result = build_mod.build(target, jobs=jobs or None, clean=clean, mirror=mirror_from_env(mirror),
-                             ccache=None if ccache else False)  # None: the project's setting
-    console = project.console
     if dry_run:
-        console.ok("dry run: nothing was changed")
+        _console(project).ok("dry run: nothing was changed")
         return
-    rows = [(a["name"], human_size(a["size"]), a["sha256"][:16]) for a in result.manifest["artifacts"]]
-    console.table(f"dist/{result.target}", ["artifact", "size", "sha256"], rows)
-    verb = "built" if result.changed else "up to date"
-    console.ok(f"{result.target} {verb} in {result.duration:.1f} s -> "
-               f"{result.dist_dir.relative_to(project.root)}/")
-    if result.manifest.get("app"):
-        built_in = result.manifest["app"]
-        console.info(f"app {built_in['name']}: {len(built_in['frozen'])} file(s) frozen"
-                     + (f" ({built_in['freeze']})" if built_in["frozen"] else "")
-                     + (f", C modules {', '.join(m['name'] for m in built_in['c_modules'])}"
-                        if built_in["c_modules"] else ""))
-    if result.ccache:
-        console.info(result.ccache.describe())
-
-
-def _build_matrix(project: Project, ports: list[str], board: str | None, jobs: int, clean: bool,
-                  strict: bool, ccache: bool, mirror: str | None) -> None:
-    console = project.console
-    targets = matrix_mod.select_targets(project, ports, board)
-    report = matrix_mod.build_matrix(project, targets, jobs=jobs, mirror=mirror, clean=clean,
-                                     ccache=None if ccache else False)  # None: the project's setting
-    console.table(f"build matrix: {len(targets)} targets, -j{jobs}, {report.wall_seconds:.1f} s",
-                  ["target", "status", "time", "text", "data", "bss", "reason"],
-                  matrix_mod.summary_rows(report.results))
-    if report.ccache:
-        console.info(report.ccache.describe())
-    for failed in report.failed:
-        console.error(f"{failed.target}: {failed.reason}")
-        if failed.details:
-            console.block(failed.details, to_err=True)
-    if report.failed or (strict and report.skipped):
-        what = f"{len(report.failed)} failed" + (f", {len(report.skipped)} skipped (--strict)"
-                                                 if strict and report.skipped else "")
-        console.error(f"build matrix: {what} of {len(report.results)} targets")
-        raise Exit(code=1)
-    console.ok(f"{sum(r.status.value in ('ok', 'cached') for r in report.results)} of "
-               f"{len(report.results)} targets built"
-               + (f", {len(report.skipped)} skipped" if report.skipped else ""))
+    result = report.results[0].built
+    assert result is not None  # a single target's failure was raised
+    result.ccache = report.ccache
+    render.show_build(_console(project), result, project.root)
 
 
 @task(help=helps(
@@ -399,17 +357,18 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
          verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
-    report = testrun_mod.run_for_port(project, port, jobs=jobs or os.cpu_count() or 1,
-                                      pattern=k, device=device, emulator=emulator,
-                                      mirror=mirror_from_env(mirror), retries=retry_failed)
+    pipeline = Pipeline(project, mirror_from_env(mirror))
+    report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
+                                        jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
+                                        emulator=emulator, retries=retry_failed)
     unwritten = None
     try:  # the result files first: whatever else happens, they are there
         testrun_mod.write_outputs(report, junit, json)
     except MpforgeError as exc:
         unwritten = exc
-    _show_test_report(project.console, report)
+    _show_test_report(_console(project), report)
     if unwritten is not None:
-        project.console.error(unwritten.one_line())
+        _console(project).error(unwritten.one_line())
     if not report.ok or unwritten is not None:
         raise Exit(code=1)
 
@@ -454,7 +413,7 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
            verbose: bool = False, debug: bool = False) -> None:
     """What the ports need (toolchains, tools, Debian packages, autoconf macros), and what is missing."""
     project = _project(verbose)
-    ports = _ports(port, project)
+    ports = [p.name for p in select(project, port).ports]
     if packages:
         print(" ".join(project.catalog.debian_packages(ports)))
         return
@@ -462,25 +421,25 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
     if fix:
         installed = doctor_mod.fix(project, diagnosis)
         if installed:
-            project.console.ok(f"installed: {' '.join(installed)}")
+            _console(project).ok(f"installed: {' '.join(installed)}")
             diagnosis = doctor_mod.diagnose(project, ports)
     rows = [(ch.kind, ch.name, ch.version or "missing", ", ".join(ch.ports),
              ch.note or ("" if ch.found else ch.provider)) for ch in diagnosis.checks]
-    project.console.table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
+    _console(project).table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
                           ["kind", "name", "found", "needed by", "install / note"], rows)
     mirror, origin = resolve_mirror_for_display()
-    project.console.info(f"mirror: {mirror} ({origin})" if mirror else
+    _console(project).info(f"mirror: {mirror} ({origin})" if mirror else
                          "mirror: none (clones go to https://github.com/; `--mirror BASE` once to use one)")
     missing = diagnosis.missing_by_port()
     if missing:
         for name, pieces in missing.items():
-            project.console.error(f"missing for {name}: {', '.join(pieces)}")
+            _console(project).error(f"missing for {name}: {', '.join(pieces)}")
         apt = diagnosis.missing_packages()
         hint = (f"sudo apt-get update && sudo apt-get install {' '.join(apt)} (or `invoke doctor --fix` as root)"
                 if apt else "install what is shown in the table")
-        project.console.error(hint)
+        _console(project).error(hint)
         raise Exit(code=1)
-    project.console.ok("everything the requested ports need is installed")
+    _console(project).ok("everything the requested ports need is installed")
 
 
 def resolve_mirror_for_display() -> tuple[str | None, str]:
@@ -532,7 +491,7 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
         thresholds=[bench_mod.parse_size(t) for t in (thresholds or "off,1M").split(",")],
         rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
         feature=feature, jobs=jobs or None)
-    console = project.console
+    console = _console(project)
     mib = bench_mod.MIB
     rows = [(r.binary, f"{r.heap // mib} MiB",
              "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
@@ -562,7 +521,7 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
         repeat=repeat, feature=feature,
         upstream=None if upstream.lower() in ("", "none", "off") else upstream,
         mirror=mirror_from_env(mirror), jobs=jobs or None)
-    console = project.console
+    console = _console(project)
     heap = report.cells[0].heap if report.cells else 0
     for variant in report.variants:
         console.info(f"{variant.name}: {variant.label}")
@@ -608,9 +567,10 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     """Benchmark the build matrix against plain make, target after target (both from clean)."""
     project = _project(verbose)
     jobs = jobs or os.cpu_count() or 1
-    targets = matrix_mod.select_targets(project, _ports(port, project), board)
-    result = bench_mod.bench_build(project, targets, jobs, mirror_from_env(mirror))
-    console = project.console
+    pipeline = Pipeline(project, mirror_from_env(mirror), keep_going=True)
+    targets = select(project, port, board).targets(pipeline)
+    result = bench_mod.bench_build(pipeline, targets, jobs)
+    console = _console(project)
     console.table(f"bench-build: {len(result.targets)} targets, {jobs} cores", ["figure", "value"], [
         ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
         ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
@@ -639,9 +599,9 @@ def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = No
                verbose: bool = False, debug: bool = False) -> None:
     """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
     project = _project(verbose)
-    result = bench_mod.bench_test(project, port, jobs or os.cpu_count() or 1, k, emulator,
-                                  mirror_from_env(mirror))
-    console = project.console
+    result = bench_mod.bench_test(Pipeline(project, mirror_from_env(mirror)), select(project, port).target(),
+                                  jobs or os.cpu_count() or 1, k, emulator)
+    console = _console(project)
     console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
         ("tree's run-tests, one process", f"{result.runner_seconds:.1f} s"),
         (f"invoke test, {result.jobs} shards", f"{result.ours_seconds:.1f} s"),
@@ -666,11 +626,11 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
     base = size_mod.load_baseline(Path(baseline)) if baseline else None
     rows = size_mod.compare(size_mod.current_sizes(project.dist_root), base)
     with_base = base is not None
-    project.console.table("sizes" + (f" vs {baseline}" if baseline else ""),
+    _console(project).table("sizes" + (f" vs {baseline}" if baseline else ""),
                           size_mod.columns(with_base), size_mod.table_rows(rows, with_base))
     if save:
         _write_json(save, {"targets": {r.target: r.size for r in rows}})
-        project.console.ok(f"baseline saved to {save}")
+        _console(project).ok(f"baseline saved to {save}")
     _write_json(json, size_mod.to_json(rows))
     if markdown:
         Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
@@ -693,24 +653,25 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     from mpforge.testing.reports import readable
 
     project = _project(verbose)
-    report = ci_mod.run_ci(project, _ports(ports, project), boards, Path(out),
-                           mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
-                           size_baseline=Path(size_baseline) if size_baseline else None,
-                           retries=retry_failed)
+    with render.BuildProgress(_console(project)) as progress:
+        report = ci_mod.run_ci(select(project, ports, boards), Path(out),
+                               mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
+                               size_baseline=Path(size_baseline) if size_baseline else None,
+                               retries=retry_failed, on_change=progress.on_change)
     if report.tests:
-        _show_test_report(project.console, report.tests)
-    project.console.table("ci", ["step", "status", "time", "detail"],
+        _show_test_report(_console(project), report.tests)
+    _console(project).table("ci", ["step", "status", "time", "detail"],
                           [(s.name, s.status, f"{s.seconds:.1f} s", readable(s.detail))
                            for s in report.steps])
     if report.output_error:
-        project.console.error(report.output_error)
+        _console(project).error(report.output_error)
     if not report.ok:
         failed = [s.name for s in report.steps if s.status == "failed"]
         if report.output_error:
             failed.append("result files")
-        project.console.error(f"ci failed: {', '.join(failed)} (results in {out}/)")
+        _console(project).error(f"ci failed: {', '.join(failed)} (results in {out}/)")
         raise Exit(code=1)
-    project.console.ok(f"ci passed (results in {out}/)")
+    _console(project).ok(f"ci passed (results in {out}/)")
 
 
 @task(help=helps(
@@ -736,7 +697,7 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
     if repl and not device:
         raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
     project = _project(verbose)
-    console = project.console
+    console = _console(project)
     target = app_mod.resolve_target(project, port, board, board_dir, app)
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
@@ -771,14 +732,16 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None
             mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Build the port's emulated board if needed, start QEMU and attach to its REPL (Ctrl-] leaves)."""
     project = _project(verbose)
-    console = project.console
+    console = _console(project)
     if not pty and not sys.stdin.isatty():
         raise Exit("invoke emulate attaches a terminal: run it on one, or pass --pty", code=1)
+    pipeline = Pipeline(project, mirror_from_env(mirror))
+    chosen = select(project, port)
     # the emulated board may come from the patch series: prepare the tree before naming it
-    build_mod.prepare_tree(project, build_mod.with_needs(project, [port]), mirror_from_env(mirror))
-    plan = emulate_mod.plan(project, port)
-    target = app_mod.resolve_target(project, port, plan.target.board, None, app) if app else plan.target
-    result = build_mod.build(target, mirror=mirror_from_env(mirror))
+    pipeline.tree(chosen.ports)
+    plan = emulate_mod.plan(project, chosen.ports[0])
+    target = select(project, port, plan.target.board, app=app).target() if app else plan.target
+    result = pipeline.build_one(target)
     command = plan.command.replace("{dist}", str(result.dist_dir))
     with emulate_mod.running(command) as session:
         if pty:

@@ -9,15 +9,16 @@ submodule). Every job takes one. It also resolves "port + board" into a
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mpforge.build.toolchain import toolchain_home
-from mpforge.cli.ui import Console
 from mpforge.core.config import Catalog, PortDef, ToolchainDef
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.executor import Executor
+from mpforge.core.report import NullReporter, Reporter
 
 if TYPE_CHECKING:
     from mpforge.build.app import App
@@ -110,7 +111,7 @@ class Project:
     """
 
     root: Path
-    console: Console = field(default_factory=Console)
+    console: Reporter = field(default_factory=NullReporter)
     executor: Executor = None  # type: ignore[assignment]
     tree: Path = None  # type: ignore[assignment]
     patches_dir: Path = None  # type: ignore[assignment]
@@ -130,8 +131,8 @@ class Project:
         self.dist_root = self.dist_root or self.root / "dist"
 
     @classmethod
-    def discover(cls, console: Console | None = None, dry_run: bool = False) -> Project:
-        console = console or Console()
+    def discover(cls, console: Reporter | None = None, dry_run: bool = False) -> Project:
+        console = console or NullReporter()
         return cls(find_root(), console, Executor(log=console.detail, dry_run=dry_run))
 
     @property
@@ -169,3 +170,35 @@ class Project:
             raise UnknownTarget(f"unknown board '{board}' for port '{port.name}'",
                                 f"valid boards: {', '.join(boards)}")
         return Target(port, board, toolchain, self)
+
+
+#: characters make (and the 2016 makefiles' unquoted shell recipes) cannot take in a path
+_UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
+
+
+def check_build_paths(project: Project) -> None:
+    """Refuse, before anything is fetched or built, a checkout whose path make cannot handle.
+
+    make splits words at spaces (``-ffile-prefix-map=/my proj=.`` becomes two
+    arguments, ``BUILD=/my proj/build`` two targets) and the tree's recipes pass
+    paths to the shell unquoted, so such a path fails somewhere deep in a deplib
+    or a port's build; better one clear line first.
+    """
+    for what, path in (("checkout", project.root), ("tree", project.tree),
+                       ("build folder", project.build_root), ("dist folder", project.dist_root)):
+        bad = _UNSAFE_PATH.search(str(path))
+        if bad:
+            char = {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
+            raise ConfigError(f"the {what} path '{path}' contains {char}, which make and the 2016 "
+                              "makefiles cannot handle in a path",
+                              "move or clone the checkout to a path of letters, digits and / . _ - + only")
+
+
+def toolchain_home(toolchain: ToolchainDef) -> str:
+    """The install folder of a toolchain: the parent of the folder its compiler is in."""
+    extra = ""
+    if toolchain.path_env and os.environ.get(toolchain.path_env):
+        extra = str(Path(os.environ[toolchain.path_env]) / toolchain.path_subdir)
+    path = os.pathsep.join(p for p in (extra, os.environ.get("PATH", "")) if p)
+    found = shutil.which(toolchain.probe[0], path=path)
+    return str(Path(found).resolve().parent.parent) if found else ""

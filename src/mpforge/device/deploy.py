@@ -42,7 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mpforge.build.target import build, sha256_file
+from mpforge.build.manifest import sha256_file
+from mpforge.build.pipeline import build_one
 from mpforge.core.errors import MissingTool, MpforgeError
 from mpforge.core.executor import quote
 from mpforge.core.project import Project, Target
@@ -414,7 +415,7 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
             return target.dist_dir / name, {}, f"{target.name} (not built yet: fetch, patch, make)"
         return target.dist_dir / name, manifest, \
             f"{target.name} again if its inputs changed (a no-op otherwise)"
-    build(target, mirror=mirror)  # builds when missing or stale, a no-op otherwise
+    build_one(target, mirror=mirror)  # builds when missing or stale, a no-op otherwise
     manifest = read_json(manifest_path, target.project.console.warn) or {}
     name = flash.artifact or (manifest.get("artifacts") or [{}])[0].get("name", "")
     entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == name), None)

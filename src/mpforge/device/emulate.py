@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError
 from mpforge.core.project import Project, Target
 
@@ -44,20 +45,18 @@ class Emulation:
     pty: str
 
 
-def plan(project: Project, port: str, emulator: str = "qemu") -> EmulatorPlan:
+def plan(project: Project, port: PortDef, emulator: str = "qemu") -> EmulatorPlan:
     """The emulator table of ``port``, or a :class:`ConfigError` naming the ports that have one."""
-    emulators = project.catalog.port(port).test.emulators
+    emulators = port.test.emulators
     if emulator not in emulators:
         able = sorted(name for name, p in project.catalog.ports.items()
                       if emulator in p.test.emulators)
-        raise ConfigError(f"port '{port}' has no emulator '{emulator}'",
+        raise ConfigError(f"port '{port.name}' has no emulator '{emulator}'",
                           f"ports that run under {emulator}: {', '.join(able) or 'none'}")
     spec = emulators[emulator]
-    port_def = project.catalog.port(port)
     # the board is the data's word (it may come from the patch series, not yet applied):
     # not checked against the tree's boards/ here; the build checks it after patching
-    target = Target(port_def, spec.board or port_def.default_board,
-                    project.catalog.toolchain_for(port_def), project)
+    target = Target(port, spec.board or port.default_board, project.catalog.toolchain_for(port), project)
     return EmulatorPlan(target, spec.command)
 
 

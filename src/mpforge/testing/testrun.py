@@ -9,8 +9,8 @@ output (``.exp`` file or CPython) is the runner's own. Its ``pass``/``FAIL``/
 files it leaves are read and removed.
 
 On a device (``--device SPEC``), ``run-tests --target pyboard`` is started
-through :mod:`mpforge.device.runner_launch`, which puts mpforge's own ``pyboard``
-module (:mod:`mpforge.pyboard_shim`) first, and that runs each test over
+through :mod:`mpforge.testing.runner_launch`, which puts mpforge's own ``pyboard``
+module (:mod:`mpforge.testing.pyboard_shim`) first, and that runs each test over
 :mod:`mpforge.device.transport`: per-test timeouts, soft reset between tests, and an
 abort of the whole run when the target stops answering.
 
@@ -49,8 +49,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from mpforge.build.pipeline import Pipeline
+from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, MpforgeError
-from mpforge.core.project import Project
+from mpforge.core.project import Project, Target
 from mpforge.testing.reports import element, json_clean, write_files, xml_text
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
@@ -391,49 +393,49 @@ class TestPlan:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def for_port(cls, project: Project, port: str, device: bool) -> TestPlan:
-        tests = project.catalog.port(port).test
+    def for_port(cls, port: PortDef, device: bool) -> TestPlan:
+        tests = port.test
         if not tests:
-            raise ConfigError(f"port '{port}' defines no tests", f"add a [test] table to ports/{port}.toml")
+            raise ConfigError(f"port '{port.name}' defines no tests",
+                              f"add a [test] table to ports/{port.name}.toml")
         key = "device" if device else "host"
         section = tests.device if device else tests.host
         if section is None:
-            raise ConfigError(f"port '{port}' has no {key} tests",
+            raise ConfigError(f"port '{port.name}' has no {key} tests",
                               "use --device for a board, or a host port such as unix")
         return cls(list(section.dirs), section.binary, section.target)
 
 
-def emulator_device(project: Project, port: str, emulator: str, mirror: str | None) -> str:
+def emulator_device(pipeline: Pipeline, port: PortDef, emulator: str) -> str:
     """Build the port's emulator variant and return the ``execpty:`` spec that boots it."""
-    from mpforge.build.target import build
     from mpforge.device.emulate import plan
 
-    emulation = plan(project, port, emulator)
-    result = build(emulation.target, mirror=mirror)
+    pipeline.tree([port])  # the emulated board may come from the patch series
+    emulation = plan(pipeline.project, port, emulator)
+    result = pipeline.build_one(emulation.target)
     return "execpty:" + emulation.command.replace("{dist}", str(result.dist_dir))
 
 
-def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None = None,
-                 device: str | None = None, emulator: str | None = None,
-                 mirror: str | None = None,
-                 on_result: Callable[[TestResult], None] | None = None,
-                 retries: int = 0) -> TestReport:
-    """Build the port if needed, then run its suite on the host, on ``device``, or on
-    ``jobs`` instances of its ``emulator``; failures (not known ones) are retried up to
-    ``retries`` times on the shard they ran on."""
-    from mpforge.build.target import build
-
+def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
+                   device: str | None = None, emulator: str | None = None,
+                   on_result: Callable[[TestResult], None] | None = None,
+                   retries: int = 0) -> TestReport:
+    """Run the suite of ``target``'s port: on the host (the target built first, through
+    ``pipeline``: a no-op when it is current), on ``device``, or on ``jobs`` instances of
+    the port's ``emulator``; failures (not known ones) are retried up to ``retries`` times
+    on the shard they ran on."""
+    project, port = pipeline.project, target.port
     if retries < 0:
         raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
     if emulator:
-        device = emulator_device(project, port, emulator, mirror)
-    plan = TestPlan.for_port(project, port, device is not None)
+        device = emulator_device(pipeline, port, emulator)
+    plan = TestPlan.for_port(port, device is not None)
     tests_dir = project.tree / "tests"
     python = sys.executable  # the runner, and CPython for expected outputs
     env = {"MICROPY_CPYTHON3": python}
     launcher: list[str] = []
     if device is None:
-        result = build(project.target(port), mirror=mirror)
+        result = pipeline.build_one(target)
         env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
 
         def runner_args(index: int) -> list[str]:
@@ -442,7 +444,7 @@ def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None 
         from mpforge.device.transport import device_specs
         specs = device_specs(device, jobs)
         jobs = len(specs)
-        launcher = ["-m", "mpforge.device.runner_launch"]
+        launcher = ["-m", "mpforge.testing.runner_launch"]
 
         def runner_args(index: int) -> list[str]:
             return ["--target", plan.target, "--device", specs[index]]
@@ -452,11 +454,11 @@ def run_for_port(project: Project, port: str, *, jobs: int, pattern: str | None 
                            "check -k, or the port's [test] dirs")
     path = baseline_path(project, python)
     known = load_baseline(path)  # before the run: known differences are not retried
-    project.console.step(f"test {port}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
+    project.console.step(f"test {port.name}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
                          + (f", failures retried up to {retries} time(s)" if retries else ""))
     report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
                        runner_args=runner_args, env=env, python=python, on_result=on_result,
-                       target=plan.target if device else port, launcher=launcher,
+                       target=plan.target if device else port.name, launcher=launcher,
                        known=known, retries=retries)
     report.baseline = str(path.relative_to(project.root)) if path.exists() else ""
     return report

@@ -2,8 +2,8 @@
 
 ``tests/`` holds its own ``pyboard.py`` (a link to ``tools/``), and a script's
 own folder comes first on ``sys.path``, so ``PYTHONPATH`` cannot override it:
-``python -m mpforge.device.runner_launch run-tests ARGS...`` puts
-:mod:`mpforge.pyboard_shim` ahead of it and then runs the script as ``__main__``.
+``python -m mpforge.testing.runner_launch run-tests ARGS...`` puts
+:mod:`mpforge.testing.pyboard_shim` ahead of it and then runs the script as ``__main__``.
 """
 
 import runpy

@@ -1,0 +1,58 @@
+"""--port/--board specs into targets, the same for every task."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import project_for
+from mpforge.build.selection import select, split_names
+from mpforge.core.errors import ConfigError, UnknownTarget
+
+
+def test_port_specs_name_one_several_or_all_ports(fixture_project):
+    project = project_for(fixture_project)
+    assert [p.name for p in select(project, "unix").ports] == ["unix"]
+    assert [p.name for p in select(project, " unix, bare-arm ").ports] == ["unix", "bare-arm"]
+    everything = select(project, "all")
+    assert [p.name for p in everything.ports] == sorted(project.catalog.ports)
+    assert everything.board is None and select(project, all=True).board == "all"
+
+
+def test_an_unknown_port_fails_before_anything_is_done(fixture_project):
+    project = project_for(fixture_project)
+    with pytest.raises(UnknownTarget, match="unknown port 'nope'"):
+        select(project, "unix,nope")
+    assert not (fixture_project / "micropython" / "py").exists()
+    with pytest.raises(ConfigError, match="no port given"):
+        select(project, " , ")
+
+
+def test_a_matrix_is_several_ports_or_several_boards(fixture_project):
+    project = project_for(fixture_project)
+    assert not select(project, "stmhal", "PYBV10").many
+    assert select(project, "stmhal", "PYBV10,PYBV11").many
+    assert select(project, "stmhal", "all").many
+    assert select(project, "unix,bare-arm").many
+
+
+def test_app_and_board_dir_make_one_target(fixture_project, tmp_path):
+    project = project_for(fixture_project)
+    with pytest.raises(ConfigError, match="--app and --board-dir build one target"):
+        select(project, "unix,stmhal", app=tmp_path)
+    with pytest.raises(ConfigError, match="--app and --board-dir build one target"):
+        select(project, "stmhal", "all", board_dir=tmp_path)
+
+
+def test_targets_of_ports_without_boards_ignore_a_board_in_a_matrix(fixture_project):
+    project = project_for(fixture_project)
+    # the tree is not fetched: board names are the data's (checked once it is)
+    targets = select(project, "unix,bare-arm").targets()
+    assert [t.name for t in targets] == ["unix", "bare-arm"]
+    with pytest.raises(UnknownTarget, match="has no boards"):
+        select(project, "unix", "PYBV10").targets()
+    with pytest.raises(ConfigError, match="takes one target, not 2"):
+        select(project, "unix,bare-arm").target()
+
+
+def test_split_names_drops_blanks():
+    assert split_names(" A, ,B,") == ["A", "B"]
