@@ -26,6 +26,10 @@ The flow (every step a clear, one-line error when it cannot go on):
 6. with a serial device: wait for the board to come back and check that its
    banner names the tree version of what was flashed.
 
+Progress: while a runner writes, :func:`flash_board` calls ``on_progress(percent,
+line)`` with each percentage the tool prints; how it is shown (a bar, a line per
+quarter) is the caller's business (:mod:`mpforge.cli.render`).
+
 To add a runner: subclass :class:`Runner`, set ``name``, ``program``,
 ``install`` and the capability flags, implement :meth:`Runner.commands` (pure:
 argv lists, tested against a golden table), and add it to :data:`RUNNERS`.
@@ -38,9 +42,10 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from mpforge.build.target import build, sha256_file
 from mpforge.core.errors import MissingTool, MpforgeError
@@ -544,8 +549,25 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
     return mine[0]
 
 
-def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None) -> str:
-    """Carry out a plan; returns the banner the board showed afterwards ('' without a device)."""
+#: told each percentage a flashing tool prints: ``on_progress(percent, line)``, 0..100
+ProgressCallback = Callable[[int, str], None]
+
+
+def percent_in(line: str) -> int | None:
+    """The percentage in a flashing tool's progress line (dfu-util's ``Download [==] 42%``,
+    esptool's ``(42 %)``), at most 100; None when the line shows none."""
+    match = re.search(r"(\d{1,3})\s*%", line)
+    return min(100, int(match.group(1))) if match else None
+
+
+def flash_board(project: Project, target: Target, plan: DeployPlan, device: str | None,
+                on_progress: ProgressCallback | None = None) -> None:
+    """Write the plan's artifact: find the board (a DFU runner: its DFU device, through
+    its bootloader if need be), then run the runner's commands.
+
+    Every output line of the tool goes to the console's detail; each one showing a
+    percentage also to ``on_progress``.
+    """
     console, executor = project.console, project.executor
     usb_id = target.port.flash.usb_id
     runner = RUNNERS[plan.runner]()
@@ -557,14 +579,25 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
             raise DeployError("pydfu writes the first DFU device it finds, and several are attached",
                               "install dfu-util (it writes the one board), or unplug the others")
         commands = runner.commands(replace(plan.job, dfu_path=chosen.path or plan.job.dfu_path))
+
+    def tool_line(line: str) -> None:
+        console.detail(line)
+        percent = percent_in(line)
+        if percent is not None and on_progress is not None:
+            on_progress(percent, line)
+
     console.step(f"flash {plan.artifact.name} with {plan.runner}")
-    with FlashProgress(console, plan.artifact.name) as progress:
-        for argv in commands:
-            executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
-                         on_line=progress.line)
+    for argv in commands:
+        executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
+                     on_line=tool_line)
+
+
+def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
+    """After a flash: wait for the board on the serial ``device`` to come back and check that
+    its banner names the tree version flashed; returns the banner ('' without a serial device)."""
     if not device or device.startswith(("execpty:", "dfu:")):
         return ""  # no serial port to watch the board come back on
-    console.step(f"waiting for {device} to come back")
+    project.console.step(f"waiting for {device} to come back")
     spec = device
 
     def banner() -> str:
@@ -591,40 +624,12 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
     return shown
 
 
-class FlashProgress:
-    """The percentages a flashing tool prints (dfu-util, esptool: ``NN%``), shown as a
-    rich progress bar on a terminal and as a line per quarter in CI."""
-
-    def __init__(self, console, what: str) -> None:
-        self.console, self.what = console, what
-        self.bar: Any = None  # a rich Progress on a terminal
-        self.task: Any = None
-        self.shown = -1
-
-    def __enter__(self) -> FlashProgress:
-        if not self.console.plain:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                TaskProgressColumn(), console=self.console.rich)
-            self.bar.start()
-            self.task = self.bar.add_task(self.what, total=100)
-        return self
-
-    def line(self, text: str) -> None:
-        self.console.detail(text)
-        match = re.search(r"(\d{1,3})\s*%", text)
-        if not match:
-            return
-        percent = min(100, int(match.group(1)))
-        if self.bar is not None:
-            self.bar.update(self.task, completed=percent)
-        elif percent // 25 > self.shown // 25:
-            self.shown = percent
-            self.console.info(f"{self.what}: {percent}%")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None,
+               on_progress: ProgressCallback | None = None) -> str:
+    """Carry out a plan: :func:`flash_board`, then :func:`await_banner`; returns the banner
+    the board showed afterwards ('' without a device)."""
+    flash_board(project, target, plan, device, on_progress)
+    return await_banner(project, plan, device)
 
 
 def describe_plan(plan: DeployPlan) -> list[str]:
