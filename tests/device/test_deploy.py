@@ -1,4 +1,4 @@
-"""Deploy: DfuSe checks, runner commands, and the whole flow against stand-ins.
+"""Deploy: DfuSe checks and the whole flow against stand-ins (the runners: test_runners.py).
 
 The hardware edge is faked: a recording dfu-util on PATH (tests/fakes/dfu-util)
 and a MicroPython board on a pty (tests/fakes/board.py) behind a device link
@@ -18,7 +18,6 @@ import pytest
 from conftest import run_cli
 from fakes.board import FakeBoard
 from mpforge.device import dfuse
-from mpforge.device.deploy import RUNNERS, DeployError, FlashJob
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -73,40 +72,6 @@ def test_files_for_another_board_are_refused():
                                       *USB))
     with pytest.raises(dfuse.DfuSeError, match="outside this board's flash"):
         dfuse.check(too_big, usb_id=USB, flash=FLASH)
-
-
-# --- runners ----------------------------------------------------------------------------
-
-EXPECTED_ARGV = {
-    ("dfu-util", False): [["dfu-util", "-a", "0", "-d", "0483:df11", "-s", ":leave", "-D", "fw.dfu"]],
-    ("esptool", False): [["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "write_flash",
-                          "--flash_size=detect", "0", "fw.dfu"]],
-    ("esptool", True): [["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "erase_flash"],
-                        ["esptool.py", "--port", "/dev/ttyUSB0", "--baud", "460800", "write_flash",
-                         "--flash_size=detect", "0", "fw.dfu"]],
-    ("teensy", False): [["teensy_loader_cli", "--mcu=mk20dx256", "-w", "-v", "fw.dfu"]],
-}
-
-
-def test_dfu_util_is_pinned_to_the_one_board_when_it_is_known():
-    job = FlashJob(Path("fw.dfu"), "0483:df11", dfu_path="1-2", dfu_serial="3A")
-    assert RUNNERS["dfu-util"]().commands(job) == [
-        ["dfu-util", "-a", "0", "-d", "0483:df11", "-p", "1-2", "-S", "3A", "-s", ":leave", "-D", "fw.dfu"]]
-
-
-@pytest.mark.parametrize("name, erase", list(EXPECTED_ARGV))
-def test_runner_commands_match_the_golden_table(name, erase):
-    job = FlashJob(Path("fw.dfu"), "0483:df11", "/dev/ttyUSB0", 460800, erase, "mk20dx256", "0")
-    assert RUNNERS[name]().commands(job) == EXPECTED_ARGV[(name, erase)]
-
-
-def test_runner_capabilities_are_enforced():
-    with pytest.raises(DeployError, match="cannot erase"):
-        RUNNERS["dfu-util"]().check(FlashJob(Path("x"), erase=True))
-    with pytest.raises(DeployError, match="flashes over a serial port"):
-        RUNNERS["esptool"]().check(FlashJob(Path("x")))
-    with pytest.raises(DeployError, match="ftp to 192.168.1.1"):
-        RUNNERS["cc3200"]().commands(FlashJob(Path("mcuimg.bin")))
 
 
 # --- the flow ---------------------------------------------------------------------------
@@ -231,22 +196,6 @@ def test_a_file_that_is_no_firmware_is_refused(fixture_project, fixture_mirror, 
     assert result.returncode == 1
     assert "passwd is not a valid DfuSe file" in result.stderr
     assert calls(state) == []
-
-
-def test_artifact_formats_of_the_other_runners_are_checked():
-    from mpforge.device.deploy import check_esp_image, check_ihex
-    check_ihex(b":0400000001020304F2\n:00000001FF\n", "ok.hex")
-    with pytest.raises(DeployError, match="not an Intel HEX file: line 1: wrong length or checksum"):
-        check_ihex(b":0400000001020304F3\n:00000001FF\n", "bad.hex")
-    with pytest.raises(DeployError, match="no end-of-file record"):
-        check_ihex(b":0400000001020304F2\n", "cut.hex")
-    image = (bytes([0xE9, 1, 0, 0]) + b"\0" * 4 + (0x40100000).to_bytes(4, "little")
-             + (4).to_bytes(4, "little") + b"abcd")
-    check_esp_image(image, "fw.bin")
-    with pytest.raises(DeployError, match="a segment runs past the end"):
-        check_esp_image(image[:-1], "fw.bin")
-    with pytest.raises(DeployError, match="magic byte 0xE9"):
-        check_esp_image(b"root:x:0:0", "passwd")
 
 
 def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_in):

@@ -712,7 +712,10 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
         answer = input(f"Flash {plan.artifact.name} to {plan.target}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise Exit("not flashed", code=1)
-    banner = deploy_mod.run_deploy(project, target, plan, device)
+    from mpforge.cli.render import flash_progress
+    with flash_progress(console, plan.artifact.name) as on_progress:
+        deploy_mod.flash_board(project, target, plan, device, on_progress)
+    banner = deploy_mod.await_banner(project, plan, device)
     if banner:
         first = next((row for row in banner.splitlines() if "MicroPython" in row), "").strip()
         console.ok(f"flashed {plan.target}; the board says: {first}")

@@ -10,9 +10,10 @@ The flow (every step a clear, one-line error when it cannot go on):
    board's linker script; an ESP8266 image; an Intel HEX file), whatever its
    name (``--file /etc/passwd`` goes nowhere);
 3. the runner, from ``ports/<port>.toml`` ``[flash]`` (``runner``, then
-   ``fallback``), or ``--runner``: small classes behind :class:`Runner`, each
-   declaring what it needs (a DFU device, a serial port) and what it can do
-   (erase);
+   ``fallback``), or ``--runner``: small classes in :mod:`mpforge.device.runners`,
+   each declaring what it needs (a DFU device, a serial port), what it can do
+   (erase, write one chosen DFU device) and the kinds of file it writes; this
+   flow checks those declarations against the job;
 4. for a DFU runner, the board's identity: ``--dfu-serial`` (or ``--device
    dfu:serial=S`` / ``dfu:path=P``) names a DFU device; a serial ``--device``
    is placed on the USB bus (its USB path, from sysfs), and the DFU device at
@@ -26,248 +27,52 @@ The flow (every step a clear, one-line error when it cannot go on):
 6. with a serial device: wait for the board to come back and check that its
    banner names the tree version of what was flashed.
 
-To add a runner: subclass :class:`Runner`, set ``name``, ``program``,
-``install`` and the capability flags, implement :meth:`Runner.commands` (pure:
-argv lists, tested against a golden table), and add it to :data:`RUNNERS`.
+Progress: while a runner writes, :func:`flash_board` calls ``on_progress(percent,
+line)`` with each percentage the tool prints; how it is shown (a bar, a line per
+quarter) is the caller's business (:mod:`mpforge.cli.render`).
+
+To add a runner: see :mod:`mpforge.device.runners`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
 
 from mpforge.build.manifest import sha256_file
 from mpforge.build.pipeline import build_one
-from mpforge.core.errors import MissingTool, MpforgeError
+from mpforge.core.errors import MissingTool
 from mpforge.core.executor import quote
 from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
-from mpforge.device import dfuse
+from mpforge.device.runners import RUNNERS, DeployError, FlashJob, Runner, runner_named
+from mpforge.device.runners.dfu import check_dfuse, flash_regions
+from mpforge.device.runners.esp import check_esp_image
+from mpforge.device.runners.teensy import check_ihex
 from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
+
+__all__ = [
+    # the flow
+    "BoardIdentity", "DeployPlan", "DfuDevice", "ProgressCallback", "await_banner", "check_runner_writes",
+    "choose_runner", "describe_plan", "dfu_devices", "enter_bootloader", "find_board_dfu", "flash_board",
+    "identify", "percent_in", "pick_artifact", "plan_deploy", "run_deploy", "usb_path_of", "wait_for",
+    # the runners' names, still offered here (their home before mpforge.device.runners)
+    "RUNNERS", "DeployError", "FlashJob", "Runner", "check_dfuse", "check_esp_image", "check_ihex",
+    "flash_regions",
+]
 
 DFU_WAIT = float(os.environ.get("MPFORGE_DFU_WAIT", "15"))
 PORT_WAIT = float(os.environ.get("MPFORGE_PORT_WAIT", "20"))
-
-
-class DeployError(MpforgeError):
-    """The firmware was not (or could not be) put on the board."""
-
 
 #: the largest file any runner is given (the biggest flash of any port is 4 MiB)
 MAX_ARTIFACT = 16 << 20
 
 
-@dataclass
-class FlashJob:
-    """Everything a runner needs to write one artifact."""
-
-    artifact: Path
-    usb_id: str = ""  # "0483:df11"
-    serial: str = ""  # a serial port, for runners that flash over one
-    baud: int = 115200
-    erase: bool = False
-    mcu: str = ""
-    offset: str = "0"
-    tree: Path | None = None
-    dfu_path: str = ""  # the one DFU device to write (dfu-util -p), when known
-    dfu_serial: str = ""  # ... or its serial number (dfu-util -S)
-
-
-class Runner:
-    """One flashing tool. Subclasses declare what they need and build argv lists."""
-
-    name: ClassVar[str]
-    program: ClassVar[str]
-    install: ClassVar[str]
-    needs_dfu_device: ClassVar[bool] = False
-    needs_serial: ClassVar[bool] = False
-    can_erase: ClassVar[bool] = False
-
-    def available(self) -> bool:
-        return shutil.which(self.program) is not None
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        raise NotImplementedError
-
-    def validate(self, target: Target, path: Path) -> None:
-        """Refuse a file that is not an artifact this runner can write to ``target``."""
-
-    def check(self, job: FlashJob) -> None:
-        if job.erase and not self.can_erase:
-            raise DeployError(f"runner {self.name} cannot erase", "drop --erase")
-        if self.needs_serial and not job.serial:
-            raise DeployError(f"runner {self.name} flashes over a serial port",
-                              "pass --device /dev/ttyUSB0 (or another port)")
-
-
-class DfuUtil(Runner):
-    name, program, install = "dfu-util", "dfu-util", "apt-get install dfu-util"
-    needs_dfu_device = True
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        # a DfuSe file carries its own addresses; :leave starts the firmware afterwards;
-        # -p / -S: that device and no other, whatever else is attached
-        which = [*(["-p", job.dfu_path] if job.dfu_path else []),
-                 *(["-S", job.dfu_serial] if job.dfu_serial else [])]
-        return [["dfu-util", "-a", "0", "-d", job.usb_id, *which, "-s", ":leave", "-D",
-                 str(job.artifact)]]
-
-    def validate(self, target: Target, path: Path) -> None:
-        check_dfuse(target, path)
-
-
-class Pydfu(Runner):
-    name, program, install = "pydfu", sys.executable, "pip install pyusb (pydfu is the tree's tools/pydfu.py)"
-    needs_dfu_device = True
-
-    def available(self) -> bool:
-        try:
-            import usb.core  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        assert job.tree is not None
-        return [[sys.executable, str(job.tree / "tools" / "pydfu.py"), "-u", str(job.artifact)]]
-
-    def validate(self, target: Target, path: Path) -> None:
-        check_dfuse(target, path)
-
-
-class Esptool(Runner):
-    name, program, install = "esptool", "esptool.py", "pip install 'esptool<5'"
-    needs_serial = True
-    can_erase = True
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        base = ["esptool.py", "--port", job.serial, "--baud", str(job.baud)]
-        erase = [base + ["erase_flash"]] if job.erase else []
-        return erase + [base + ["write_flash", "--flash_size=detect", job.offset, str(job.artifact)]]
-
-    def validate(self, target: Target, path: Path) -> None:
-        check_esp_image(path.read_bytes(), path.name)
-
-
-class Teensy(Runner):
-    name, program, install = "teensy", "teensy_loader_cli", "apt-get install teensy-loader-cli"
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        return [["teensy_loader_cli", f"--mcu={job.mcu}", "-w", "-v", str(job.artifact)]]
-
-    def validate(self, target: Target, path: Path) -> None:
-        check_ihex(path.read_bytes(), path.name)
-
-
-class Cc3200(Runner):
-    """No tool is packaged for the CC3200: the documented procedure, not a guess."""
-
-    name, program, install = "cc3200", "", ""
-
-    def available(self) -> bool:
-        return True
-
-    def commands(self, job: FlashJob) -> list[list[str]]:
-        raise DeployError(
-            "no flashing tool for the CC3200 is packaged",
-            f"on a running WiPy: ftp to 192.168.1.1 (user micro, password python), "
-            f"put {job.artifact.name} into /flash/sys/, then reset; a blank board: TI's "
-            f"CCS UniFlash with the serial bootloader (SOP2 jumper)")
-
-
-RUNNERS: dict[str, type[Runner]] = {r.name: r for r in (DfuUtil, Pydfu, Esptool, Teensy, Cc3200)}
-
-
 # --- facts about the board ----------------------------------------------------------
-
-def _size(text: str) -> int:
-    """A linker-script length: 0x100000, 1024K, 1M."""
-    if text.strip().lower().startswith("0x"):
-        return int(text.strip(), 16)
-    match = re.fullmatch(r"(\d+)\s*([KkMm]?)", text.strip())
-    if not match:
-        raise DeployError(f"cannot read the flash size {text!r}", "check the linker script")
-    return int(match.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[match.group(2).lower()]
-
-
-def flash_regions(target: Target) -> list[tuple[int, int]]:
-    """The board's flash, from its linker script (named by the board's make file, or the port)."""
-    flash = target.port.flash
-    ld = flash.ld_file
-    if flash.ld_file_var:
-        mk = target.board_folder / "mpconfigboard.mk"  # the tree's, or one outside it (--board-dir)
-        match = re.search(rf"^{flash.ld_file_var}\s*=\s*(\S+)", mk.read_text(), re.MULTILINE) \
-            if mk.exists() else None
-        if not match:
-            raise DeployError(f"{mk.name} of {target.board} names no {flash.ld_file_var}",
-                              "is the tree fetched?")
-        ld = match.group(1)
-    if not ld:
-        return []
-    script = (target.port_dir / ld).read_text()
-    regions = re.findall(r"FLASH\w*\s*\([^)]*\)\s*:\s*ORIGIN\s*=\s*(0x[0-9a-fA-F]+)\s*,\s*"
-                         r"LENGTH\s*=\s*(\w+)", script)
-    return [(int(origin, 16), _size(length)) for origin, length in regions]
-
-
-def check_dfuse(target: Target, path: Path) -> None:
-    """A DfuSe file for this board: it parses, carries the board's USB id, and writes
-    only into the board's flash (see :mod:`mpforge.device.dfuse`)."""
-    usb_id = target.port.flash.usb_id
-    vid, pid = (int(x, 16) for x in usb_id.split(":")) if usb_id else (0, 0)
-    parsed = dfuse.parse(path.read_bytes(), path.name)
-    dfuse.check(parsed, usb_id=(vid, pid), flash=flash_regions(target), what=path.name)
-
-
-def check_esp_image(data: bytes, what: str) -> None:
-    """An ESP8266 flash image (what ``firmware-combined.bin`` starts with): magic 0xE9, then
-    its segments, each inside the file."""
-    def bad(problem: str) -> DeployError:
-        return DeployError(f"{what} is not an ESP8266 firmware image: {problem}",
-                           "flash the firmware-combined.bin `invoke build --port esp8266` makes")
-
-    if len(data) < 8 or data[0] != 0xE9:
-        raise bad("no image header (magic byte 0xE9)")
-    segments, offset = data[1], 8
-    if not 1 <= segments <= 16:
-        raise bad(f"{segments} segments")
-    for _ in range(segments):
-        if offset + 8 > len(data):
-            raise bad("truncated segment header")
-        size = int.from_bytes(data[offset + 4:offset + 8], "little")
-        offset += 8 + size
-        if offset > len(data):
-            raise bad("a segment runs past the end of the file")
-
-
-def check_ihex(data: bytes, what: str) -> None:
-    """An Intel HEX file: every record well-formed with its checksum, ending in an EOF record."""
-    def bad(problem: str) -> DeployError:
-        return DeployError(f"{what} is not an Intel HEX file: {problem}",
-                           "flash the .hex file `invoke build` makes for this port")
-
-    try:
-        lines = data.decode("ascii").split()
-    except UnicodeDecodeError:
-        raise bad("not text") from None
-    if not lines:
-        raise bad("empty")
-    for number, line in enumerate(lines, 1):
-        if not re.fullmatch(r":(?:[0-9A-Fa-f]{2}){5,}", line):
-            raise bad(f"line {number} is not a record")
-        record = bytes.fromhex(line[1:])
-        if len(record) != record[0] + 5 or sum(record) & 0xFF:
-            raise bad(f"line {number}: wrong length or checksum")
-        if record[3] == 1:
-            return
-    raise bad("no end-of-file record")
-
 
 @dataclass(frozen=True)
 class DfuDevice:
@@ -372,21 +177,37 @@ class DeployPlan:
 
 
 def choose_runner(target: Target, name: str | None) -> Runner:
+    """The runner that flashes ``target``: ``name`` (``--runner``) when given, else the first
+    installed of ``[flash] runner`` and ``fallback``.
+
+    Every runner the port's data names must exist, used now or not: a typo there fails
+    naming the file and the key (as an unknown key does), never falls through.
+    """
     flash = target.port.flash
-    names = [name] if name else [flash.runner, *flash.fallback]
-    names = [n for n in names if n]
-    if not names:
-        raise DeployError(f"port {target.port.name} has no flash method", f"see ports/{target.port.name}.toml")
-    for candidate in names:
-        if candidate not in RUNNERS:
-            raise DeployError(f"unknown runner '{candidate}'", f"known: {', '.join(RUNNERS)}")
-        runner = RUNNERS[candidate]()
+    source = f"ports/{target.port.name}.toml"
+    named = [("runner", flash.runner), *(("fallback", fallback) for fallback in flash.fallback)]
+    declared = [runner_named(runner, file=source, key=f"[flash] {key}") for key, runner in named if runner]
+    candidates = [runner_named(name)] if name else declared
+    if not candidates:
+        raise DeployError(f"port {target.port.name} has no flash method", f"see {source}")
+    for runner in candidates:
         if runner.available():
             return runner
-    missing = [RUNNERS[n] for n in names]
-    raise MissingTool(missing[0].program, f"no flashing tool for {target.name}: "
-                      f"{' or '.join(r.name for r in missing)}",
-                      "; or ".join(r.install for r in missing))
+    raise MissingTool(candidates[0].program, f"no flashing tool for {target.name}: "
+                      f"{' or '.join(r.name for r in candidates)}",
+                      "; or ".join(r.install for r in candidates))
+
+
+def check_runner_writes(runner: Runner, target: Target, name: str) -> None:
+    """Refuse a port's artifact called ``name`` when it is of no kind ``runner`` writes.
+
+    Only dist artifacts are matched by name; ``--file`` may be called anything and
+    is checked by its content (:meth:`Runner.validate`).
+    """
+    if runner.writes and not runner.writes_file_named(name):
+        kinds = " or ".join(str(kind) for kind in runner.writes)
+        raise DeployError(f"runner {runner.name} cannot write {name} ({target.name}): it writes {kinds}",
+                          f"use the port's runner (see [flash] in ports/{target.port.name}.toml)")
 
 
 def pick_artifact(target: Target, file: str | None, mirror: str | None,
@@ -436,7 +257,11 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     ``dry_run``: nothing is built or written; the artifact is checked if it is there.
     """
     runner = choose_runner(target, runner_name)
+    if not file and target.port.flash.artifact:  # known before building it
+        check_runner_writes(runner, target, target.port.flash.artifact)
     artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run)
+    if not file:
+        check_runner_writes(runner, target, artifact.name)
     if artifact.is_file():  # (under --dry-run it may not be built yet: checked after the build)
         if dry_run and manifest:
             entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == artifact.name), None)
@@ -451,7 +276,7 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     job = FlashJob(artifact, usb_id, (device or "") if runner.needs_serial else "", baud, erase,
                    flash.mcu, flash.offset, project.tree,
                    dfu_path=identity.usb_path, dfu_serial=identity.dfu_serial)
-    runner.check(job)
+    runner.check(job)  # what it needs (a serial port) and what it cannot do (erase)
     bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
     expect = manifest.get("tree", {}).get("describe", "")
     return DeployPlan(target.name, artifact, runner.name, runner.commands(job), bootloader, expect,
@@ -545,27 +370,55 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
     return mine[0]
 
 
-def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None) -> str:
-    """Carry out a plan; returns the banner the board showed afterwards ('' without a device)."""
+#: told each percentage a flashing tool prints: ``on_progress(percent, line)``, 0..100
+ProgressCallback = Callable[[int, str], None]
+
+
+def percent_in(line: str) -> int | None:
+    """The percentage in a flashing tool's progress line (dfu-util's ``Download [==] 42%``,
+    esptool's ``(42 %)``), at most 100; None when the line shows none."""
+    match = re.search(r"(\d{1,3})\s*%", line)
+    return min(100, int(match.group(1))) if match else None
+
+
+def flash_board(project: Project, target: Target, plan: DeployPlan, device: str | None,
+                on_progress: ProgressCallback | None = None) -> None:
+    """Write the plan's artifact: find the board (a DFU runner: its DFU device, through
+    its bootloader if need be), then run the runner's commands.
+
+    Every output line of the tool goes to the console's detail; each one showing a
+    percentage also to ``on_progress``.
+    """
     console, executor = project.console, project.executor
     usb_id = target.port.flash.usb_id
-    runner = RUNNERS[plan.runner]()
+    runner = runner_named(plan.runner)
     commands = plan.commands
     if runner.needs_dfu_device:
         chosen = find_board_dfu(project, plan, device)
         assert plan.job is not None
-        if runner.name == "pydfu" and len(dfu_devices(executor, usb_id)) > 1:
-            raise DeployError("pydfu writes the first DFU device it finds, and several are attached",
+        if not runner.can_pick_dfu_device and len(dfu_devices(executor, usb_id)) > 1:
+            raise DeployError(f"{runner.name} writes the first DFU device it finds, and several are attached",
                               "install dfu-util (it writes the one board), or unplug the others")
         commands = runner.commands(replace(plan.job, dfu_path=chosen.path or plan.job.dfu_path))
+
+    def tool_line(line: str) -> None:
+        console.detail(line)
+        percent = percent_in(line)
+        if percent is not None and on_progress is not None:
+            on_progress(percent, line)
+
     console.step(f"flash {plan.artifact.name} with {plan.runner}")
-    with FlashProgress(console, plan.artifact.name) as progress:
-        for argv in commands:
-            executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
-                         on_line=progress.line)
+    for argv in commands:
+        executor.run(argv, what=plan.runner, hint=f"is the board connected? ({runner.install})",
+                     on_line=tool_line)
+
+
+def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
+    """After a flash: wait for the board on the serial ``device`` to come back and check that
+    its banner names the tree version flashed; returns the banner ('' without a serial device)."""
     if not device or device.startswith(("execpty:", "dfu:")):
         return ""  # no serial port to watch the board come back on
-    console.step(f"waiting for {device} to come back")
+    project.console.step(f"waiting for {device} to come back")
     spec = device
 
     def banner() -> str:
@@ -592,47 +445,19 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
     return shown
 
 
-class FlashProgress:
-    """The percentages a flashing tool prints (dfu-util, esptool: ``NN%``), shown as a
-    rich progress bar on a terminal and as a line per quarter in CI."""
-
-    def __init__(self, console, what: str) -> None:
-        self.console, self.what = console, what
-        self.bar: Any = None  # a rich Progress on a terminal
-        self.task: Any = None
-        self.shown = -1
-
-    def __enter__(self) -> FlashProgress:
-        if not self.console.plain:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(),
-                                TaskProgressColumn(), console=self.console.rich)
-            self.bar.start()
-            self.task = self.bar.add_task(self.what, total=100)
-        return self
-
-    def line(self, text: str) -> None:
-        self.console.detail(text)
-        match = re.search(r"(\d{1,3})\s*%", text)
-        if not match:
-            return
-        percent = min(100, int(match.group(1)))
-        if self.bar is not None:
-            self.bar.update(self.task, completed=percent)
-        elif percent // 25 > self.shown // 25:
-            self.shown = percent
-            self.console.info(f"{self.what}: {percent}%")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None,
+               on_progress: ProgressCallback | None = None) -> str:
+    """Carry out a plan: :func:`flash_board`, then :func:`await_banner`; returns the banner
+    the board showed afterwards ('' without a device)."""
+    flash_board(project, target, plan, device, on_progress)
+    return await_banner(project, plan, device)
 
 
 def describe_plan(plan: DeployPlan) -> list[str]:
     lines = [f"target: {plan.target}", f"artifact: {plan.artifact}", f"runner: {plan.runner}"]
     if plan.would_build:
         lines.insert(0, f"first: build {plan.would_build}")
-    if RUNNERS[plan.runner].needs_dfu_device:
+    if runner_named(plan.runner).needs_dfu_device:
         lines.append(f"board: {plan.identity.describe()} (any other DFU device attached is refused)")
     if plan.bootloader:
         lines.append(f"first: pyb.bootloader() over the raw REPL on {plan.bootloader}, "
