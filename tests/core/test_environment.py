@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import signal
 import subprocess
 import sys
@@ -125,3 +126,13 @@ def test_every_field_has_a_variable_and_the_docstring_table_names_each():
     for name in environment_mod.VARIABLES.values():
         assert f"``{name}``" in table, name
 
+
+def test_the_library_reads_no_variable_of_the_table_anywhere_else():
+    # the shim runs inside the tree's run-tests, as its own program: it is left as it is
+    shim = REPO / "src/mpforge/device/pyboard_shim"
+    names = "|".join(environment_mod.VARIABLES.values())
+    direct_read = re.compile(rf"(environ|getenv)\b.*[\"'](?:{names})[\"']")
+    readers = [f"{path.name}: {line.strip()}" for path in (REPO / "src/mpforge").rglob("*.py")
+               if shim not in path.parents and path.name != "environment.py"
+               for line in path.read_text().splitlines() if direct_read.search(line)]
+    assert readers == []

@@ -100,7 +100,9 @@ def helps(*common: str, **specific: str) -> dict[str, str]:
 
 
 def _debugging(kwargs: dict[str, Any]) -> bool:
-    return bool(kwargs.get("debug")) or os.environ.get("MPFORGE_DEBUG") == "1"
+    """``--debug``, or ``MPFORGE_DEBUG`` on (read leniently: this runs while reporting an error)."""
+    from mpforge.core.environment import environment
+    return bool(kwargs.get("debug")) or environment(strict=False).debug is True
 
 
 #: tasks that change nothing in the checkout: they never take its lock

@@ -8,7 +8,6 @@ submodule). Every job takes one. It also resolves "port + board" into a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from mpforge.build.toolchain import toolchain_home
 from mpforge.cli.ui import Console
 from mpforge.core.config import Catalog, PortDef, ToolchainDef
+from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.executor import Executor
 
@@ -31,8 +31,9 @@ def find_root(start: Path | None = None) -> Path:
 
     ``MPFORGE_ROOT`` overrides the search.
     """
-    if os.environ.get("MPFORGE_ROOT"):
-        return Path(os.environ["MPFORGE_ROOT"]).resolve()
+    chosen = environment().root
+    if chosen is not None:
+        return chosen.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "ports").is_dir() and (folder / "toolchains").is_dir():
@@ -121,8 +122,8 @@ class Project:
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
         if self.tree is None:
-            override = os.environ.get("MPFORGE_TREE")
-            self.tree = Path(override).resolve() if override else self.root / TREE_DIR
+            override = environment().tree
+            self.tree = override.resolve() if override else self.root / TREE_DIR
         if self.executor is None:
             self.executor = Executor(log=self.console.detail)
         self.patches_dir = self.patches_dir or self.root / "patches"

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mpforge.build.target import build, sha256_file
+from mpforge.core.environment import environment
 from mpforge.core.errors import MissingTool, MpforgeError
 from mpforge.core.executor import quote
 from mpforge.core.project import Project, Target
@@ -50,8 +51,15 @@ from mpforge.core.state import read_json
 from mpforge.device import dfuse
 from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
 
-DFU_WAIT = float(os.environ.get("MPFORGE_DFU_WAIT", "15"))
-PORT_WAIT = float(os.environ.get("MPFORGE_PORT_WAIT", "20"))
+
+def dfu_wait() -> float:
+    """Seconds to wait for the board's DFU device (``MPFORGE_DFU_WAIT``, read now)."""
+    return environment().dfu_wait
+
+
+def port_wait() -> float:
+    """Seconds to wait for the board's serial port after flashing (``MPFORGE_PORT_WAIT``, read now)."""
+    return environment().port_wait
 
 
 class DeployError(MpforgeError):
@@ -300,7 +308,7 @@ def usb_path_of(port: str) -> str:
     if "://" in port or port.startswith("execpty:"):
         return ""
     name = Path(os.path.realpath(port)).name
-    device = Path(os.environ.get("MPFORGE_SYSFS", "/sys")) / "class" / "tty" / name / "device"
+    device = environment().sysfs / "class" / "tty" / name / "device"
     if not device.exists():
         return ""
     interface = Path(os.path.realpath(device)).name  # "1-2:1.0": configuration 1, interface 0
@@ -533,7 +541,7 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
     except TransportError as exc:
         raise DeployError(f"could not send {device} to its bootloader: {exc.message}",
                           exc.hint) from None
-    appeared = wait_for(lambda: dfu_devices(executor, usb_id), DFU_WAIT,
+    appeared = wait_for(lambda: dfu_devices(executor, usb_id), dfu_wait(),
                         f"no DFU device {usb_id} appeared",
                         "connect 3V3 to DFU (BOOT0) and press reset, then run deploy again")
     mine = [d for d in appeared if identity.matches(d)] if identity.known else appeared
@@ -582,7 +590,7 @@ def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str |
         finally:
             opened.close()
 
-    shown = wait_for(banner, PORT_WAIT, f"{device} did not come back",
+    shown = wait_for(banner, port_wait(), f"{device} did not come back",
                      "check the board; the firmware was written")
     if plan.expect and plan.expect not in shown:
         line = next((row for row in shown.splitlines() if "MicroPython" in row), shown.strip()[:80])
