@@ -39,12 +39,12 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 
+from mpforge.core.environment import environment
 from mpforge.core.executor import Executor
 from mpforge.core.project import Project
 
 #: The project-level switch: set to 0 / off / no / false to build without ccache.
 SETTING = "MPFORGE_CCACHE"
-_OFF = {"0", "off", "no", "false"}
 
 #: The Debian package(s) of ccache, when ``toolchains/host-tools.toml`` does not
 #: define a ``ccache`` tool (the data, when present, wins: see :func:`debian_packages`).
@@ -55,11 +55,12 @@ def wanted(choice: bool | None = None) -> bool:
     """Whether builds should go through ccache (before asking whether it is installed).
 
     ``choice`` is an explicit True/False from the caller; None defers to
-    ``$MPFORGE_CCACHE`` (unset or anything but 0/off/no/false: on).
+    ``$MPFORGE_CCACHE`` (unset or empty: on; a switch, parsed by
+    :func:`mpforge.core.environment.environment`, which refuses anything but on/off words).
     """
     if choice is not None:
         return choice
-    return os.environ.get(SETTING, "").strip().lower() not in _OFF
+    return environment().ccache is not False
 
 
 def debian_packages(project: Project) -> list[str]:

@@ -3,6 +3,14 @@
 ``mpforge build --port stmhal`` is ``invoke build --port stmhal`` without
 needing ``tasks.py`` in the current folder.
 
+``invoke`` loads the project configuration (``invoke.yaml`` next to ``tasks.py``) as it
+finds ``tasks.py``; a program with a fixed namespace finds no file and so loads none.
+The program of :func:`make_program` loads the ``invoke.yaml`` of the checkout the
+command runs in (:func:`mpforge.core.project.find_root`: the nearest folder with
+``ports/`` and ``toolchains/``, or ``MPFORGE_ROOT``), so both commands see the same
+``mpforge:`` settings (see :mod:`mpforge.cli.options`). Outside a checkout it loads
+nothing more.
+
 The task namespace is imported inside :func:`main`, so a Ctrl-C (or SIGTERM)
 while Python is still loading (invoke, rich, jinja2: a few hundred milliseconds)
 ends quietly with status 130 (143) instead of a traceback (or invoke's silent
@@ -15,8 +23,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from mpforge import __version__
+
+if TYPE_CHECKING:
+    from invoke import Collection, Program
 
 
 def _stopped_early(signum: int, frame: object) -> None:
@@ -25,19 +37,39 @@ def _stopped_early(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
+def make_program(namespace: Collection) -> Program:
+    """The console script's invoke program serving ``namespace``, with the checkout's
+    ``invoke.yaml`` loaded as invoke's project configuration."""
+    from invoke import Program
+
+    from mpforge.core.errors import ConfigError
+    from mpforge.core.project import find_root
+
+    class CheckoutProgram(Program):
+        def create_config(self) -> None:
+            super().create_config()
+            try:
+                root = find_root()
+            except ConfigError:
+                return  # not in a checkout (or a malformed setting, which the task reports)
+            # invoke takes the folder and looks for invoke.yaml / .yml / .json / .py in it
+            self.config.set_project_location(str(root))
+            self.config.load_project()
+
+    return CheckoutProgram(namespace=namespace, version=__version__, name="mpforge", binary="mpforge")
+
+
 def main() -> None:
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _stopped_early)
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _stopped_early)
     try:
-        from invoke import Program
-
         from mpforge.cli.tasks import ns
     except KeyboardInterrupt:
         sys.exit(130)
     try:
-        Program(namespace=ns, version=__version__, name="mpforge", binary="mpforge").run()
+        make_program(ns).run()
     finally:
         # the task is over (done, failed or stopped, and said so): a late Ctrl-C while
         # Python shuts down must not turn that outcome into a silent death by SIGINT

@@ -34,6 +34,7 @@ from mpforge.build.selection import select
 from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
+from mpforge.cli.options import shared_options
 from mpforge.cli.ui import Console
 from mpforge.core import lock as lock_mod
 from mpforge.core.errors import ConfigError, MpforgeError, Terminated
@@ -44,7 +45,6 @@ from mpforge.device import emulate as emulate_mod
 from mpforge.device import repl as device_mod
 from mpforge.testing import testrun as testrun_mod
 from mpforge.tree.fetch import fetch as fetch_tree
-from mpforge.tree.git import mirror_from_env
 from mpforge.tree.patches import PatchQueue, PatchState
 
 #: The only short flags, the same on every task that has the option. ``-h`` stays help
@@ -102,7 +102,9 @@ def helps(*common: str, **specific: str) -> dict[str, str]:
 
 
 def _debugging(kwargs: dict[str, Any]) -> bool:
-    return bool(kwargs.get("debug")) or os.environ.get("MPFORGE_DEBUG") == "1"
+    """``--debug``, or ``MPFORGE_DEBUG`` on (read leniently: this runs while reporting an error)."""
+    from mpforge.core.environment import environment
+    return bool(kwargs.get("debug")) or environment(strict=False).debug is True
 
 
 #: tasks that change nothing in the checkout: they never take its lock
@@ -146,6 +148,7 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         if on_main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
         try:
+            _resolve_shared_options(c, kwargs)
             if locking and not kwargs.get("dry_run") and not kwargs.get("status"):
                 try:
                     root = find_root()
@@ -195,6 +198,25 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+#: the options every task shares, resolved in one place (:mod:`mpforge.cli.options`)
+SHARED_OPTIONS = ("verbose", "debug", "dry_run", "mirror", "jobs", "ccache")
+
+
+def _resolve_shared_options(c: Context, kwargs: dict[str, Any]) -> None:
+    """Replace the task's shared options by their resolved values: its flag, else the
+    ``MPFORGE_*`` environment, else invoke's configuration (``invoke.yaml``), else the
+    default; the mirror also from what the checkout remembers (``--mirror`` is
+    remembered, ``--mirror none`` forgets). A task then uses its parameters as given."""
+    given = {name: kwargs[name] for name in SHARED_OPTIONS if name in kwargs}
+    options = shared_options(c, **given)
+    for name in given:
+        kwargs[name] = getattr(options, name)
+    if options.warnings:
+        console = Console(stream=sys.stderr)
+        for warning in options.warnings:
+            console.warn(warning)
+
+
 def _project(verbose: bool = False, dry_run: bool = False) -> Project:
     """The checkout, reporting through a :class:`Console` (rich, or plain in CI)."""
     return Project.discover(Console(verbose=verbose), dry_run=dry_run)
@@ -221,7 +243,7 @@ def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bo
     """Check out micropython/ at its pin plus the submodules the port needs."""
     project = _project(verbose, dry_run)
     chosen = select(project, port)
-    report = fetch_tree(project, [p.name for p in chosen.ports], mirror_from_env(mirror))
+    report = fetch_tree(project, [p.name for p in chosen.ports], mirror)
     console = _console(project)
     state = "cloned" if report.cloned else "checked out" if report.checked_out else "already"
     console.ok(f"micropython/ {state} at {report.pin[:12]}")
@@ -285,7 +307,7 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
     """Build a port's dependency libraries (axtls, libffi, ...) out of tree."""
     project = _project(verbose, dry_run)
     target = select(project, port).target()
-    Pipeline(project, mirror_from_env(mirror)).tree([target.port])
+    Pipeline(project, mirror).tree([target.port])
     results = build_deplibs(target, clean)
     if not results:
         _console(project).ok(f"port {port} has no deplibs")
@@ -315,7 +337,7 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
     chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app)
-    pipeline = Pipeline(project, mirror_from_env(mirror), keep_going=chosen.many)
+    pipeline = Pipeline(project, mirror, keep_going=chosen.many)
     if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
         if not dry_run:
             pipeline.tree(chosen.ports)
@@ -357,7 +379,7 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
          verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
-    pipeline = Pipeline(project, mirror_from_env(mirror))
+    pipeline = Pipeline(project, mirror)
     report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
                                         jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
                                         emulator=emulator, retries=retry_failed)
@@ -520,7 +542,7 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
                   else list(gcbench.DEFAULT_DIVISORS)),
         repeat=repeat, feature=feature,
         upstream=None if upstream.lower() in ("", "none", "off") else upstream,
-        mirror=mirror_from_env(mirror), jobs=jobs or None)
+        mirror=mirror, jobs=jobs or None)
     console = _console(project)
     heap = report.cells[0].heap if report.cells else 0
     for variant in report.variants:
@@ -567,7 +589,7 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     """Benchmark the build matrix against plain make, target after target (both from clean)."""
     project = _project(verbose)
     jobs = jobs or os.cpu_count() or 1
-    pipeline = Pipeline(project, mirror_from_env(mirror), keep_going=True)
+    pipeline = Pipeline(project, mirror, keep_going=True)
     targets = select(project, port, board).targets(pipeline)
     result = bench_mod.bench_build(pipeline, targets, jobs)
     console = _console(project)
@@ -599,7 +621,7 @@ def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = No
                verbose: bool = False, debug: bool = False) -> None:
     """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
     project = _project(verbose)
-    result = bench_mod.bench_test(Pipeline(project, mirror_from_env(mirror)), select(project, port).target(),
+    result = bench_mod.bench_test(Pipeline(project, mirror), select(project, port).target(),
                                   jobs or os.cpu_count() or 1, k, emulator)
     console = _console(project)
     console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
@@ -655,7 +677,7 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     project = _project(verbose)
     with render.BuildProgress(_console(project)) as progress:
         report = ci_mod.run_ci(select(project, ports, boards), Path(out),
-                               mirror=mirror_from_env(mirror), jobs=jobs or os.cpu_count() or 1,
+                               mirror=mirror, jobs=jobs or os.cpu_count() or 1,
                                size_baseline=Path(size_baseline) if size_baseline else None,
                                retries=retry_failed, on_change=progress.on_change)
     if report.tests:
@@ -701,7 +723,7 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
     target = app_mod.resolve_target(project, port, board, board_dir, app)
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
-                                  erase=erase, mirror=None if dry_run else mirror_from_env(mirror),
+                                  erase=erase, mirror=None if dry_run else mirror,
                                   baud=baud, dfu_serial=dfu_serial, dry_run=dry_run)
     for line in deploy_mod.describe_plan(plan):
         console.info(line)
@@ -738,7 +760,7 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None
     console = _console(project)
     if not pty and not sys.stdin.isatty():
         raise Exit("invoke emulate attaches a terminal: run it on one, or pass --pty", code=1)
-    pipeline = Pipeline(project, mirror_from_env(mirror))
+    pipeline = Pipeline(project, mirror)
     chosen = select(project, port)
     # the emulated board may come from the patch series: prepare the tree before naming it
     pipeline.tree(chosen.ports)

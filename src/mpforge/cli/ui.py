@@ -8,7 +8,6 @@ free of control codes).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -19,11 +18,17 @@ from rich.console import Console as RichConsole
 from rich.table import Table
 from rich.text import Text
 
+from mpforge.core.environment import environment
+
 
 def wants_plain(stream: TextIO | None = None) -> bool:
-    """True when output should be plain lines: ``CI`` is set or not a TTY."""
+    """True when output should be plain lines: ``CI`` is set or not a TTY.
+
+    Never fails (it runs while another error is reported): a malformed ``MPFORGE_*``
+    value is left to the command that needs it.
+    """
     stream = stream or sys.stdout
-    return bool(os.environ.get("CI")) or not stream.isatty()
+    return environment(strict=False).ci or not stream.isatty()
 
 
 class Console:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mpforge.core.config import Catalog, PortDef, ToolchainDef
+from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.executor import Executor
 from mpforge.core.report import NullReporter, Reporter
@@ -32,8 +33,9 @@ def find_root(start: Path | None = None) -> Path:
 
     ``MPFORGE_ROOT`` overrides the search.
     """
-    if os.environ.get("MPFORGE_ROOT"):
-        return Path(os.environ["MPFORGE_ROOT"]).resolve()
+    chosen = environment().root
+    if chosen is not None:
+        return chosen.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "ports").is_dir() and (folder / "toolchains").is_dir():
@@ -122,8 +124,8 @@ class Project:
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
         if self.tree is None:
-            override = os.environ.get("MPFORGE_TREE")
-            self.tree = Path(override).resolve() if override else self.root / TREE_DIR
+            override = environment().tree
+            self.tree = override.resolve() if override else self.root / TREE_DIR
         if self.executor is None:
             self.executor = Executor(log=self.console.detail)
         self.patches_dir = self.patches_dir or self.root / "patches"

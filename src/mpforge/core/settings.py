@@ -7,11 +7,14 @@ command in this checkout. The order, first wins:
 
 1. ``--mirror`` on the command line (and then remembered);
 2. ``MPFORGE_MIRROR`` in the environment (not remembered: CI sets it per job);
-3. the remembered mirror.
+3. ``mpforge.mirror`` in invoke's configuration (``invoke.yaml``, ``~/.invoke.yaml``;
+   not remembered either), handed in by :func:`mpforge.cli.options.shared_options`;
+4. the remembered mirror.
 
-``--mirror none`` (or an empty ``MPFORGE_MIRROR``) means "no mirror" and
-forgets the remembered one. The folder is per checkout and ignored by git,
-so nothing of one machine's layout ends up in a commit.
+``--mirror none`` means "no mirror" and forgets the remembered one; an empty
+``MPFORGE_MIRROR``, or ``mirror: none`` in the configuration, means "no mirror" for
+this command only. The folder is per checkout and ignored by git, so nothing of one
+machine's layout ends up in a commit.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+from mpforge.core.environment import Environment, environment
 
 #: The folder of per-checkout state that is no build output (ignored by git).
 LOCAL_DIR = ".mpforge"
@@ -55,25 +60,37 @@ def save(root: Path, **values: str | None) -> None:
     os.replace(tmp, path)
 
 
-def resolve_mirror(root: Path | None, explicit: str | None) -> tuple[str | None, str]:
-    """The mirror to use and where it came from (``--mirror``, ``MPFORGE_MIRROR``, ``remembered``).
+def resolve_mirror(root: Path | None, explicit: str | None, configured: str | None = None, *,
+                   env: Environment | None = None, remember: bool = True) -> tuple[str | None, str]:
+    """The mirror to use and where it came from (``--mirror``, ``MPFORGE_MIRROR``,
+    ``invoke config``, ``remembered ...``, ``none``).
+
+    :param root: the checkout (None outside one: nothing is remembered or recalled).
+    :param explicit: ``--mirror`` (None or "": not given).
+    :param configured: ``mpforge.mirror`` of invoke's configuration (None or "": not set).
+    :param env: the parsed environment (default: read now).
+    :param remember: False leaves ``settings.json`` alone even for an explicit mirror
+        (a ``--dry-run``).
 
     An explicit mirror is remembered for the checkout ``root`` (when known).
     The returned mirror is not normalised: :func:`mpforge.tree.git.normalise_mirror` does that.
     """
     if explicit is not None and explicit != "":
         if explicit.lower() in NO_MIRROR:
-            if root is not None:
+            if root is not None and remember:
                 save(root, mirror=None)
             return None, "--mirror none"
-        if root is not None:
+        if root is not None and remember:
             remembered: str = explicit
             if "://" not in explicit and not explicit.startswith("git@"):
                 remembered = str(Path(explicit).expanduser().resolve())
             save(root, mirror=remembered)
         return explicit, "--mirror"
-    if "MPFORGE_MIRROR" in os.environ:
-        return os.environ["MPFORGE_MIRROR"] or None, "MPFORGE_MIRROR"
+    from_env = (env or environment()).mirror
+    if from_env is not None:
+        return from_env or None, "MPFORGE_MIRROR"
+    if configured:
+        return (None if configured.lower() in NO_MIRROR else configured), "invoke config mpforge.mirror"
     if root is not None:
         kept = load(root).get("mirror")
         if kept:

@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mpforge.core.environment import environment
 from mpforge.core.errors import StateError
 
 Warn = Callable[[str], None]
@@ -231,18 +232,13 @@ _passes: dict[str, int] = {}
 
 def fault_point(name: str) -> None:
     """Stop here if ``MPFORGE_FAULT`` says so (see the module docstring); else nothing."""
-    spec = os.environ.get("MPFORGE_FAULT")
-    if not spec:
-        return
-    where, _, sig_name = spec.partition(":")
-    point, _, nth = where.partition("@")
-    if point != name:
+    fault = environment().fault
+    if fault is None or fault.point != name:
         return
     _passes[name] = _passes.get(name, 0) + 1
-    if _passes[name] != int(nth or 1):
+    if _passes[name] != fault.nth:
         return
-    sig = getattr(signal, f"SIG{sig_name.upper()}", None) if sig_name else signal.SIGKILL
-    signal.raise_signal(sig or signal.SIGKILL)  # SIGSTOP: a test sends what it wants, then SIGCONT
+    signal.raise_signal(fault.signum)  # SIGSTOP: a test sends what it wants, then SIGCONT
 
 
 # --- processes --------------------------------------------------------------------------

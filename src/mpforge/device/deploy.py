@@ -45,6 +45,7 @@ from pathlib import Path
 
 from mpforge.build.manifest import sha256_file
 from mpforge.build.pipeline import build_one
+from mpforge.core.environment import environment
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import quote
 from mpforge.core.project import Project, Target
@@ -65,8 +66,14 @@ __all__ = [
     "flash_regions",
 ]
 
-DFU_WAIT = float(os.environ.get("MPFORGE_DFU_WAIT", "15"))
-PORT_WAIT = float(os.environ.get("MPFORGE_PORT_WAIT", "20"))
+def dfu_wait() -> float:
+    """Seconds to wait for the board's DFU device (``MPFORGE_DFU_WAIT``, read now)."""
+    return environment().dfu_wait
+
+
+def port_wait() -> float:
+    """Seconds to wait for the board's serial port after flashing (``MPFORGE_PORT_WAIT``, read now)."""
+    return environment().port_wait
 
 #: the largest file any runner is given (the biggest flash of any port is 4 MiB)
 MAX_ARTIFACT = 16 << 20
@@ -106,7 +113,7 @@ def usb_path_of(port: str) -> str:
     if "://" in port or port.startswith("execpty:"):
         return ""
     name = Path(os.path.realpath(port)).name
-    device = Path(os.environ.get("MPFORGE_SYSFS", "/sys")) / "class" / "tty" / name / "device"
+    device = environment().sysfs / "class" / "tty" / name / "device"
     if not device.exists():
         return ""
     interface = Path(os.path.realpath(device)).name  # "1-2:1.0": configuration 1, interface 0
@@ -359,7 +366,7 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
     except TransportError as exc:
         raise DeployError(f"could not send {device} to its bootloader: {exc.message}",
                           exc.hint) from None
-    appeared = wait_for(lambda: dfu_devices(executor, usb_id), DFU_WAIT,
+    appeared = wait_for(lambda: dfu_devices(executor, usb_id), dfu_wait(),
                         f"no DFU device {usb_id} appeared",
                         "connect 3V3 to DFU (BOOT0) and press reset, then run deploy again")
     mine = [d for d in appeared if identity.matches(d)] if identity.known else appeared
@@ -436,7 +443,7 @@ def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
         finally:
             opened.close()
 
-    shown = wait_for(banner, PORT_WAIT, f"{device} did not come back",
+    shown = wait_for(banner, port_wait(), f"{device} did not come back",
                      "check the board; the firmware was written")
     if plan.expect and plan.expect not in shown:
         line = next((row for row in shown.splitlines() if "MicroPython" in row), shown.strip()[:80])

@@ -23,12 +23,12 @@ works on our firmware too (see the README).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpforge.core.environment import environment
 from mpforge.core.errors import MpforgeError
 from mpforge.device.transport import (
     BANNER_TIMEOUT,
@@ -40,9 +40,6 @@ from mpforge.device.transport import (
     UnsendableCode,
     open_device,
 )
-
-#: how long a board may say nothing while mpforge waits for an answer (as for tests)
-SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
 
 
 class DeviceError(MpforgeError):
@@ -61,9 +58,15 @@ class Session:
 
 @contextmanager
 def connect(spec: str, *, note: Callable[[str], None] | None = None,
-            silence: float = SILENCE, timeout: float = BANNER_TIMEOUT) -> Iterator[Session]:
+            silence: float | None = None, timeout: float = BANNER_TIMEOUT) -> Iterator[Session]:
     """Open ``spec``, bring the board to ``>>> `` and close it (and stop an ``execpty:``
-    program) on leaving the block. ``note`` hears what recovery found and did."""
+    program) on leaving the block. ``note`` hears what recovery found and did.
+
+    ``silence`` is how long the board may say nothing while mpforge waits for an answer
+    (None: ``MPFORGE_SILENCE``, 10 s, read now: see :mod:`mpforge.core.environment`).
+    """
+    if silence is None:
+        silence = environment().silence
     opened = open_device(spec)
     try:
         repl = RawRepl(opened.port, silence=silence, note=note)

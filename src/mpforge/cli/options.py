@@ -1,0 +1,183 @@
+"""The options every task shares, merged from the four places they can be set.
+
+``mirror``, ``jobs``, ``ccache``, ``verbose`` and ``debug`` can be given on a task's
+command line, in the environment, or in invoke's configuration. :func:`shared_options`
+merges them, first wins:
+
+1. the task's flag, when given: ``--verbose`` and ``--debug`` can only turn on,
+   ``--no-ccache`` only off; ``--jobs 0`` (the default) and no ``--mirror`` mean "not given";
+2. the environment: ``MPFORGE_MIRROR``, ``MPFORGE_JOBS``, ``MPFORGE_CCACHE``,
+   ``MPFORGE_VERBOSE``, ``MPFORGE_DEBUG`` (parsed by :mod:`mpforge.core.environment`);
+3. invoke's configuration, section ``mpforge:``: ``invoke.yaml`` at the checkout's root
+   (the ``mpforge`` console script loads it too, see :mod:`mpforge.cli.main`), a user's
+   ``~/.invoke.yaml``, ``/etc/invoke.yaml`` or ``invoke -f FILE`` (invoke merges those
+   itself). A key it does not know is refused by name, with the nearest one;
+4. the built-in default: jobs = the CPU count, ccache on, verbose and debug off. For
+   ``mirror``, the mirror this checkout remembers (``.mpforge/settings.json``, see
+   :mod:`mpforge.core.settings`) comes first, then none.
+
+``--mirror BASE`` is remembered for the checkout and ``--mirror none`` forgets it, as
+before (except under ``--dry-run``, which changes nothing).
+
+In a task, one line gives them all, passing the task's own parameters (only those it
+has; the others then come from the environment, the configuration or the default)::
+
+    @task(...)
+    @reports_errors
+    def build(c: Context, ..., jobs: int = 0, ccache: bool = True, mirror: str | None = None,
+              verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+        opts = shared_options(c, verbose=verbose, debug=debug, dry_run=dry_run,
+                              mirror=mirror, jobs=jobs, ccache=ccache)
+        ...  # opts.mirror (normalised), opts.jobs, opts.ccache, opts.verbose, opts.debug
+
+``opts.origin("jobs")`` says where a value came from, :meth:`SharedOptions.describe`
+gives one line per option (for ``invoke doctor`` and ``-v``), and ``opts.warnings``
+holds the environment's unknown ``MPFORGE_*`` variables for the task to show.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from invoke import Context
+
+from mpforge.core.config import check_keys
+from mpforge.core.environment import environment
+from mpforge.core.errors import ConfigError
+from mpforge.core.project import find_root
+from mpforge.core.settings import resolve_mirror
+from mpforge.tree.git import normalise_mirror
+
+#: The section of invoke's configuration that holds mpforge's shared options.
+SECTION = "mpforge"
+#: The keys that section takes (each a leaf: no nested tables).
+CONFIG_KEYS: dict[str, Any] = {"mirror": None, "jobs": None, "ccache": None, "verbose": None, "debug": None}
+#: What the errors about the section call its file (invoke merges several; this is ours).
+CONFIG_FILE = Path("invoke.yaml")
+
+#: Where a value came from, as :meth:`SharedOptions.origin` says it.
+FROM_CONFIG = f"invoke config {SECTION}.{{key}}"
+FROM_DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class SharedOptions:
+    """The merged shared options of one task run, and where each value came from."""
+
+    #: the mirror every clone goes through, normalised (absolute folder, no trailing
+    #: slash); None: clones go to GitHub
+    mirror: str | None
+    #: parallel jobs, at least 1
+    jobs: int
+    #: compile through ccache when it is installed
+    ccache: bool
+    #: show every command run
+    verbose: bool
+    #: tracebacks on errors
+    debug: bool
+    #: change nothing (only ever from the task's flag)
+    dry_run: bool
+    #: option name -> its source: a flag (``--jobs``), a variable (``MPFORGE_JOBS``),
+    #: ``invoke config mpforge.jobs``, ``remembered in ...`` (mirror) or ``default``
+    origins: Mapping[str, str] = field(default_factory=dict)
+    #: lines for the task to show: ``MPFORGE_*`` variables mpforge does not read
+    warnings: tuple[str, ...] = ()
+
+    def origin(self, name: str) -> str:
+        """Where option ``name`` (``mirror``, ``jobs``, ...) got its value."""
+        return self.origins[name]
+
+    def describe(self) -> list[str]:
+        """One ``name: value (origin)`` line per option, for ``invoke doctor`` and ``-v``."""
+        values = {"mirror": self.mirror or "none", "jobs": self.jobs, "ccache": _on_off(self.ccache),
+                  "verbose": _on_off(self.verbose), "debug": _on_off(self.debug),
+                  "dry_run": _on_off(self.dry_run)}
+        return [f"{name}: {value} ({self.origins[name]})" for name, value in values.items()]
+
+
+def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dry_run: bool = False,
+                   mirror: str | None = None, jobs: int = 0, ccache: bool = True) -> SharedOptions:
+    """Merge a task's shared flags with the environment, invoke's configuration and the defaults.
+
+    The keyword arguments are the task's own parameters, at their defaults when not given
+    on the command line (see the module docstring for the order). Raises ConfigError for a
+    malformed ``MPFORGE_*`` value or an unknown or mistyped key under ``mpforge:``.
+    An explicit ``mirror`` is remembered for the checkout (``none`` forgets it) unless
+    ``dry_run``.
+    """
+    env = environment()
+    configured = configured_options(c)
+    origins: dict[str, str] = {"dry_run": "--dry-run" if dry_run else FROM_DEFAULT}
+
+    def pick(name: str, flag_given: bool, flag_value: Any, flag_name: str, env_value: Any,
+             default: Any) -> Any:
+        if flag_given:
+            origins[name] = flag_name
+            return flag_value
+        if env_value is not None:
+            origins[name] = f"MPFORGE_{name.upper()}"
+            return env_value
+        if configured.get(name) is not None:
+            origins[name] = FROM_CONFIG.format(key=name)
+            return configured[name]
+        origins[name] = FROM_DEFAULT
+        return default
+
+    chosen_jobs = pick("jobs", jobs > 0, jobs, "--jobs", env.jobs, os.cpu_count() or 1)
+    chosen_ccache = pick("ccache", not ccache, False, "--no-ccache", env.ccache, True)
+    chosen_verbose = pick("verbose", verbose, True, "--verbose", env.verbose, False)
+    chosen_debug = pick("debug", debug, True, "--debug", env.debug, False)
+
+    try:
+        root: Path | None = find_root()
+    except ConfigError:
+        root = None  # outside a checkout: nothing remembered
+    chosen_mirror, origins["mirror"] = resolve_mirror(root, mirror, configured.get("mirror"), env=env,
+                                                      remember=not dry_run)
+    return SharedOptions(mirror=normalise_mirror(chosen_mirror), jobs=chosen_jobs, ccache=chosen_ccache,
+                         verbose=chosen_verbose, debug=chosen_debug, dry_run=dry_run, origins=origins,
+                         warnings=env.warnings)
+
+
+def configured_options(c: Context) -> dict[str, Any]:
+    """The ``mpforge:`` section of the context's invoke configuration, checked; ``jobs: 0``
+    and ``mirror: ~`` (the built-in defaults) count as not set and are left out."""
+    section = c.config.get(SECTION)
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{CONFIG_FILE}: '{SECTION}' must be a table of settings, not {section!r}",
+                          f"write it as '{SECTION}:' followed by indented keys ({', '.join(CONFIG_KEYS)})")
+    check_keys(section, CONFIG_KEYS, CONFIG_FILE, SECTION)
+    values: dict[str, Any] = {}
+    for key in ("ccache", "verbose", "debug"):
+        if section.get(key) is not None:
+            values[key] = _typed(section, key, bool, "true or false")
+    jobs = section.get("jobs")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0):
+        _refuse(key="jobs", value=jobs, expected="a whole number (0: the CPU count)")
+    if jobs:
+        values["jobs"] = jobs
+    if section.get("mirror"):
+        values["mirror"] = _typed(section, "mirror", str, "a URL or a folder (or none)")
+    return values
+
+
+def _typed(section: Mapping[str, Any], key: str, kind: type, expected: str) -> Any:
+    value = section[key]
+    if not isinstance(value, kind):
+        _refuse(key, value, expected)
+    return value
+
+
+def _refuse(key: str, value: Any, expected: str) -> None:
+    raise ConfigError(f"{CONFIG_FILE}: '{SECTION}.{key}' must be {expected}, not {value!r}",
+                      f"fix it in the checkout's {CONFIG_FILE} (or ~/.invoke.yaml)")
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"

@@ -1,0 +1,214 @@
+"""The shared task options: flag > MPFORGE_* environment > invoke.yaml > built-in default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from invoke import Collection, Config, Context, task
+
+from conftest import REPO
+from mpforge.cli.main import make_program
+from mpforge.cli.options import SharedOptions, shared_options
+from mpforge.core import settings
+from mpforge.core.errors import ConfigError
+
+EVERY_OPTION_IN_YAML = """\
+mpforge:
+  mirror: https://yaml.example/gh
+  jobs: 3
+  ccache: false
+  verbose: true
+  debug: true
+"""
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An mpforge checkout (as find_root sees one) in a tmp folder, with no MPFORGE_* set
+    and no user or system invoke configuration in reach."""
+    root = tmp_path / "checkout"
+    (root / "ports").mkdir(parents=True)
+    (root / "toolchains").mkdir()
+    for name in [n for n in os.environ if n.startswith("MPFORGE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.invoke.yaml of the user's
+    monkeypatch.chdir(root)
+    return root
+
+
+def context_for(root: Path, invoke_yaml: str | None) -> Context:
+    """A real invoke Context whose project configuration is ``root/invoke.yaml``."""
+    if invoke_yaml is not None:
+        (root / "invoke.yaml").write_text(invoke_yaml)
+    config = Config(project_location=str(root), system_prefix=str(root / "no-system") + os.sep,
+                    user_prefix=str(root / "no-user") + os.sep)
+    config.load_project()
+    return Context(config=config)
+
+
+def values(opts: SharedOptions) -> dict[str, object]:
+    return {"mirror": opts.mirror, "jobs": opts.jobs, "ccache": opts.ccache, "verbose": opts.verbose,
+            "debug": opts.debug}
+
+
+def test_without_flag_environment_or_configuration_the_built_in_defaults_apply(checkout):
+    opts = shared_options(context_for(checkout, None))
+    assert values(opts) == {"mirror": None, "jobs": os.cpu_count() or 1, "ccache": True, "verbose": False,
+                            "debug": False}
+    assert {name: opts.origin(name) for name in ("jobs", "ccache", "verbose", "debug")} == dict.fromkeys(
+        ("jobs", "ccache", "verbose", "debug"), "default")
+    assert opts.origin("mirror") == "none"
+
+
+def test_the_checkouts_invoke_yaml_at_its_built_in_defaults_changes_nothing(checkout):
+    shipped = (REPO / "invoke.yaml").read_text()
+    with_file = shared_options(context_for(checkout, shipped))
+    assert values(with_file) == values(shared_options(context_for(checkout, "")))
+    assert with_file.origin("jobs") == "default" and with_file.origin("mirror") == "none"
+
+
+def test_invoke_yaml_beats_the_defaults(checkout):
+    opts = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML))
+    assert values(opts) == {"mirror": "https://yaml.example/gh", "jobs": 3, "ccache": False, "verbose": True,
+                            "debug": True}
+    for name in ("mirror", "jobs", "ccache", "verbose", "debug"):
+        assert opts.origin(name) == f"invoke config mpforge.{name}"
+
+
+def test_the_environment_beats_invoke_yaml(checkout, monkeypatch):
+    for name, value in {"MPFORGE_MIRROR": "https://env.example/gh", "MPFORGE_JOBS": "5", "MPFORGE_CCACHE": "on",
+                        "MPFORGE_VERBOSE": "0", "MPFORGE_DEBUG": "no"}.items():
+        monkeypatch.setenv(name, value)
+    opts = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML))
+    assert values(opts) == {"mirror": "https://env.example/gh", "jobs": 5, "ccache": True, "verbose": False,
+                            "debug": False}
+    for name in ("mirror", "jobs", "ccache", "verbose", "debug"):
+        assert opts.origin(name) == f"MPFORGE_{name.upper()}"
+
+
+def test_a_flag_given_beats_the_environment(checkout, monkeypatch):
+    for name, value in {"MPFORGE_MIRROR": "https://env.example/gh", "MPFORGE_JOBS": "5", "MPFORGE_CCACHE": "on",
+                        "MPFORGE_VERBOSE": "0", "MPFORGE_DEBUG": "0"}.items():
+        monkeypatch.setenv(name, value)
+    opts = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML), mirror="https://flag.example/gh/",
+                          jobs=7, ccache=False, verbose=True, debug=True, dry_run=True)
+    assert values(opts) == {"mirror": "https://flag.example/gh", "jobs": 7, "ccache": False, "verbose": True,
+                            "debug": True}
+    assert [opts.origin(n) for n in ("mirror", "jobs", "ccache", "verbose", "debug", "dry_run")] == [
+        "--mirror", "--jobs", "--no-ccache", "--verbose", "--debug", "--dry-run"]
+
+
+def test_flags_at_their_defaults_mean_not_given(checkout, monkeypatch):
+    monkeypatch.setenv("MPFORGE_VERBOSE", "1")
+    monkeypatch.setenv("MPFORGE_CCACHE", "0")
+    # verbose=False cannot turn verbose off, ccache=True cannot turn ccache on, jobs=0 and
+    # mirror=None leave the choice to the configuration
+    opts = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML), verbose=False, ccache=True, jobs=0,
+                          mirror=None)
+    assert (opts.verbose, opts.ccache, opts.jobs, opts.mirror) == (True, False, 3, "https://yaml.example/gh")
+
+
+def test_the_remembered_mirror_comes_after_invoke_yaml(checkout):
+    settings.save(checkout, mirror="https://remembered.example/gh")
+    opts = shared_options(context_for(checkout, "mpforge:\n  mirror: ~\n"))
+    assert (opts.mirror, opts.origin("mirror")) == ("https://remembered.example/gh",
+                                                    "remembered in .mpforge/settings.json")
+    opts = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML))
+    assert (opts.mirror, opts.origin("mirror")) == ("https://yaml.example/gh", "invoke config mpforge.mirror")
+    assert settings.load(checkout)["mirror"] == "https://remembered.example/gh"  # not replaced
+
+
+def test_mirror_none_in_invoke_yaml_means_no_mirror_without_forgetting(checkout):
+    settings.save(checkout, mirror="https://remembered.example/gh")
+    opts = shared_options(context_for(checkout, "mpforge:\n  mirror: none\n"))
+    assert (opts.mirror, opts.origin("mirror")) == (None, "invoke config mpforge.mirror")
+    assert settings.load(checkout)["mirror"] == "https://remembered.example/gh"
+
+
+def test_an_explicit_mirror_is_remembered_and_mirror_none_forgets_it(checkout):
+    context = context_for(checkout, None)
+    shared_options(context, mirror="https://flag.example/gh")
+    assert settings.load(checkout)["mirror"] == "https://flag.example/gh"
+    assert shared_options(context).origin("mirror") == "remembered in .mpforge/settings.json"
+    opts = shared_options(context, mirror="none")
+    assert (opts.mirror, opts.origin("mirror")) == (None, "--mirror none")
+    assert "mirror" not in settings.load(checkout)
+
+
+def test_a_dry_run_remembers_nothing(checkout):
+    opts = shared_options(context_for(checkout, None), mirror="https://flag.example/gh", dry_run=True)
+    assert opts.mirror == "https://flag.example/gh" and opts.dry_run
+    assert settings.load(checkout) == {}
+
+
+def test_an_unknown_key_under_mpforge_is_refused_with_the_nearest(checkout):
+    with pytest.raises(ConfigError) as caught:
+        shared_options(context_for(checkout, "mpforge:\n  job: 4\n"))
+    assert caught.value.message == "invoke.yaml: unknown key 'job' in [mpforge]"
+    assert caught.value.hint == "did you mean 'jobs'?"
+
+
+@pytest.mark.parametrize("text, key", [("jobs: many", "jobs"), ("jobs: -1", "jobs"), ("ccache: 'off'", "ccache"),
+                                       ("verbose: 1", "verbose"), ("mirror: 42", "mirror")])
+def test_a_value_of_the_wrong_kind_is_refused_by_name(checkout, text, key):
+    with pytest.raises(ConfigError, match=rf"'mpforge\.{key}' must be "):
+        shared_options(context_for(checkout, f"mpforge:\n  {text}\n"))
+
+
+def test_a_malformed_environment_value_is_refused_by_name(checkout, monkeypatch):
+    monkeypatch.setenv("MPFORGE_JOBS", "lots")
+    with pytest.raises(ConfigError, match="MPFORGE_JOBS='lots'"):
+        shared_options(context_for(checkout, None))
+
+
+def test_unknown_environment_variables_come_back_as_warnings(checkout, monkeypatch):
+    monkeypatch.setenv("MPFORGE_JOB", "4")
+    opts = shared_options(context_for(checkout, None))
+    assert opts.warnings == ("MPFORGE_JOB is not a setting mpforge reads (did you mean MPFORGE_JOBS?)",)
+
+
+def test_describe_says_each_value_and_where_it_came_from(checkout, monkeypatch):
+    monkeypatch.setenv("MPFORGE_JOBS", "5")
+    lines = shared_options(context_for(checkout, EVERY_OPTION_IN_YAML), debug=True).describe()
+    assert "jobs: 5 (MPFORGE_JOBS)" in lines
+    assert "ccache: off (invoke config mpforge.ccache)" in lines
+    assert "debug: on (--debug)" in lines
+    assert "mirror: https://yaml.example/gh (invoke config mpforge.mirror)" in lines
+
+
+def seen_by_a_task(argv_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Run a one-task namespace through the ``mpforge`` console script's program from
+    ``argv_cwd``; what the task's Context holds under ``mpforge`` and what it merges."""
+    seen: dict[str, object] = {}
+
+    @task
+    def show(c):
+        seen["config"] = dict(c.config.get("mpforge") or {})
+        seen["options"] = shared_options(c)
+
+    monkeypatch.chdir(argv_cwd)
+    make_program(Collection(show)).run(["mpforge", "show"], exit=False)
+    return seen
+
+
+def test_the_mpforge_command_loads_the_checkouts_invoke_yaml(checkout, monkeypatch):
+    (checkout / "invoke.yaml").write_text(EVERY_OPTION_IN_YAML)
+    (checkout / "sub" / "folder").mkdir(parents=True)
+    seen = seen_by_a_task(checkout / "sub" / "folder", monkeypatch)  # found by walking up
+    assert seen["config"] == {"mirror": "https://yaml.example/gh", "jobs": 3, "ccache": False, "verbose": True,
+                              "debug": True}
+    opts = seen["options"]
+    assert isinstance(opts, SharedOptions) and opts.jobs == 3 and opts.origin("jobs") == "invoke config mpforge.jobs"
+
+
+def test_the_mpforge_command_outside_a_checkout_loads_no_project_configuration(checkout, tmp_path, monkeypatch):
+    (checkout / "invoke.yaml").write_text(EVERY_OPTION_IN_YAML)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "invoke.yaml").write_text(EVERY_OPTION_IN_YAML)  # not a checkout: ignored
+    seen = seen_by_a_task(elsewhere, monkeypatch)
+    assert seen["config"] == {}
+    opts = seen["options"]
+    assert isinstance(opts, SharedOptions) and opts.jobs == (os.cpu_count() or 1)
