@@ -129,7 +129,7 @@ def test_every_field_has_a_variable_and_the_docstring_table_names_each():
 
 def test_the_library_reads_no_variable_of_the_table_anywhere_else():
     # the shim runs inside the tree's run-tests, as its own program: it is left as it is
-    shim = REPO / "src/mpforge/device/pyboard_shim"
+    shim = REPO / "src/mpforge/testing/pyboard_shim"
     names = "|".join(environment_mod.VARIABLES.values())
     direct_read = re.compile(rf"(environ|getenv)\b.*[\"'](?:{names})[\"']")
     readers = [f"{path.name}: {line.strip()}" for path in (REPO / "src/mpforge").rglob("*.py")
