@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -73,6 +74,18 @@ class Mirror:
 
     def bare(self, owner_name: str) -> Path:
         return self.base / f"{owner_name}.git"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_as_on_a_terminal():
+    """Ctrl-C reaches the tests (and the commands they start) as it does on a terminal.
+
+    A CI runner may start the suite with SIGINT ignored (a background job of a
+    non-interactive shell); an ignored signal stays ignored in every child, and the
+    tests of what Ctrl-C does would see nothing happen."""
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -108,11 +108,13 @@ def test_move_file_across_file_systems_copies_then_renames(tmp_path, monkeypatch
 
 
 def test_deferred_signals_hold_ctrl_c_until_the_block_ends():
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as on a terminal
     order = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_signals():
             signal.raise_signal(signal.SIGINT)
             order.append("finished the block")
+    signal.signal(signal.SIGINT, previous)
     assert order == ["finished the block"]
 
 
