@@ -314,3 +314,22 @@ def test_the_fingerprint_compares_the_tree_with_pin_plus_series(patches, tree):
     edited = q.fingerprint(pin)
     assert not edited.matches and edited.differing == ["NOTES", "py/gc.c"]
     assert edited.expected == applied.expected and edited.digest != applied.digest
+
+
+def test_a_patch_editing_a_file_an_earlier_patch_creates_is_not_applied_not_conflicting(patches, tree):
+    # as 0015 edits the emulated board 0008 adds: on a pristine (or reverted) tree the
+    # pair applies in order, so --status says "not applied", and apply takes both
+    (patches / "0003-new-board.patch").write_text(
+        "--- /dev/null\n+++ b/boards/NEW/board.h\n@@ -0,0 +1,2 @@\n+#define NEW 1\n+#define UART 0\n")
+    (patches / "0004-new-board-uart.patch").write_text(
+        "--- a/boards/NEW/board.h\n+++ b/boards/NEW/board.h\n@@ -1,2 +1,2 @@\n #define NEW 1\n"
+        "-#define UART 0\n+#define UART 1\n")
+    with (patches / "series").open("a") as fh:
+        fh.write("0003-new-board.patch\n0004-new-board-uart.patch\n")
+    q = queue(patches, tree)
+    assert {state for _, state in q.status()} == {PatchState.NOT_APPLIED}
+    assert pristine(tree)  # the check changed nothing
+    q.apply()
+    assert (tree / "boards" / "NEW" / "board.h").read_text() == "#define NEW 1\n#define UART 1\n"
+    q.revert()
+    assert {state for _, state in q.status()} == {PatchState.NOT_APPLIED}

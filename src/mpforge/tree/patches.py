@@ -793,7 +793,7 @@ class PatchQueue:
                             else PatchState.OUTDATED
                         if state == PatchState.APPLIED and edited & set(self._touched_by(patch)):
                             state = PatchState.EDITED
-                    elif self._checks(pending + [patch]):
+                    elif self._apply_in_order(pending + [patch]):
                         pending.append(patch)
                         state = PatchState.NOT_APPLIED
                     else:
@@ -814,7 +814,7 @@ class PatchQueue:
         states = []
         pending = []
         for patch in series:
-            if self._checks(pending + [patch]):
+            if self._apply_in_order(pending + [patch]):
                 pending.append(patch)
                 state = PatchState.NOT_APPLIED
             elif self._checks([patch], reverse=True):
@@ -823,6 +823,21 @@ class PatchQueue:
                 state = PatchState.CONFLICTING
             states.append((patch, state))
         return states
+
+    def _apply_in_order(self, patches: list[Patch]) -> bool:
+        """Whether ``patches`` apply one after the other to the tree as it is.
+
+        Tried on copies of the files they touch in a temporary folder, as :meth:`apply`
+        does it: ``git apply --check`` of several patches inside the tree's repository
+        refuses a patch that edits a file an earlier one creates (0015 edits the board
+        0008 adds), so a pristine tree would call it conflicting. Changes nothing.
+        """
+        scratch = _Scratch(self, Path(tempfile.mkdtemp(prefix="mpforge-check-")))
+        try:
+            scratch.seed_from_tree(self._touched(patches))
+            return scratch.apply(patches).ok
+        finally:
+            scratch.remove()
 
     def _checks(self, patches: list[Patch], reverse: bool = False) -> bool:
         """``git apply --check`` against the tree itself (read-only)."""
