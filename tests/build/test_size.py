@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from mpforge.build.size import columns, compare, current_sizes, load_baseline, table_rows, to_json, to_markdown
+from mpforge.build.size import compare, current_sizes, load_baseline
+from mpforge.cli.render.sizes import columns, table_rows, to_json, to_markdown
 from mpforge.core.errors import ConfigError, MpforgeError
 
 

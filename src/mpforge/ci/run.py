@@ -5,26 +5,15 @@ patch, build (the matrix of the selected ports and boards), test (the host
 suite when a host port is selected; failures retried ``retries`` times, default
 once, and a test that passes on a retry is "flaky", named but not failing),
 size (against a baseline when given). Everything that can run runs; the exit
-status is non-zero if anything failed.
-
-Into ``--out`` (default ``ci-out/``):
-
-``summary.json``  every step and target: status, time, sizes, test counts
-``junit.xml``     a testsuite of build targets (one testcase each) plus the
-                  host test suite: a red build shows as a failed testcase
-                  (built as one element tree, every text made XML-safe by
-                  :mod:`mpforge.testing.reports`, so it loads whatever a test printed)
-``size.md``       the size table (with deltas against a baseline)
-``summary.md``    the Markdown job summary, also appended to
-                  ``$GITHUB_STEP_SUMMARY`` when that is set
+status is non-zero if anything failed. :func:`run_ci` returns a
+:class:`CiReport`; the result files (``summary.json``, ``junit.xml``,
+``summary.md``, ``size.md``) are written from it by :mod:`mpforge.cli.render.ci`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge.build import doctor as doctor_mod
@@ -33,8 +22,7 @@ from mpforge.build.matrix import MatrixReport, OnChange, Status
 from mpforge.build.pipeline import BuildOptions, Pipeline
 from mpforge.build.selection import Selection
 from mpforge.core.errors import MpforgeError
-from mpforge.testing.reports import ReportError, element, json_clean, readable, write_files, xml_text
-from mpforge.testing.testrun import TestReport, Verdict, junit_suite, run_for_target
+from mpforge.testing.testrun import TestReport, Verdict, run_for_target
 
 
 @dataclass
@@ -51,7 +39,8 @@ class CiReport:
     matrix: MatrixReport | None = None
     tests: TestReport | None = None
     sizes: list = field(default_factory=list)
-    size_markdown: str = ""  # the size table, written as size.md with the other files
+    #: the sizes were compared with a baseline (the size table then shows deltas)
+    size_baseline: bool = False
     #: result files that could not be written (the run itself is described in full)
     output_error: str = ""
 
@@ -79,11 +68,11 @@ def _step(report: CiReport, name: str, console, action) -> object:
         step.seconds = round(time.monotonic() - started, 2)
 
 
-def run_ci(selection: Selection, out: Path, *, mirror: str | None, jobs: int,
+def run_ci(selection: Selection, *, mirror: str | None, jobs: int,
            size_baseline: Path | None = None, retries: int = 1,
            on_change: OnChange | None = None) -> CiReport:
-    """Run the pipeline; see the module docstring. Never raises for what a step or a
-    result file ran into: that is recorded in the report (``ok`` is then false).
+    """Run the pipeline; see the module docstring. Never raises for what a step ran
+    into: that is recorded in the report (``ok`` is then false).
     ``on_change`` hears of each target's progress in the build step."""
     project = selection.project
     console = project.console
@@ -138,7 +127,7 @@ def run_ci(selection: Selection, out: Path, *, mirror: str | None, jobs: int,
                  if r.status in (Status.OK, Status.CACHED)}
         current = {t: s for t, s in size_mod.current_sizes(project.dist_root).items() if t in built}
         report.sizes = size_mod.compare(current, baseline)
-        report.size_markdown = size_mod.to_markdown(report.sizes, baseline is not None)
+        report.size_baseline = baseline is not None
 
     _step(report, "doctor", console, doctor)
     _step(report, "fetch and patch", console, fetch_and_patch)
@@ -148,10 +137,6 @@ def run_ci(selection: Selection, out: Path, *, mirror: str | None, jobs: int,
             _step(report, name, console, action)
         else:
             report.steps.append(Step(name, "skipped", 0.0, "the tree could not be fetched"))
-    try:
-        write_outputs(report, out)
-    except ReportError as exc:
-        report.output_error = exc.one_line()
     return report
 
 
@@ -164,89 +149,3 @@ def _test_counts(tests: TestReport) -> str:
     return text
 
 
-def _summary(report: CiReport) -> dict:
-    data: dict = {"ok": report.ok, "steps": [asdict(s) for s in report.steps], "targets": [],
-                  "tests": None}
-    if report.matrix:
-        data["targets"] = [{"target": r.target, "status": r.status.value, "seconds": round(r.duration, 2),
-                            "reason": r.reason, "size": r.size} for r in report.matrix.results]
-        data["ccache"] = report.matrix.ccache.as_dict() if report.matrix.ccache else None
-    if report.tests:
-        data["tests"] = {v.value: report.tests.count(v) for v in Verdict}
-        data["flaky_tests"] = [r.test for r in report.tests.flaky]
-        data["failed_tests"] = [r.test for r in report.tests.failures]
-    return json_clean(data)  # type: ignore[return-value]
-
-
-def _junit(report: CiReport) -> str:
-    """``<testsuites>``: the build targets (one testcase each) and the host test suite,
-    built as elements (never text parsed back), every text XML-safe."""
-    suites = element(None, "testsuites")
-    if report.matrix:
-        results = report.matrix.results
-        build = element(suites, "testsuite", {
-            "name": "build", "tests": len(results),
-            "failures": sum(r.status == Status.FAILED for r in results),
-            "skipped": sum(r.status == Status.SKIPPED for r in results)})
-        for r in results:
-            case = element(build, "testcase", {"classname": "build", "name": r.target,
-                                               "time": f"{r.duration:.2f}"})
-            if r.status == Status.FAILED:
-                element(case, "failure", {"message": r.reason}, r.details or r.reason)
-            elif r.status == Status.SKIPPED:
-                element(case, "skipped", {"message": r.reason})
-    if report.tests:
-        suites.append(junit_suite(report.tests))
-    return xml_text(suites)
-
-
-def _markdown(report: CiReport) -> str:
-    icon = {"ok": "✅", "failed": "❌", "skipped": "⏭️", "cached": "✅"}
-    lines = ["## mpforge ci: " + ("passed" if report.ok else "failed"), "",
-             "| step | status | time | detail |", "|---|---|---|---|"]
-    lines += [f"| {s.name} | {icon.get(s.status, '')} {s.status} | {s.seconds:.1f} s | {readable(s.detail)} |"
-              for s in report.steps]
-    if report.matrix:
-        lines += ["", "| target | status | time | text | data | bss | reason |",
-                  "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r.target} | {icon.get(r.status.value, '')} {r.status.value} | {r.duration:.1f} s | "
-                  + " | ".join(str(r.size.get(k, "")) for k in ("text", "data", "bss"))
-                  + f" | {readable(r.reason)} |" for r in report.matrix.results]
-        if report.matrix.ccache:
-            lines += ["", report.matrix.ccache.markdown()]
-    if report.tests:
-        t = report.tests
-        lines += ["", f"Tests ({t.target}): {t.count(Verdict.PASS)} passed, {t.count(Verdict.FAIL)} failed, "
-                  f"{t.count(Verdict.SKIP)} skipped, {t.count(Verdict.KNOWN)} known differences, "
-                  f"{t.count(Verdict.FLAKY)} flaky"]
-        if t.failures:
-            lines += ["", "Failed: " + ", ".join(f"`{readable(r.test)}`" for r in t.failures)]
-        if t.flaky:
-            lines += ["", "Flaky (failed, then passed on a retry; fix them or list them): "
-                      + ", ".join(f"`{readable(r.test)}`" for r in t.flaky)]
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(report: CiReport, out: Path) -> None:
-    """Write the result files into ``out``; each one that can be written is, then a
-    :class:`~mpforge.testing.reports.ReportError` names the others. Also appends the Markdown
-    summary to ``$GITHUB_STEP_SUMMARY`` when that is set."""
-    markdown = _markdown(report)
-    files = {out / "summary.json": json.dumps(_summary(report), indent=2) + "\n",
-             out / "junit.xml": _junit(report),
-             out / "summary.md": markdown,
-             out / "size.md": report.size_markdown or "No sizes: nothing was built.\n"}
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    problems: list[str] = []
-    try:
-        write_files(files)
-    except ReportError as exc:
-        problems.append(exc.message)
-    if step_summary:
-        try:
-            with open(step_summary, "a", encoding="utf-8") as fh:
-                fh.write(markdown)
-        except OSError as exc:
-            problems.append(f"$GITHUB_STEP_SUMMARY ({step_summary}): {exc.strerror or exc}")
-    if problems:
-        raise ReportError("; ".join(problems), "check the path and its permissions")

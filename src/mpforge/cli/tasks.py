@@ -35,9 +35,12 @@ from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
 from mpforge.cli.options import shared_options
+from mpforge.cli.render import ci as render_ci
+from mpforge.cli.render import sizes as render_sizes
+from mpforge.cli.render import tests as render_tests
 from mpforge.cli.ui import Console
 from mpforge.core import lock as lock_mod
-from mpforge.core.errors import ConfigError, MpforgeError, Terminated
+from mpforge.core.errors import ConfigError, MpforgeError, ReportError, Terminated
 from mpforge.core.project import Project, find_root
 from mpforge.core.state import disk_error
 from mpforge.device import deploy as deploy_mod
@@ -385,46 +388,14 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
                                         emulator=emulator, retries=retry_failed)
     unwritten = None
     try:  # the result files first: whatever else happens, they are there
-        testrun_mod.write_outputs(report, junit, json)
+        render_tests.write_outputs(report, junit, json)
     except MpforgeError as exc:
         unwritten = exc
-    _show_test_report(_console(project), report)
+    render_tests.show_test_report(_console(project), report)
     if unwritten is not None:
         _console(project).error(unwritten.one_line())
     if not report.ok or unwritten is not None:
         raise Exit(code=1)
-
-
-def _show_test_report(console: Console, report) -> None:
-    """Failures with their diffs, flaky tests with their first failure's, the counts,
-    and one closing line naming the flaky tests (control bytes a test printed are
-    shown escaped, as in the result files, so they cannot garble the terminal)."""
-    from mpforge.testing.reports import readable as safe
-
-    V = testrun_mod.Verdict
-    for failure in report.failures:
-        tries = f" (failed all {failure.attempts} tries)" if failure.attempts > 1 else ""
-        console.error(f"FAIL {safe(failure.test)}{tries}")
-        console.block(safe(failure.failure_text()), to_err=True)
-    for flaky in report.flaky:
-        console.warn(f"FLAKY {safe(flaky.test)}: failed, then passed on try {flaky.attempts}; "
-                     "its first failure:")
-        console.block(safe(flaky.failure_text()))
-    for fixed in (r for r in report.results if r.verdict == V.FIXED):
-        console.warn(f"{fixed.test} passes but is listed as a known difference: "
-                     f"remove it from {report.baseline or 'the baseline'}")
-    console.table(f"tests: {report.target}, {report.jobs} shard(s), {report.seconds:.1f} s",
-                  ["passed", "failed", "skipped", "known", "fixed", "flaky"],
-                  [(str(report.count(V.PASS)), str(report.count(V.FAIL)), str(report.count(V.SKIP)),
-                    str(report.count(V.KNOWN)), str(report.count(V.FIXED)), str(report.count(V.FLAKY)))])
-    if report.flaky:
-        console.warn(f"{len(report.flaky)} flaky test(s), passed on a retry (fix them or list "
-                     f"them in {report.baseline or 'the baseline'}): "
-                     + ", ".join(safe(r.test) for r in report.flaky))
-    if report.aborted:
-        console.error(f"test run aborted: {report.aborted}")
-    elif report.ok:
-        console.ok("no unexpected failure")
 
 
 @task(help=helps("verbose", "debug", fix="apt-get install what the ports lack (as root)",
@@ -649,13 +620,13 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
     rows = size_mod.compare(size_mod.current_sizes(project.dist_root), base)
     with_base = base is not None
     _console(project).table("sizes" + (f" vs {baseline}" if baseline else ""),
-                          size_mod.columns(with_base), size_mod.table_rows(rows, with_base))
+                          render_sizes.columns(with_base), render_sizes.table_rows(rows, with_base))
     if save:
         _write_json(save, {"targets": {r.target: r.size for r in rows}})
         _console(project).ok(f"baseline saved to {save}")
-    _write_json(json, size_mod.to_json(rows))
+    _write_json(json, render_sizes.to_json(rows))
     if markdown:
-        Path(markdown).write_text(size_mod.to_markdown(rows, with_base))
+        Path(markdown).write_text(render_sizes.to_markdown(rows, with_base))
 
 
 @task(help=helps(
@@ -672,21 +643,22 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
        size_baseline: str | None = None, jobs: int = 0, retry_failed: int = 1,
        mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
-    from mpforge.testing.reports import readable
-
     project = _project(verbose)
-    with render.BuildProgress(_console(project)) as progress:
-        report = ci_mod.run_ci(select(project, ports, boards), Path(out),
-                               mirror=mirror, jobs=jobs or os.cpu_count() or 1,
+    console = _console(project)
+    with render.BuildProgress(console) as progress:
+        report = ci_mod.run_ci(select(project, ports, boards), mirror=mirror,
+                               jobs=jobs or os.cpu_count() or 1,
                                size_baseline=Path(size_baseline) if size_baseline else None,
                                retries=retry_failed, on_change=progress.on_change)
+    try:  # the result files first: whatever else happens, they are there
+        render_ci.write_outputs(report, Path(out))
+    except ReportError as exc:
+        report.output_error = exc.one_line()
     if report.tests:
-        _show_test_report(_console(project), report.tests)
-    _console(project).table("ci", ["step", "status", "time", "detail"],
-                          [(s.name, s.status, f"{s.seconds:.1f} s", readable(s.detail))
-                           for s in report.steps])
+        render_tests.show_test_report(console, report.tests)
+    render_ci.show_ci(console, report)
     if report.output_error:
-        _console(project).error(report.output_error)
+        console.error(report.output_error)
     if not report.ok:
         failed = [s.name for s in report.steps if s.status == "failed"]
         if report.output_error:
@@ -734,8 +706,7 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
         answer = input(f"Flash {plan.artifact.name} to {plan.target}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise Exit("not flashed", code=1)
-    from mpforge.cli.render import flash_progress
-    with flash_progress(console, plan.artifact.name) as on_progress:
+    with render.flash_progress(console, plan.artifact.name) as on_progress:
         deploy_mod.flash_board(project, target, plan, device, on_progress)
     banner = deploy_mod.await_banner(project, plan, device)
     if banner:

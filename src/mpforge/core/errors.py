@@ -102,3 +102,7 @@ class Terminated(KeyboardInterrupt):
 
 class UserWork(GitError):
     """``micropython/`` holds the user's own commits or branch, which a move would hide."""
+
+
+class ReportError(MpforgeError):
+    """A result file could not be written (the run's results themselves are intact)."""

@@ -27,8 +27,8 @@ more times. One that passes on a retry gets the verdict "flaky": it does not
 fail the run, but it is named in every report, with its first failure's diff,
 so it can be fixed or listed. One that fails every try stays a failure.
 
-The result files (:func:`to_junit`, :func:`to_json`) go through
-:mod:`mpforge.testing.reports`, so whatever a test printed (control bytes, colour
+The result files (:mod:`mpforge.cli.render.tests`) go through
+:mod:`mpforge.cli.render.files`, so whatever a test printed (control bytes, colour
 codes) they stay valid XML and JSON.
 """
 
@@ -36,14 +36,12 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import json
 import os
 import re
 import sys
 import threading
 import time
 import tomllib
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -53,7 +51,6 @@ from mpforge.build.pipeline import Pipeline
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
-from mpforge.testing.reports import element, json_clean, write_files, xml_text
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
 #: what the pyboard shim prints before it gives up on a silent target
@@ -296,90 +293,6 @@ def _merge_retry(result: TestResult, retry: TestResult) -> None:
         result.verdict = Verdict.FLAKY
     elif retry.verdict == Verdict.FAIL and not (result.expected or result.output):
         result.expected, result.output = retry.expected, retry.output
-
-
-def _tries(result: TestResult) -> str:
-    return f"{result.attempts} tries" if result.attempts != 1 else "1 try"
-
-
-def junit_suite(report: TestReport) -> ET.Element:
-    """The ``<testsuite>`` of a run: one testcase per test file.
-
-    A failure's text is the diff; a known difference is a skipped case with its
-    reason; a flaky test is a *passing* case with ``flaky``/``attempts``
-    properties and a ``<system-out>`` holding its first failure's diff. Every
-    text and attribute is made safe by :func:`mpforge.testing.reports.element`.
-    """
-    suite = element(None, "testsuite", {
-        "name": f"micropython-{report.target}", "tests": len(report.results),
-        "failures": report.count(Verdict.FAIL),
-        "skipped": report.count(Verdict.SKIP) + report.count(Verdict.KNOWN),
-        "errors": 1 if report.aborted else 0, "time": f"{report.seconds:.2f}"})
-    if report.retries:
-        properties = element(suite, "properties")
-        element(properties, "property", {"name": "retry-failed", "value": report.retries})
-    for result in report.results:
-        classname, _, name = result.test.rpartition("/")
-        case = element(suite, "testcase", {"classname": classname or "tests", "name": name,
-                                           "time": f"{result.seconds:.3f}"})
-        if result.verdict in (Verdict.FAIL, Verdict.FLAKY) and result.attempts > 1:
-            properties = element(case, "properties")
-            element(properties, "property", {"name": "flaky",
-                                             "value": str(result.verdict == Verdict.FLAKY).lower()})
-            element(properties, "property", {"name": "attempts", "value": result.attempts})
-        if result.verdict == Verdict.FAIL:
-            message = "output differs from expected"
-            if result.attempts > 1:
-                message += f" (failed all {_tries(result)})"
-            element(case, "failure", {"message": message}, result.failure_text())
-        elif result.verdict == Verdict.FLAKY:
-            element(case, "system-out", None,
-                    f"flaky: failed, then passed on try {result.attempts} of "
-                    f"{report.retries + 1}; the first failure:\n{result.failure_text()}")
-        elif result.verdict == Verdict.SKIP:
-            element(case, "skipped", {"message": "skipped by the runner"})
-        elif result.verdict == Verdict.KNOWN:
-            element(case, "skipped", {"message": f"known difference: {result.reason}"})
-        elif result.verdict == Verdict.FIXED:
-            element(case, "system-out", None,
-                    f"listed as a known difference ({result.reason}) but passes: shrink the baseline")
-    if report.aborted:
-        element(suite, "error", {"message": report.aborted}, report.aborted)
-    return suite
-
-
-def to_junit(report: TestReport) -> str:
-    """JUnit XML (a ``<testsuite>`` document, see :func:`junit_suite`); always valid XML."""
-    return xml_text(junit_suite(report))
-
-
-def to_json(report: TestReport) -> dict:
-    """The run as a JSON-able dict: counts per verdict, flaky tests by name, and each
-    test's verdict, time, tries and (failed or flaky) its first failure's diff."""
-    return json_clean({
-        "target": report.target, "seconds": report.seconds, "jobs": report.jobs,
-        "baseline": report.baseline, "aborted": report.aborted or None,
-        "retry_failed": report.retries,
-        "counts": {v.value: report.count(v) for v in Verdict},
-        "flaky": [r.test for r in report.flaky],
-        "results": [{"test": r.test, "verdict": r.verdict.value, "seconds": r.seconds,
-                     **({"attempts": r.attempts} if r.attempts != 1 else {}),
-                     **({"reason": r.reason} if r.reason else {}),
-                     **({"diff": r.failure_text()}
-                        if r.verdict in (Verdict.FAIL, Verdict.FLAKY) else {})}
-                    for r in report.results],
-    })  # type: ignore[return-value]
-
-
-def write_outputs(report: TestReport, junit: str | None, json_file: str | None) -> None:
-    """Write the asked-for result files; every one that can be written is, then a
-    :class:`~mpforge.testing.reports.ReportError` names those that could not."""
-    files: dict[Path, str] = {}
-    if junit:
-        files[Path(junit)] = to_junit(report)
-    if json_file:
-        files[Path(json_file)] = json.dumps(to_json(report), indent=2) + "\n"
-    write_files(files)
 
 
 @dataclass

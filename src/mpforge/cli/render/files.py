@@ -29,17 +29,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
-from mpforge.core.errors import MpforgeError
+from mpforge.core.errors import ReportError
 
 #: What a report does not carry raw: the C0 controls but tab and newline (XML 1.0
 #: forbids all of them but CR, and XML parsers turn a CR into a newline, so it is
 #: escaped too), DEL and the C1 controls (allowed, but invisible and discouraged),
 #: lone surrogates, and the two non-characters U+FFFE and U+FFFF.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-class ReportError(MpforgeError):
-    """A result file could not be written (the run's results themselves are intact)."""
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -1,22 +1,12 @@
-"""Rendering in one place: what the tasks show of library results.
-
-The library reports through return values (reports, results) and callbacks
-(progress); nothing below :mod:`mpforge.cli` builds a table or a progress bar.
-This module turns those values into what a person reads: rich tables and bars
-on a terminal, plain lines when ``CI`` is set or no terminal is attached (the
-:class:`~mpforge.cli.ui.Console` decides which), and Markdown where a CI
-provider shows a summary.
-"""
+"""Builds: a live matrix (or a line per change in CI), the summary table, one target's artifacts."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -25,52 +15,6 @@ from mpforge.build.size import regions_note
 from mpforge.build.target import BuildResult
 from mpforge.cli.ui import Console, human_size
 from mpforge.core.project import Target
-
-# --- flashing (deploy) -------------------------------------------------------
-
-@contextmanager
-def flash_progress(console: Console, what: str) -> Iterator[Callable[[int, str], None]]:
-    """The ``on_progress(percent, line)`` to hand :func:`mpforge.device.deploy.flash_board`,
-    shown while the ``with`` block runs.
-
-    On a terminal: a rich progress bar labelled ``what``, drawn from the first
-    percentage on (a tool that prints none shows no bar) and stopped on leaving.
-    In CI (plain output): a line ``what: N%`` each time a new quarter is reached
-    (0, 25, 50, 75, 100 for a tool that counts up), so logs stay short.
-    """
-    if console.plain:
-        last_quarter = -1
-
-        def line_per_quarter(percent: int, line: str) -> None:
-            nonlocal last_quarter
-            if percent // 25 > last_quarter:
-                last_quarter = percent // 25
-                console.info(f"{what}: {percent}%")
-
-        yield line_per_quarter
-        return
-
-    bar: Progress | None = None
-    task: TaskID | None = None
-
-    def update_bar(percent: int, line: str) -> None:
-        nonlocal bar, task
-        if bar is None:
-            bar = Progress("[progress.description]{task.description}", BarColumn(),
-                           TaskProgressColumn(), console=console.rich)
-            bar.start()
-            task = bar.add_task(what, total=100)
-        assert task is not None
-        bar.update(task, completed=percent)
-
-    try:
-        yield update_bar
-    finally:
-        if bar is not None:
-            bar.stop()
-
-
-# --- building ----------------------------------------------------------------
 
 
 def _size_cells(size: dict[str, int]) -> list[str]:

@@ -14,13 +14,17 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml, TestSuite
-from test_testrun import FAKE, write_baseline
 
-from conftest import project_for, run_cli
+from conftest import project_for, run_cli, write_baseline
 from mpforge.build.matrix import MatrixReport, Status, TargetResult
 from mpforge.ci import run as ci_mod
-from mpforge.testing.reports import ReportError, element, readable, xml_text
-from mpforge.testing.testrun import TestReport, TestResult, Verdict, run_suite, to_json, to_junit, write_outputs
+from mpforge.cli.render import ci as render_ci
+from mpforge.cli.render.files import element, readable, xml_text
+from mpforge.cli.render.tests import to_json, to_junit, write_outputs
+from mpforge.core.errors import ReportError
+from mpforge.testing.testrun import TestReport, TestResult, Verdict, run_suite
+
+FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
 
 #: what a misbehaving test prints: NUL, SOH, backspace, a colour code, DEL, a C1 control
 CONTROL = "a\x00b\x01c\x08d\x1b[31mred\x1b[0m\x7fe\x85f"
@@ -102,7 +106,7 @@ def test_ci_junit_is_built_from_elements_and_makes_build_errors_safe(tmp_path):
     tests = _report([TestResult("basics/ctrl.py", Verdict.FAIL, expected="x\n", output=CONTROL)])
     report = ci_mod.CiReport(steps=[ci_mod.Step("build", "failed", 1.0, "failed: \x1bstmhal")],
                              matrix=matrix, tests=tests)
-    ci_mod.write_outputs(report, tmp_path / "ci-out")
+    render_ci.write_outputs(report, tmp_path / "ci-out")
     found = cases(tmp_path / "ci-out" / "junit.xml")
     broken = found["build/stmhal-PYBV10"].result[0]
     assert "\\x1b[01;31merror:" in broken.text and "\\x00" in broken.text
