@@ -48,7 +48,8 @@ def no_traceback(result: subprocess.CompletedProcess) -> None:
 @pytest.fixture
 def fetched(fixture_project, fixture_mirror):
     """A fixture checkout, fetched, with the tree's pristine and patched contents."""
-    fetch(project_for(fixture_project), ["unix"], str(fixture_mirror.base))
+    project = project_for(fixture_project)
+    fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
     pristine = snapshot(tree)
     assert run_cli(fixture_project, "patch").returncode == 0

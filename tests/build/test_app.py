@@ -167,7 +167,7 @@ def test_make_variables_come_from_the_port_data_not_from_port_names(example: Pat
 def test_a_port_that_does_not_say_how_to_freeze_refuses_python_files(example: Path):
     project = Project(REPO)
     with pytest.raises(ConfigError, match="port 'minimal' does not say how to freeze Python modules"):
-        app_mod.resolve_target(project, "minimal", app_dir=example)
+        app_mod.resolve_target(project, project.catalog.port("minimal"), app_dir=example)
 
 
 def test_staging_writes_only_what_changed_and_drops_what_went(example: Path, tmp_path: Path):
@@ -208,26 +208,26 @@ def test_board_folders_are_checked(tmp_path: Path, example: Path):
     project = Project(REPO, tree=tmp_path / "tree")
     (tmp_path / "tree" / "stmhal" / "boards" / "PYBV10").mkdir(parents=True)
     board = example / "boards" / "THERMO_V1"
-    target = app_mod.resolve_target(project, "stmhal", board_dir=board)
+    target = app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=board)
     assert (target.name, target.board, target.board_dir) == ("stmhal-THERMO_V1", "THERMO_V1", board)
     assert target.board_folder == board
     assert app_mod.make_vars(target) == {"BOARD_DIR": str(board)}
     with pytest.raises(UnknownTarget, match="port 'unix' cannot build a board from a folder outside "
                        "the tree") as err:
-        app_mod.resolve_target(project, "unix", board_dir=board)
+        app_mod.resolve_target(project, project.catalog.port("unix"), board_dir=board)
     assert err.value.hint == "ports that can: stmhal"
     with pytest.raises(ConfigError, match="give one of them"):
-        app_mod.resolve_target(project, "stmhal", board="PYBV10", board_dir=board)
+        app_mod.resolve_target(project, project.catalog.port("stmhal"), board="PYBV10", board_dir=board)
     with pytest.raises(ConfigError, match="has no mpconfigboard.h"):
-        app_mod.resolve_target(project, "stmhal", board_dir=example / "cmodules")
+        app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=example / "cmodules")
     same_name = tmp_path / "mine" / "PYBV10"
     shutil.copytree(board, same_name)
     with pytest.raises(ConfigError, match=r"has the name of a board of the tree \(PYBV10\)"):
-        app_mod.resolve_target(project, "stmhal", board_dir=same_name)
+        app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=same_name)
     # the app's board: for ports that build board folders, unless --board says otherwise
-    assert app_mod.resolve_target(project, "stmhal", app_dir=example).board == "THERMO_V1"
-    assert app_mod.resolve_target(project, "stmhal", "PYBV10", app_dir=example).board_dir is None
-    assert app_mod.resolve_target(project, "unix", app_dir=example).board_dir is None
+    assert app_mod.resolve_target(project, project.catalog.port("stmhal"), app_dir=example).board == "THERMO_V1"
+    assert app_mod.resolve_target(project, project.catalog.port("stmhal"), "PYBV10", app_dir=example).board_dir is None
+    assert app_mod.resolve_target(project, project.catalog.port("unix"), app_dir=example).board_dir is None
 
 
 # --- built with the fixture tree ----------------------------------------------------

@@ -45,7 +45,8 @@ def test_doctor_fails_naming_missing_required_tools_and_packages(fixture_project
 def test_missing_optional_toolchain_does_not_fail(fixture_project, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf",
                                         "automake", "libtoolize", "pkg-config", "aclocal"))
-    checks = doctor.diagnose(project_for(fixture_project), ["unix"])
+    project = project_for(fixture_project)
+    checks = doctor.diagnose(project, [project.catalog.port("unix")])
     arm = next(c for c in checks if c.name == "arm-none-eabi")
     assert not arm.found and not arm.required
     assert all(c.found for c in checks if c.required)
@@ -58,7 +59,8 @@ def test_xc16_is_found_through_its_install_folder(fixture_project, tmp_path, mon
     fake.write_text("#!/bin/sh\necho 'Microchip Language Tool Shell Version 1.26 (Build date: Jun 2016)'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("XC16_DIR", str(xc16))
-    checks = doctor.diagnose(project_for(fixture_project), ["unix"])
+    project = project_for(fixture_project)
+    checks = doctor.diagnose(project, [project.catalog.port("unix")])
     row = next(c for c in checks if c.name == "xc16")
     assert row.version == "1.26" and row.note == "via $XC16_DIR"
 

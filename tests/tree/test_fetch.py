@@ -35,7 +35,7 @@ def test_git_commands_carry_the_insteadof_mapping():
 
 def test_fetch_clones_tree_and_only_the_submodules_a_port_needs(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    report = fetch(project, ["unix"], str(fixture_mirror.base))
+    report = fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
     assert report.cloned and report.pin == fixture_mirror.tree_sha
     assert git(tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
@@ -43,7 +43,7 @@ def test_fetch_clones_tree_and_only_the_submodules_a_port_needs(fixture_project,
                                                      "lib/libffi"]
     assert (tree / "lib" / "axtls" / "Makefile").exists()
     # second run: nothing to do
-    again = fetch(project, ["unix"], str(fixture_mirror.base))
+    again = fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     assert not again.cloned and not again.checked_out and again.submodules_initialised == []
 
 
@@ -124,7 +124,7 @@ def test_a_mirror_without_the_pin_leaves_nothing_behind(fixture_project, fixture
     assert list(tree.iterdir()) == []  # as before: an empty folder
     assert not (fixture_project / ".git" / "modules" / "micropython").exists()
     # and a good mirror afterwards just works
-    assert fetch(project, ["unix"], str(fixture_mirror.base)).cloned
+    assert fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base)).cloned
     assert git(tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
 
 
@@ -137,19 +137,19 @@ def test_a_nested_submodule_missing_its_pin_is_not_left_half_cloned(fixture_proj
     (partial / "pfalcon" / "axtls.git").symlink_to(fixture_mirror.bare("atgreen/libffi"))  # wrong one
     project = project_for(fixture_project)
     with pytest.raises(CommandFailed):
-        fetch(project, ["unix"], str(partial))
+        fetch(project, [project.catalog.port("unix")], str(partial))
     tree = fixture_project / "micropython"
     assert not Git(Executor()).is_checkout(tree / "lib" / "axtls")
-    assert fetch(project, ["unix"], str(fixture_mirror.base)).submodules_initialised
+    assert fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base)).submodules_initialised
     assert (tree / "lib" / "axtls" / "Makefile").exists()
 
 
 def test_fetch_at_the_pin_keeps_and_reports_local_changes(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    fetch(project, ["unix"], str(fixture_mirror.base))
+    fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     gc = fixture_project / "micropython" / "py" / "gc.c"
     gc.write_text(gc.read_text() + "/* my edit */\n")
-    report = fetch(project, ["unix"], str(fixture_mirror.base))
+    report = fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     assert report.local_changes == ["py/gc.c"]
     assert gc.read_text().endswith("/* my edit */\n")
 
@@ -158,7 +158,7 @@ def test_mirror_missing_a_repository_is_named(fixture_project, fixture_mirror, t
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
     with pytest.raises(OfflineError, match="mirror has no .*micropython/micropython"):
-        fetch(project_for(fixture_project), ["unix"], str(empty))
+        fetch(project_for(fixture_project), [project_for(fixture_project).catalog.port("unix")], str(empty))
 
 
 def test_mirror_with_nested_repo_missing_names_it(fixture_project, fixture_mirror, tmp_path):
@@ -167,14 +167,14 @@ def test_mirror_with_nested_repo_missing_names_it(fixture_project, fixture_mirro
     (partial / "micropython" / "micropython.git").symlink_to(
         fixture_mirror.bare("micropython/micropython"))
     with pytest.raises(OfflineError, match="mirror has no .*pfalcon/"):
-        fetch(project_for(fixture_project), ["unix"], str(partial))
+        fetch(project_for(fixture_project), [project_for(fixture_project).catalog.port("unix")], str(partial))
 
 
 def test_unreachable_remote_without_mirror_fails_fast(fixture_project):
     git(fixture_project, "config", "-f", ".gitmodules", "submodule.micropython.url",
         "https://127.0.0.1:9/micropython/micropython.git")
     with pytest.raises(OfflineError) as info:
-        fetch(project_for(fixture_project), ["unix"], None)
+        fetch(project_for(fixture_project), [project_for(fixture_project).catalog.port("unix")], None)
     assert "cannot reach https://127.0.0.1:9/micropython/micropython.git" in info.value.message
     assert "--mirror" in info.value.hint
 
@@ -191,5 +191,5 @@ def test_project_without_gitlink_is_explained(tmp_path):
 
 def test_fetch_works_from_a_mirror_given_as_file_url(fixture_project, fixture_mirror: Mirror):
     url = Path(fixture_mirror.base).as_uri()
-    report = fetch(project_for(fixture_project), ["unix"], url)
+    report = fetch(project_for(fixture_project), [project_for(fixture_project).catalog.port("unix")], url)
     assert report.cloned

@@ -23,7 +23,7 @@ def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, 
     assert collections(main.dist_dir / "micropython") == "collections 3"  # patched
 
     first = read_series(project.patches_dir)[:1]
-    variant = variant_project(project, "first-only", first, "unix")
+    variant = variant_project(project, "first-only", first, project.catalog.port("unix"))
     assert variant.tree == fixture_project / "build" / "variants" / "first-only" / "tree"
     assert git(variant.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha
     assert (variant.tree / "lib" / "axtls").is_symlink()
@@ -39,23 +39,23 @@ def test_variant_without_the_series_builds_an_unpatched_binary(fixture_project, 
     assert not (fixture_project / "build" / "variants" / "first-only" / "build" / "deplibs").exists()
 
     # a second call reuses the worktree
-    again = variant_project(project, "first-only", first, "unix")
+    again = variant_project(project, "first-only", first, project.catalog.port("unix"))
     assert build_one(again.target("unix"), mirror=None).changed is False
 
 
 def test_a_variant_can_sit_at_another_commit_of_the_tree(fixture_project, fixture_mirror):
     project = project_for(fixture_project)
-    fetch(project, ["unix"], str(fixture_mirror.base))
+    fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     # a later commit of the tree's history (as upstream's commits after the pin are)
     later = git(project.tree, "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "later")
     assert resolve_commit(project, later[:10]) == later
     missing = "0123456789abcdef0123456789abcdef01234567"
     assert resolve_commit(project, missing, str(fixture_mirror.base)) is None
 
-    variant = variant_project(project, "reference", read_series(project.patches_dir)[:1], "unix",
+    variant = variant_project(project, "reference", read_series(project.patches_dir)[:1], project.catalog.port("unix"),
                               later)
     assert git(variant.tree, "rev-parse", "HEAD") == later
     assert git(project.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha  # untouched
     # the same variant name without a commit: back at the pin
-    again = variant_project(project, "reference", [], "unix")
+    again = variant_project(project, "reference", [], project.catalog.port("unix"))
     assert git(again.tree, "rev-parse", "HEAD") == fixture_mirror.tree_sha

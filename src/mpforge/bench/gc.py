@@ -58,6 +58,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mpforge.core.config import PortDef
 from mpforge.core.errors import MpforgeError
 from mpforge.core.project import Project
 from mpforge.tree.patches import Patch, read_series
@@ -907,7 +908,7 @@ def series_without(project: Project, feature: str) -> list[Patch]:
     return [p for p in series if p is not matches[0]]
 
 
-def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstream: str | None,
+def firmwares(project: Project, *, port: PortDef, emulator: str, feature: str, upstream: str | None,
               mirror: str | None, jobs: int | None) -> tuple[str, list[Variant], list[str]]:
     """Build (or reuse) the emulated board's firmware for each variant.
 
@@ -922,10 +923,9 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
     from mpforge.tree.variants import resolve_commit, variant_project
 
     console = project.console
-    port_def = project.catalog.port(port)
     pipeline = Pipeline(project, mirror)
-    pipeline.tree([port_def])  # the emulated board may come from the series
-    emu = plan(project, port_def, emulator)
+    pipeline.tree([port])  # the emulated board may come from the series
+    emu = plan(project, port, emulator)
     options = BuildOptions(jobs=jobs or 0)
     board = emu.target.board
     nm = f"{emu.target.toolchain.cross_compile}nm"
@@ -953,8 +953,8 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
         try:
             variant = variant_project(project, vname, others, port, full)
             other = Pipeline(variant, mirror)  # another tree: its own preparation
-            other.tree([port_def])
-            result = other.build_one(variant.target(port, board), options)
+            other.tree([port])
+            result = other.build_one(variant.target(port.name, board), options)
         except MpforgeError as exc:
             if name == "unpatched":
                 raise
@@ -967,12 +967,14 @@ def firmwares(project: Project, *, port: str, emulator: str, feature: str, upstr
     return emu.command, variants, skipped
 
 
-def bench_emulated(project: Project, *, port: str = "stmhal", emulator: str = "qemu",
+def bench_emulated(project: Project, *, port: PortDef | None = None, emulator: str = "qemu",
                    workloads: list[str], divisors: list[int], repeat: int, feature: str,
                    upstream: str | None, mirror: str | None = None,
                    jobs: int | None = None) -> EmuReport:
-    """Every workload x threshold on each firmware; see the module docstring."""
-    command, variants, skipped = firmwares(project, port=port, emulator=emulator,
+    """Every workload x threshold on each firmware; see the module docstring. ``port``:
+    the port whose emulated board runs them (default: stmhal's, the emulated pyboard)."""
+    command, variants, skipped = firmwares(project, port=port or project.catalog.port("stmhal"),
+                                           emulator=emulator,
                                            feature=feature, upstream=upstream, mirror=mirror,
                                            jobs=jobs)
     report = EmuReport(skipped=skipped, repeat=repeat)

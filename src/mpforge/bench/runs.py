@@ -111,7 +111,7 @@ def binaries(project: Project, feature: str, jobs: int | None) -> dict[str, Path
     options = BuildOptions(jobs=jobs or 0)
     patched = build_one(project.target("unix"), mirror=None, options=options)
     baseline = variant_project(project, "without-" + feature, _feature_prefix(project, feature),
-                               "unix")
+                               project.catalog.port("unix"))
     unpatched = build_one(baseline.target("unix"), mirror=None, options=options)
     return {"patched": patched.dist_dir / "micropython",
             "unpatched": unpatched.dist_dir / "micropython"}

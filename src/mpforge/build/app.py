@@ -347,7 +347,7 @@ def board_from_dir(project: Project, port: PortDef, folder: Path) -> tuple[str, 
     return name, folder
 
 
-def resolve_target(project: Project, port_name: str, board: str | None = None,
+def resolve_target(project: Project, port: PortDef, board: str | None = None,
                    board_dir: str | Path | None = None, app_dir: str | Path | None = None) -> Target:
     """The target ``invoke build`` and ``invoke deploy`` build: a port, a board, an app.
 
@@ -355,7 +355,6 @@ def resolve_target(project: Project, port_name: str, board: str | None = None,
     of the tree's), else the app's ``board_dir`` for a port that takes board
     folders, else the port's default board.
     """
-    port = project.catalog.port(port_name)
     if board and board_dir:
         raise ConfigError("--board names a board of the tree and --board-dir one outside it",
                           "give one of them")
@@ -366,9 +365,9 @@ def resolve_target(project: Project, port_name: str, board: str | None = None,
         folder = app.board_dir
     if folder is not None:
         name, folder = board_from_dir(project, port, folder)
-        target = replace(project.target(port_name), board=name, board_dir=folder)
+        target = replace(project.target(port.name), board=name, board_dir=folder)
     else:
-        target = project.target(port_name, board)
+        target = project.target(port.name, board)
     if app is not None:
         target = replace(target, app=app)
         method = FreezeMethod.of(port)
@@ -379,11 +378,10 @@ def resolve_target(project: Project, port_name: str, board: str | None = None,
     return target
 
 
-def list_boards(project: Project, port_name: str, board_dir: str | Path | None = None,
+def list_boards(project: Project, port: PortDef, board_dir: str | Path | None = None,
                 app_dir: str | Path | None = None) -> list[tuple[str, str, str]]:
     """``invoke build --board list``: (board, folder, note) for the tree's boards of a port,
     and the board folder given (``--board-dir`` or the app's), if any."""
-    port = project.catalog.port(port_name)
     if not port.has_boards:
         raise UnknownTarget(f"port '{port.name}' has no boards", "drop --board")
     rows = [(name, str(Path(port.make_dir) / port.boards_dir / name),

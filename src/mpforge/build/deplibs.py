@@ -15,7 +15,7 @@ first word starts with ``@`` (no shell is ever involved):
 ``["@ar-merge", DEST, SRC]``     add every member of archive SRC to archive DEST
 ``["@patch", FILE]``             apply a patch (``-p1``) to the step's folder
 ``["@render", TEMPLATE, DEST, "k=v"...]``  write a jinja2 template of
-                                 ``mpforge/templates``; its variables are the
+                                 ``mpforge/build/templates``; its variables are the
                                  placeholders (``-`` becomes ``_``) and any ``k=v``
 """
 

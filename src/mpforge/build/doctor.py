@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,19 +87,18 @@ class Diagnosis:
         return packages
 
 
-def _needs(project: Project, ports: list[str]) -> dict[str, list[tuple[str, str]]]:
+def _needs(project: Project, ports: Sequence[PortDef]) -> dict[str, list[tuple[str, str]]]:
     """(kind, name) -> the requested ports that need it (a port also needs its ``needs``)."""
     catalog = project.catalog
     needed: dict[str, list[tuple[str, str]]] = {}
     for requested in ports:
         items: list[tuple[str, str]] = []
-        for name in catalog.with_needs([requested]):
-            port = catalog.port(name)
+        for port in catalog.needed([requested]):
             items.append(("toolchain", port.toolchain))
             items += [("tool", t) for t in catalog.tools_for(port)]
             items += [("macro", m) for d in port.deplibs for m in d.aclocal_macros]
-        items += [("package", p) for p in catalog.debian_packages([requested])]
-        needed[requested] = list(dict.fromkeys(items))
+        items += [("package", p) for p in catalog.debian_packages([requested.name])]
+        needed[requested.name] = list(dict.fromkeys(items))
     return needed
 
 
@@ -158,7 +157,7 @@ def _macro_packages(ports: Iterable[PortDef]) -> dict[str, str]:
             for macro, package in d.aclocal_macros.items()}
 
 
-def diagnose(project: Project, ports: list[str]) -> Diagnosis:
+def diagnose(project: Project, ports: Sequence[PortDef]) -> Diagnosis:
     """Probe everything; attribute what the requested ``ports`` need."""
     catalog = project.catalog
     needs = _needs(project, ports)
@@ -198,7 +197,7 @@ def diagnose(project: Project, ports: list[str]) -> Diagnosis:
                             f"apt-get install {package}", [package],
                             _ports_needing(needs, "macro", macro),
                             "" if where or dirs else "aclocal not found"))
-    return Diagnosis(checks, ports)
+    return Diagnosis(checks, [p.name for p in ports])
 
 
 def fix(project: Project, diagnosis: Diagnosis) -> list[str]:

@@ -89,7 +89,8 @@ class Pipeline:
             return self._tree
         wanted = self.project.catalog.with_needs(sorted({*self._tree_ports, *names}))
         check_build_paths(self.project)
-        self._tree = prepare_tree(self.project, wanted, self.mirror, keep_going=self.keep_going)
+        self._tree = prepare_tree(self.project, [self.project.catalog.port(n) for n in wanted], self.mirror,
+                                  keep_going=self.keep_going)
         self._tree_ports = wanted
         return self._tree
 
@@ -154,47 +155,12 @@ class Pipeline:
         ``on_change`` is called with a target's result whenever its status changes (the
         task layer renders it: a live table, or a line per change in CI).
         """
-        project = self.project
-        cache = Ccache.for_build(project, options.ccache)
+        cache = Ccache.for_build(self.project, options.ccache)
         counters_before = cache.counters() if cache else {}
         report = MatrixReport([TargetResult(t.name) for t in targets], 0.0, options.budget)
         results = {r.target: r for r in report.results}
 
-        runnable: list[Target] = []
-        for target in targets:  # a missing toolchain skips its targets, before any fetch
-            try:
-                self.toolchain(target)
-                runnable.append(target)
-            except MissingTool as exc:
-                if not self.keep_going:
-                    raise
-                results[target.name].skip(exc)
-        tree: TreeInfo | None = None
-        if runnable:
-            tree = self.tree([t.port for t in [*runnable, *self.needed_first(runnable)]])
-            runnable = self._drop_failed(runnable, results, dict(tree.failed_ports))
-            failed: dict[str, MpforgeError] = {}
-            for need in self.needed_first(runnable):
-                try:
-                    self._build_first(need, tree, options)
-                except MpforgeError as exc:
-                    if not self.keep_going:
-                        raise
-                    failed.update({t.port.name: exc for t in runnable
-                                   if need.port.name in project.catalog.with_needs([t.port.name])
-                                   or need.port.name in app_mod.needs(t)})
-            runnable = self._drop_failed(runnable, results, failed)
-            for target in runnable:
-                try:
-                    self.deplib_vars(target, options.clean if options.clean_deplibs is None
-                                     else options.clean_deplibs)
-                except MpforgeError as exc:
-                    if not self.keep_going:
-                        raise
-                    failed[target.port.name] = exc
-            runnable = self._drop_failed(runnable, results, failed)
-
-        prepared = tree
+        prepared, runnable = self._prepare(targets, results, options)
 
         def make(target: Target, jobs: int | None, make_env: dict[str, str],
                  pass_fds: tuple[int, ...]) -> BuildResult:
@@ -231,6 +197,47 @@ class Pipeline:
         assert built is not None  # without keep_going a target without a result raised
         built.ccache = report.ccache
         return built
+
+    def _prepare(self, targets: Sequence[Target], results: dict[str, TargetResult],
+                 options: BuildOptions) -> tuple[TreeInfo | None, list[Target]]:
+        """Step 2 for ``targets``: returns the prepared tree (None when no target can be
+        built) and the targets that can be made. With ``keep_going`` the others are marked
+        skipped (a missing toolchain) or failed (their port's sources, a needed port or
+        their deplibs); without it the first problem is raised."""
+        project = self.project
+        runnable: list[Target] = []
+        for target in targets:  # a missing toolchain skips its targets, before any fetch
+            try:
+                self.toolchain(target)
+                runnable.append(target)
+            except MissingTool as exc:
+                if not self.keep_going:
+                    raise
+                results[target.name].skip(exc)
+        if not runnable:
+            return None, []
+        tree = self.tree([t.port for t in [*runnable, *self.needed_first(runnable)]])
+        runnable = self._drop_failed(runnable, results, dict(tree.failed_ports))
+        failed: dict[str, MpforgeError] = {}
+        for need in self.needed_first(runnable):
+            try:
+                self._build_first(need, tree, options)
+            except MpforgeError as exc:
+                if not self.keep_going:
+                    raise
+                failed.update({t.port.name: exc for t in runnable
+                               if need.port.name in project.catalog.with_needs([t.port.name])
+                               or need.port.name in app_mod.needs(t)})
+        runnable = self._drop_failed(runnable, results, failed)
+        clean_deplibs = options.clean if options.clean_deplibs is None else options.clean_deplibs
+        for target in runnable:
+            try:
+                self.deplib_vars(target, clean_deplibs)
+            except MpforgeError as exc:
+                if not self.keep_going:
+                    raise
+                failed[target.port.name] = exc
+        return tree, self._drop_failed(runnable, results, failed)
 
     @staticmethod
     def _drop_failed(targets: list[Target], results: dict[str, TargetResult],

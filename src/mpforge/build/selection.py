@@ -61,7 +61,7 @@ class Selection:
             pipeline.tree(self.ports)
         if self.app is not None or self.board_dir is not None:
             port = self.ports[0]
-            return [app_mod.resolve_target(project, port.name, self.board, self.board_dir, self.app)]
+            return [app_mod.resolve_target(project, port, self.board, self.board_dir, self.app)]
         targets: list[Target] = []
         for port in self.ports:
             if not port.has_boards and self.many:

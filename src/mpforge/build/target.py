@@ -123,7 +123,8 @@ class BuildResult:
     duration: float
     cached: bool = False
     cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
-    #: ccache's hits and misses during :func:`build` (None: compiled without ccache)
+    #: ccache's hits and misses during the build (None: compiled without ccache); set by
+    #: :meth:`~mpforge.build.pipeline.Pipeline.build_one`
     ccache: CcacheStats | None = None
     #: where the tree built was not the pin plus the series (also in the manifest)
     tree_differs: list[str] = field(default_factory=list)

@@ -76,12 +76,11 @@ def run_ci(selection: Selection, *, mirror: str | None, jobs: int,
     ``on_change`` hears of each target's progress in the build step."""
     project = selection.project
     console = project.console
-    ports = [p.name for p in selection.ports]
     pipeline = Pipeline(project, mirror, keep_going=True)
     report = CiReport()
 
     def doctor(step: Step) -> None:
-        checks = doctor_mod.diagnose(project, ports)
+        checks = doctor_mod.diagnose(project, selection.ports)
         missing = [c.name for c in checks if c.required and not c.found]
         if missing:  # the targets that need them are skipped by the build step
             step.detail = f"missing: {', '.join(missing)}"

@@ -246,7 +246,7 @@ def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bo
     """Check out micropython/ at its pin plus the submodules the port needs."""
     project = _project(verbose, dry_run)
     chosen = select(project, port)
-    report = fetch_tree(project, [p.name for p in chosen.ports], mirror)
+    report = fetch_tree(project, chosen.ports, mirror)
     console = _console(project)
     state = "cloned" if report.cloned else "checked out" if report.checked_out else "already"
     console.ok(f"micropython/ {state} at {report.pin[:12]}")
@@ -346,7 +346,7 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
             pipeline.tree(chosen.ports)
         for each in chosen.ports:
             _console(project).table(f"boards of {each.name}", ["board", "folder", "note"],
-                                  app_mod.list_boards(project, each.name, board_dir, app))
+                                  app_mod.list_boards(project, each, board_dir, app))
         return
     targets = chosen.targets(pipeline)
     options = BuildOptions(jobs=jobs, clean=clean, ccache=None if ccache else False)  # None: the project's setting
@@ -406,23 +406,26 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
            verbose: bool = False, debug: bool = False) -> None:
     """What the ports need (toolchains, tools, Debian packages, autoconf macros), and what is missing."""
     project = _project(verbose)
-    ports = [p.name for p in select(project, port).ports]
+    chosen = select(project, port).ports
+    ports = [p.name for p in chosen]
     if packages:
         print(" ".join(project.catalog.debian_packages(ports)))
         return
-    diagnosis = doctor_mod.diagnose(project, ports)
+    diagnosis = doctor_mod.diagnose(project, chosen)
     if fix:
         installed = doctor_mod.fix(project, diagnosis)
         if installed:
             _console(project).ok(f"installed: {' '.join(installed)}")
-            diagnosis = doctor_mod.diagnose(project, ports)
+            diagnosis = doctor_mod.diagnose(project, chosen)
     rows = [(ch.kind, ch.name, ch.version or "missing", ", ".join(ch.ports),
              ch.note or ("" if ch.found else ch.provider)) for ch in diagnosis.checks]
     _console(project).table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
                           ["kind", "name", "found", "needed by", "install / note"], rows)
-    mirror, origin = resolve_mirror_for_display()
-    _console(project).info(f"mirror: {mirror} ({origin})" if mirror else
-                         "mirror: none (clones go to https://github.com/; `--mirror BASE` once to use one)")
+    settings = shared_options(c)  # what the next command would use (remembers nothing)
+    for line in settings.describe():
+        if line.startswith("mirror:") and not settings.mirror:
+            line += "; clones go to https://github.com/ (`--mirror BASE` once to use one)"
+        _console(project).info(line)
     missing = diagnosis.missing_by_port()
     if missing:
         for name, pieces in missing.items():
@@ -433,13 +436,6 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
         _console(project).error(hint)
         raise Exit(code=1)
     _console(project).ok("everything the requested ports need is installed")
-
-
-def resolve_mirror_for_display() -> tuple[str | None, str]:
-    """The mirror later commands will use, and where that comes from (never remembers)."""
-    from mpforge.core.project import find_root
-    from mpforge.core.settings import resolve_mirror
-    return resolve_mirror(find_root(), None)
 
 
 @task(name="bench-gc", help=helps(
@@ -692,7 +688,7 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
         raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
     project = _project(verbose)
     console = _console(project)
-    target = app_mod.resolve_target(project, port, board, board_dir, app)
+    target = select(project, port, board, board_dir=board_dir, app=app).target()
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
                                   erase=erase, mirror=None if dry_run else mirror,

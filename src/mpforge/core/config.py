@@ -31,7 +31,7 @@ import difflib
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -530,6 +530,10 @@ class Catalog:
         for name in ports:
             visit(name)
         return ordered
+
+    def needed(self, ports: Iterable[PortDef]) -> list[PortDef]:
+        """:meth:`with_needs` for ports themselves: ``ports`` preceded by what they need."""
+        return [self.port(name) for name in self.with_needs([p.name for p in ports])]
 
     def debian_packages(self, ports: list[str]) -> list[str]:
         """The Debian packages that give ``ports`` everything they need, in a stable order.

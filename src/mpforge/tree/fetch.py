@@ -20,10 +20,11 @@ else decides it. Fetching:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpforge.core.config import SourceDef
+from mpforge.core.config import PortDef, SourceDef
 from mpforge.core.errors import CommandFailed, DirtyTree, GitError, MpforgeError, UserWork
 from mpforge.core.project import TREE_DIR, Project
 from mpforge.tree.git import Git
@@ -51,7 +52,7 @@ def submodule_ready(git: Git, repo: Path, path: str) -> bool:
     return git.is_checkout(sub) and git.head(sub) == git.gitlink(repo, path)
 
 
-def fetch(project: Project, ports: list[str], mirror: str | None, *,
+def fetch(project: Project, ports: Sequence[PortDef], mirror: str | None, *,
           keep_going: bool = False) -> FetchReport:
     """Initialise the tree at its pin and the nested submodules ``ports`` need.
 
@@ -62,9 +63,6 @@ def fetch(project: Project, ports: list[str], mirror: str | None, *,
     git = Git(project.executor, mirror)
     root, tree = project.root, project.tree
     rel = TREE_DIR if project.tree_is_submodule else None
-    for name in ports:  # validate names before touching anything
-        project.catalog.port(name)
-
     if rel is None:
         # Another tree (MPFORGE_TREE, a variant): not ours to move; only its submodules.
         report = FetchReport(pin=git.head(tree))
@@ -105,8 +103,8 @@ def fetch(project: Project, ports: list[str], mirror: str | None, *,
             report.cloned = True
 
     wanted: list[str] = []
-    for name in ports:
-        for path in project.catalog.port(name).submodules:
+    for port in ports:
+        for path in port.submodules:
             if path not in wanted:
                 wanted.append(path)
     missing = [p for p in wanted if not submodule_ready(git, tree, p)]
@@ -126,16 +124,16 @@ def fetch(project: Project, ports: list[str], mirror: str | None, *,
             raise
         report.submodules_initialised = missing
 
-    for name in ports:
+    for port in ports:
         try:
-            for source in project.catalog.port(name).sources:
+            for source in port.sources:
                 if fetch_source(project, git, source):
                     report.sources_fetched.append(source.name)
         except MpforgeError as exc:
             if not keep_going:
                 raise
             # one port's SDK missing from a mirror must not stop the other ports
-            report.failed_ports[name] = exc
+            report.failed_ports[port.name] = exc
     return report
 
 

@@ -132,20 +132,3 @@ class Git:
             raise OfflineError(f"cannot reach {url}",
                                "offline? pass --mirror BASE (or set MPFORGE_MIRROR) "
                                "to clone from a local mirror", exc.details) from exc
-
-
-def mirror_from_env(explicit: str | None) -> str | None:
-    """``--mirror``, else ``MPFORGE_MIRROR``, else the checkout's remembered mirror.
-
-    See :mod:`mpforge.core.settings`: an explicit ``--mirror`` is remembered for the
-    checkout, ``--mirror none`` forgets it.
-    """
-    from mpforge.core.errors import ConfigError
-    from mpforge.core.project import find_root
-    from mpforge.core.settings import resolve_mirror
-
-    try:
-        root: Path | None = find_root()
-    except ConfigError:
-        root = None
-    return normalise_mirror(resolve_mirror(root, explicit)[0])

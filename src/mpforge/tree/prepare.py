@@ -11,8 +11,10 @@ the series (reported in each manifest, never refused).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mpforge.core.config import PortDef
 from mpforge.core.errors import MpforgeError
 from mpforge.core.project import TREE_DIR, Project, check_build_paths
 from mpforge.tree.fetch import fetch
@@ -34,7 +36,7 @@ class TreeInfo:
     fingerprint: TreeFingerprint | None = None
 
 
-def prepare_tree(project: Project, ports: list[str], mirror: str | None, *,
+def prepare_tree(project: Project, ports: Sequence[PortDef], mirror: str | None, *,
                  keep_going: bool = False) -> TreeInfo:
     """Fetch the tree and the submodules of ``ports``, and apply the patch series.
 
@@ -43,7 +45,7 @@ def prepare_tree(project: Project, ports: list[str], mirror: str | None, *,
     """
     console, executor = project.console, project.executor
     check_build_paths(project)
-    console.step(f"fetch ({', '.join(ports)})")
+    console.step(f"fetch ({', '.join(p.name for p in ports)})")
     fetched = fetch(project, ports, mirror, keep_going=keep_going)
     console.step("patch")
     queue = PatchQueue(project.patches_dir, project.tree, executor)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 
+from mpforge.core.config import PortDef
 from mpforge.core.errors import GitError
 from mpforge.core.project import Project
 from mpforge.tree.git import Git
@@ -36,7 +37,7 @@ def resolve_commit(project: Project, commit: str, mirror: str | None = None) -> 
     return git.query(project.tree, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}") or None
 
 
-def variant_project(project: Project, name: str, patches: list[Patch], port: str,
+def variant_project(project: Project, name: str, patches: list[Patch], port: PortDef,
                     commit: str | None = None) -> Project:
     """A :class:`Project` whose tree is the pinned tree with ``patches`` only.
 
@@ -57,7 +58,7 @@ def variant_project(project: Project, name: str, patches: list[Patch], port: str
         git.run(project.tree, "worktree", "prune")
         git.run(project.tree, "worktree", "add", "--detach", str(tree), commit,
                 what="git worktree add")
-    for sub in project.catalog.port(port).submodules:
+    for sub in port.submodules:
         link, real = tree / sub, project.tree / sub
         if not link.is_symlink():
             if link.is_dir():
