@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from invoke import Collection, Config, Context, task
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from mpforge.cli.main import make_program
 from mpforge.cli.options import SharedOptions, shared_options
 from mpforge.core import settings
@@ -212,3 +214,24 @@ def test_the_mpforge_command_outside_a_checkout_loads_no_project_configuration(c
     assert seen["config"] == {}
     opts = seen["options"]
     assert isinstance(opts, SharedOptions) and opts.jobs == (os.cpu_count() or 1)
+
+
+def test_a_task_takes_its_mirror_from_the_checkouts_invoke_yaml(fixture_project, fixture_mirror):
+    # no --mirror, no MPFORGE_MIRROR, nothing remembered: only invoke.yaml names the mirror
+    (fixture_project / "invoke.yaml").write_text(f"mpforge:\n  mirror: {fixture_mirror.base}\n")
+    clean = {k: v for k, v in os.environ.items() if k != "MPFORGE_MIRROR"}
+    result = subprocess.run([sys.executable, "-m", "mpforge", "fetch"], cwd=fixture_project,
+                            env={**clean, "CI": "1"}, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "micropython/ cloned" in result.stdout
+    doctor = subprocess.run([sys.executable, "-m", "mpforge", "doctor"], cwd=fixture_project,
+                            env={**clean, "CI": "1"}, text=True, capture_output=True, timeout=300)
+    assert f"mirror: {fixture_mirror.base} (invoke config mpforge.mirror)" in doctor.stdout
+
+
+def test_an_unknown_key_in_invoke_yaml_fails_any_task_in_one_line(fixture_project):
+    (fixture_project / "invoke.yaml").write_text("mpforge:\n  job: 4\n")
+    result = run_cli(fixture_project, "size")
+    assert result.returncode == 1
+    assert "unknown key 'job'" in result.stderr and "did you mean 'jobs'" in result.stderr
+    assert "Traceback" not in result.stderr
