@@ -94,3 +94,23 @@ def test_a_port_whose_sources_cannot_be_fetched_fails_alone_in_a_matrix(fixture_
 def test_build_options_budget_defaults_to_the_cpu_count():
     assert BuildOptions(jobs=3).budget == 3
     assert BuildOptions().budget >= 1
+
+
+def test_a_bug_while_making_fails_its_target_with_the_traceback_in_a_matrix(fixture_project):
+    from mpforge.build import matrix
+    from mpforge.build.matrix import TargetResult
+
+    project = project_for(fixture_project)
+    targets = [project.target("unix"), project.target("bare-arm")]
+
+    def broken_make(target, jobs, make_env, pass_fds):
+        raise RuntimeError(f"bug while making {target.name}")
+
+    results = {t.name: TargetResult(t.name) for t in targets}
+    matrix.run(targets, results, broken_make, jobs=2, keep_going=True)
+    for result in results.values():
+        assert result.status == Status.FAILED and "internal error" in result.reason
+        assert "RuntimeError: bug while making" in result.details  # the traceback, kept
+    alone = {"unix": TargetResult("unix")}
+    with pytest.raises(RuntimeError):  # one target, not keep_going: raised where it happened
+        matrix.run(targets[:1], alone, broken_make, jobs=2, keep_going=False)

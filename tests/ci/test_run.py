@@ -54,3 +54,13 @@ def test_a_fetch_failure_skips_the_rest_and_still_writes_results(fixture_project
     assert steps["fetch and patch"] == "failed"
     assert steps["build"] == steps["test"] == steps["size"] == "skipped"
     assert ET.parse(out / "junit.xml").getroot().tag == "testsuites"
+
+
+def test_a_typo_in_ports_still_writes_the_result_files_ci_uploads(fixture_project, tmp_path):
+    out = tmp_path / "ci-out"
+    result = run_cli(fixture_project, "ci", "--ports", "unix,fo", "--out", str(out))
+    assert result.returncode == 1
+    assert "unknown port 'fo'" in result.stderr + result.stdout
+    steps = {s["name"]: s["status"] for s in json.loads((out / "summary.json").read_text())["steps"]}
+    assert steps == {"select": "failed"}
+    assert ET.parse(out / "junit.xml").getroot().tag == "testsuites"

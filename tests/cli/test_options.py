@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,31 @@ def test_an_unknown_key_in_invoke_yaml_fails_any_task_in_one_line(fixture_projec
     assert result.returncode == 1
     assert "unknown key 'job'" in result.stderr and "did you mean 'jobs'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_shipped_invoke_yaml_leaves_the_users_own_file_in_force(fixture_project, tmp_path):
+    # invoke ranks the project's file above ~/.invoke.yaml: ours must set nothing
+    shutil.copy(REPO / "invoke.yaml", fixture_project / "invoke.yaml")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".invoke.yaml").write_text("mpforge:\n  jobs: 3\n  ccache: false\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MPFORGE_")}
+    doctor = subprocess.run([sys.executable, "-m", "mpforge", "doctor"], cwd=fixture_project,
+                            env={**clean, "CI": "1", "HOME": str(home)}, text=True, capture_output=True,
+                            timeout=300)
+    assert "jobs: 3 (invoke config mpforge.jobs)" in doctor.stdout, doctor.stdout
+    assert "ccache: off (invoke config mpforge.ccache)" in doctor.stdout
+
+
+def test_a_relative_mirror_in_invoke_yaml_is_relative_to_the_checkout(checkout, tmp_path):
+    (checkout / "sub").mkdir()
+    os.chdir(checkout / "sub")  # (the fixture restores the folder)
+    opts = shared_options(context_for(checkout, "mpforge:\n  mirror: ../mirror\n"))
+    assert opts.mirror == str((checkout / ".." / "mirror").resolve())
+
+
+def test_jobs_from_the_environment_reach_the_build_a_test_run_makes(fixture_project, fixture_mirror):
+    result = run_cli(fixture_project, "test", "-v", "-k", "basics/int", "--mirror", str(fixture_mirror.base),
+                     env={"MPFORGE_JOBS": "3"})
+    makes = [line for line in result.stdout.splitlines() if "make -C" in line and "micropython/unix " in line]
+    assert makes and all(" -j3 " in line for line in makes), result.stdout[-2000:]

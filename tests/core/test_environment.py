@@ -128,11 +128,21 @@ def test_every_field_has_a_variable_and_the_docstring_table_names_each():
 
 
 def test_the_library_reads_no_variable_of_the_table_anywhere_else():
-    # the shim runs inside the tree's run-tests, as its own program: it is left as it is
-    shim = REPO / "src/mpforge/testing/pyboard_shim"
+    # the pyboard shim (run inside the tree's run-tests) included
     names = "|".join(environment_mod.VARIABLES.values())
     direct_read = re.compile(rf"(environ|getenv)\b.*[\"'](?:{names})[\"']")
     readers = [f"{path.name}: {line.strip()}" for path in (REPO / "src/mpforge").rglob("*.py")
-               if shim not in path.parents and path.name != "environment.py"
+               if path.name != "environment.py"
                for line in path.read_text().splitlines() if direct_read.search(line)]
     assert readers == []
+
+
+def test_the_pyboard_shim_parses_its_timeouts_like_every_mpforge_process(monkeypatch):
+    # an empty value means "unset" everywhere, the shim included (it used to die on it)
+    monkeypatch.setenv("MPFORGE_TEST_TIMEOUT", "")
+    monkeypatch.setenv("MPFORGE_SILENCE", "4.5")
+    shim = REPO / "src/mpforge/testing/pyboard_shim/pyboard.py"
+    out = subprocess.run([sys.executable, "-c", "import pyboard; print(pyboard.TEST_TIMEOUT, pyboard.SILENCE)"],
+                         cwd=shim.parent, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["30.0", "4.5"]

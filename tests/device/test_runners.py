@@ -73,15 +73,6 @@ def test_artifact_formats_of_the_other_runners_are_checked():
         check_esp_image(b"root:x:0:0", "passwd")
 
 
-def test_the_old_home_still_offers_the_runner_names():
-    """deploy.py held the runners and their checks: what imported them from there still works."""
-    assert deploy.RUNNERS is RUNNERS and deploy.FlashJob is FlashJob and deploy.DeployError is DeployError
-    assert deploy.check_ihex is check_ihex and deploy.check_esp_image is check_esp_image
-    assert callable(deploy.flash_regions) and callable(deploy.check_dfuse)
-
-
-# --- the registry -----------------------------------------------------------------------
-
 def test_the_registry_holds_every_runner_by_its_name():
     assert sorted(RUNNERS) == ["cc3200", "dfu-util", "esptool", "pydfu", "teensy"]
     for name, runner in RUNNERS.items():

@@ -115,7 +115,7 @@ def test_pic16bit_without_xc16_fails_fast_naming_it(real_project):  # noqa: F811
 def test_stmhal_dfu_files_parse_and_fit_their_boards_flash(arm_matrix, real_project):  # noqa: F811
     from conftest import project_for
     from mpforge.device import dfuse
-    from mpforge.device.deploy import flash_regions
+    from mpforge.device.runners.dfu import flash_regions
 
     project = project_for(real_project)
     target = project.target("stmhal", "PYBV10")

@@ -26,7 +26,9 @@ import queue
 import select
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -77,6 +79,9 @@ class TargetResult:
 
 #: called with a target's result each time its status changes
 OnChange = Callable[[TargetResult], None]
+#: given the targets about to be built, a ``with`` block that yields their :data:`OnChange`
+#: (the task layer's display of a build, e.g. :class:`mpforge.cli.render.build.BuildProgress`)
+Progress = Callable[[Sequence[Target]], AbstractContextManager[OnChange]]
 #: makes one target: (target, jobs or None under a jobserver, make's extra environment,
 #: the file descriptors make must inherit) -> its result
 MakeOne = Callable[[Target, "int | None", dict[str, str], tuple[int, ...]], "BuildResult"]
@@ -148,11 +153,14 @@ class MatrixReport:
 
 
 def run(targets: list[Target], results: dict[str, TargetResult], make: MakeOne, *, jobs: int,
-        on_change: OnChange | None = None) -> float:
+        on_change: OnChange | None = None, keep_going: bool = True) -> float:
     """Make ``targets`` in parallel under a budget of ``jobs``; fill in ``results``.
 
     Returns the wall time of this parallel phase. ``make`` raising a
-    :class:`~mpforge.core.errors.MpforgeError` fails its target only.
+    :class:`~mpforge.core.errors.MpforgeError` fails its target only. Anything else is a
+    bug in mpforge: with ``keep_going`` it fails its target, its traceback in the
+    result's details (the other targets go on); without it (one target, made in this
+    thread) it is raised, so ``--debug`` shows it where it happened.
     """
     started = time.monotonic()
     if not targets:
@@ -188,10 +196,12 @@ def run(targets: list[Target], results: dict[str, TargetResult], make: MakeOne, 
             except MpforgeError as exc:
                 result.fail(exc)
             except Exception as exc:  # a bug must not hang the other workers
-                if single:
+                if single and not keep_going:
                     raise
                 result.status, result.reason = Status.FAILED, f"internal error: {exc!r}"
-                result.error = MpforgeError(result.reason, "run again with --debug and report it")
+                result.details = traceback.format_exc()
+                result.error = MpforgeError(result.reason, "a bug in mpforge: please report it with "
+                                            "the traceback shown", result.details)
             finally:
                 if token and jobserver is not None:
                     jobserver.release(token)

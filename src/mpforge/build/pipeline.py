@@ -68,6 +68,9 @@ class Pipeline:
     mirror: str | None = None
     #: a matrix: problems stay with their targets (see the module docstring)
     keep_going: bool = False
+    #: how targets are built when a call gives no options of its own (the task's
+    #: shared ``--jobs``/``ccache``, so a test's or a deploy's build honours them too)
+    options: BuildOptions = field(default_factory=BuildOptions)
     _tree: TreeInfo | None = field(default=None, init=False, repr=False)
     _tree_ports: list[str] = field(default_factory=list, init=False, repr=False)
     _toolchains: dict[str, Found | MissingTool] = field(default_factory=dict, init=False, repr=False)
@@ -148,19 +151,20 @@ class Pipeline:
 
     # -- 3. the build -----------------------------------------------------------------
 
-    def build(self, targets: Sequence[Target], options: BuildOptions = BuildOptions(),
+    def build(self, targets: Sequence[Target], options: BuildOptions | None = None,
               on_change: OnChange | None = None) -> MatrixReport:
         """Prepare and build ``targets``; see the module docstring.
 
         ``on_change`` is called with a target's result whenever its status changes (the
         task layer renders it: a live table, or a line per change in CI).
         """
+        options = options or self.options
         cache = Ccache.for_build(self.project, options.ccache)
         counters_before = cache.counters() if cache else {}
         report = MatrixReport([TargetResult(t.name) for t in targets], 0.0, options.budget)
         results = {r.target: r for r in report.results}
 
-        prepared, runnable = self._prepare(targets, results, options)
+        prepared, runnable = self._prepare(targets, results, options, on_change or _unheard)
 
         def make(target: Target, jobs: int | None, make_env: dict[str, str],
                  pass_fds: tuple[int, ...]) -> BuildResult:
@@ -172,7 +176,7 @@ class Pipeline:
             return built
 
         report.parallel_seconds = matrix.run(runnable, results, make, jobs=options.budget,
-                                             on_change=on_change)
+                                             on_change=on_change, keep_going=self.keep_going)
         report.finish(cache.stats_since(counters_before) if cache else None)
         if not self.keep_going:
             for result in report.results:
@@ -180,13 +184,13 @@ class Pipeline:
                     raise result.error
         return report
 
-    def build_one(self, target: Target, options: BuildOptions = BuildOptions(),
+    def build_one(self, target: Target, options: BuildOptions | None = None,
                   on_change: OnChange | None = None) -> BuildResult:
         """Build one target (a matrix of one) and return its result; problems are raised.
 
         A target this pipeline has built already is not looked at again (``invoke ci``
         builds, then its test step asks for the host port's binary)."""
-        if target.name in self._built and not options.clean:
+        if target.name in self._built and not (options or self.options).clean:
             return self._built[target.name]
         keep_going, self.keep_going = self.keep_going, False
         try:
@@ -199,7 +203,7 @@ class Pipeline:
         return built
 
     def _prepare(self, targets: Sequence[Target], results: dict[str, TargetResult],
-                 options: BuildOptions) -> tuple[TreeInfo | None, list[Target]]:
+                 options: BuildOptions, on_change: OnChange) -> tuple[TreeInfo | None, list[Target]]:
         """Step 2 for ``targets``: returns the prepared tree (None when no target can be
         built) and the targets that can be made. With ``keep_going`` the others are marked
         skipped (a missing toolchain) or failed (their port's sources, a needed port or
@@ -214,10 +218,11 @@ class Pipeline:
                 if not self.keep_going:
                     raise
                 results[target.name].skip(exc)
+                on_change(results[target.name])
         if not runnable:
             return None, []
         tree = self.tree([t.port for t in [*runnable, *self.needed_first(runnable)]])
-        runnable = self._drop_failed(runnable, results, dict(tree.failed_ports))
+        runnable = self._drop_failed(runnable, results, dict(tree.failed_ports), on_change)
         failed: dict[str, MpforgeError] = {}
         for need in self.needed_first(runnable):
             try:
@@ -228,7 +233,7 @@ class Pipeline:
                 failed.update({t.port.name: exc for t in runnable
                                if need.port.name in project.catalog.with_needs([t.port.name])
                                or need.port.name in app_mod.needs(t)})
-        runnable = self._drop_failed(runnable, results, failed)
+        runnable = self._drop_failed(runnable, results, failed, on_change)
         clean_deplibs = options.clean if options.clean_deplibs is None else options.clean_deplibs
         for target in runnable:
             try:
@@ -237,19 +242,24 @@ class Pipeline:
                 if not self.keep_going:
                     raise
                 failed[target.port.name] = exc
-        return tree, self._drop_failed(runnable, results, failed)
+        return tree, self._drop_failed(runnable, results, failed, on_change)
 
     @staticmethod
     def _drop_failed(targets: list[Target], results: dict[str, TargetResult],
-                     failures: dict[str, MpforgeError]) -> list[Target]:
+                     failures: dict[str, MpforgeError], on_change: OnChange) -> list[Target]:
         """Mark the targets of ports that failed to prepare as failed; return the others."""
         for target in targets:
             exc = failures.get(target.port.name)
             if exc is not None:
                 results[target.name].fail(exc)
+                on_change(results[target.name])
         return [t for t in targets if t.port.name not in failures]
 
 
-def build_one(target: Target, *, mirror: str | None, options: BuildOptions = BuildOptions()) -> BuildResult:
+def _unheard(result: TargetResult) -> None:
+    """The :data:`OnChange` of a build nobody watches."""
+
+
+def build_one(target: Target, *, mirror: str | None, options: BuildOptions | None = None) -> BuildResult:
     """Build one target with a pipeline of its own (for a task that builds nothing else)."""
-    return Pipeline(target.project, mirror).build_one(target, options)
+    return Pipeline(target.project, mirror, options=options or BuildOptions()).build_one(target)

@@ -16,6 +16,7 @@ from pathlib import Path
 from mpforge.core.config import VERSION_RE, ToolchainDef, ToolDef
 from mpforge.core.errors import CommandFailed, MissingTool
 from mpforge.core.executor import Executor
+from mpforge.core.project import toolchain_search_path
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,7 @@ def _version(executor: Executor, argv: list[str], env: dict[str, str] | None) ->
 
 def find_toolchain(toolchain: ToolchainDef, executor: Executor) -> Found:
     """Detect ``toolchain`` or raise :class:`MissingTool` with the install hint."""
-    extra = ""
-    if toolchain.path_env and os.environ.get(toolchain.path_env):
-        extra = str(Path(os.environ[toolchain.path_env]) / toolchain.path_subdir)
-    path = os.pathsep.join(p for p in (extra, os.environ.get("PATH", "")) if p)
+    extra, path = toolchain_search_path(toolchain)
     if shutil.which(toolchain.probe[0], path=path) is None:
         where = f" (looked on PATH and in ${toolchain.path_env}/{toolchain.path_subdir})" \
             if toolchain.path_env else " on PATH"

@@ -13,12 +13,13 @@ status is non-zero if anything failed. :func:`run_ci` returns a
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge.build import doctor as doctor_mod
 from mpforge.build import size as size_mod
-from mpforge.build.matrix import MatrixReport, OnChange, Status
+from mpforge.build.matrix import MatrixReport, Progress, Status
 from mpforge.build.pipeline import BuildOptions, Pipeline
 from mpforge.build.selection import Selection
 from mpforge.core.errors import MpforgeError
@@ -68,15 +69,16 @@ def _step(report: CiReport, name: str, console, action) -> object:
         step.seconds = round(time.monotonic() - started, 2)
 
 
-def run_ci(selection: Selection, *, mirror: str | None, jobs: int,
+def run_ci(selection: Selection, *, mirror: str | None, options: BuildOptions,
            size_baseline: Path | None = None, retries: int = 1,
-           on_change: OnChange | None = None) -> CiReport:
+           progress: Progress | None = None) -> CiReport:
     """Run the pipeline; see the module docstring. Never raises for what a step ran
     into: that is recorded in the report (``ok`` is then false).
-    ``on_change`` hears of each target's progress in the build step."""
+    ``options``: how the targets are built (its job budget also shards the tests);
+    ``progress``: what hears of each target's progress in the build step."""
     project = selection.project
     console = project.console
-    pipeline = Pipeline(project, mirror, keep_going=True)
+    pipeline = Pipeline(project, mirror, keep_going=True, options=options)
     report = CiReport()
 
     def doctor(step: Step) -> None:
@@ -94,7 +96,8 @@ def run_ci(selection: Selection, *, mirror: str | None, jobs: int,
 
     def build(step: Step) -> None:
         targets = selection.targets(pipeline)
-        report.matrix = pipeline.build(targets, BuildOptions(jobs=jobs), on_change)
+        with progress(targets) if progress else nullcontext(None) as on_change:
+            report.matrix = pipeline.build(targets, options, on_change)
         failed = [r.target for r in report.matrix.failed]
         step.detail = f"{len(targets)} targets" + (f", failed: {', '.join(failed)}" if failed else "")
         if report.matrix.ccache:
@@ -112,7 +115,7 @@ def run_ci(selection: Selection, *, mirror: str | None, jobs: int,
                                  for r in report.matrix.results):
             step.status, step.detail = "skipped", f"{target.name} did not build"
             return
-        report.tests = run_for_target(pipeline, target, jobs=jobs, retries=retries)
+        report.tests = run_for_target(pipeline, target, jobs=options.budget, retries=retries)
         t = report.tests
         step.detail = _test_counts(t)
         if t.aborted:

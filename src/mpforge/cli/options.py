@@ -19,20 +19,14 @@ merges them, first wins:
 ``--mirror BASE`` is remembered for the checkout and ``--mirror none`` forgets it, as
 before (except under ``--dry-run``, which changes nothing).
 
-In a task, one line gives them all, passing the task's own parameters (only those it
-has; the others then come from the environment, the configuration or the default)::
-
-    @task(...)
-    @reports_errors
-    def build(c: Context, ..., jobs: int = 0, ccache: bool = True, mirror: str | None = None,
-              verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
-        opts = shared_options(c, verbose=verbose, debug=debug, dry_run=dry_run,
-                              mirror=mirror, jobs=jobs, ccache=ccache)
-        ...  # opts.mirror (normalised), opts.jobs, opts.ccache, opts.verbose, opts.debug
-
-``opts.origin("jobs")`` says where a value came from, :meth:`SharedOptions.describe`
-gives one line per option (for ``invoke doctor`` and ``-v``), and ``opts.warnings``
-holds the environment's unknown ``MPFORGE_*`` variables for the task to show.
+The tasks do not call :func:`shared_options` themselves: their wrapper
+(:func:`mpforge.cli.tasks.reports_errors`) does, once, under the checkout's lock, with
+the task's own parameters (only those it has; the others come from the environment,
+the configuration or the default). It replaces those parameters by the resolved values,
+shows ``warnings`` (the environment's unknown ``MPFORGE_*`` variables), and hands
+``jobs`` and ``ccache`` to every build the task makes (``test``, ``deploy`` and ``ci``
+build too). ``origin(name)`` says where a value came from and :meth:`SharedOptions.describe`
+gives one line per option (``invoke doctor`` shows them).
 """
 
 from __future__ import annotations

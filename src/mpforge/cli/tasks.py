@@ -9,6 +9,7 @@ plus a hint and exit status 1; a traceback is shown only with ``--debug``
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import json as json_lib
@@ -34,7 +35,7 @@ from mpforge.build.selection import select
 from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
-from mpforge.cli.options import shared_options
+from mpforge.cli.options import SharedOptions, shared_options
 from mpforge.cli.render import ci as render_ci
 from mpforge.cli.render import sizes as render_sizes
 from mpforge.cli.render import tests as render_tests
@@ -151,7 +152,6 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
         if on_main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
         try:
-            _resolve_shared_options(c, kwargs)
             if locking and not kwargs.get("dry_run") and not kwargs.get("status"):
                 try:
                     root = find_root()
@@ -162,6 +162,8 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
                     held = lock_mod.hold_for_command(
                         root, command, wait=not no_wait,
                         on_wait=lambda line: Console(stream=sys.stderr).warn(line))
+            # under the lock: an explicit --mirror is remembered only by the command that runs
+            _resolve_shared_options(c, kwargs)
             return body(c, *args, **kwargs)
         except MpforgeError as exc:
             if _debugging(kwargs):
@@ -205,19 +207,43 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 SHARED_OPTIONS = ("verbose", "debug", "dry_run", "mirror", "jobs", "ccache")
 
 
+#: the shared options of the task running now (resolved by its :func:`reports_errors` wrapper)
+_current: contextvars.ContextVar[SharedOptions] = contextvars.ContextVar("mpforge_shared_options")
+
+
 def _resolve_shared_options(c: Context, kwargs: dict[str, Any]) -> None:
-    """Replace the task's shared options by their resolved values: its flag, else the
-    ``MPFORGE_*`` environment, else invoke's configuration (``invoke.yaml``), else the
-    default; the mirror also from what the checkout remembers (``--mirror`` is
-    remembered, ``--mirror none`` forgets). A task then uses its parameters as given."""
+    """Resolve the shared options once per task: its flag, else the ``MPFORGE_*``
+    environment, else invoke's configuration (``invoke.yaml``), else the default; the
+    mirror also from what the checkout remembers (``--mirror`` is remembered, ``--mirror
+    none`` forgets). The task's own parameters are replaced by the resolved values, and
+    the options it has no parameter for (``jobs`` and ``ccache`` of the builds ``test``,
+    ``deploy`` or ``ci`` make) reach its builds through :func:`_build_options`."""
     given = {name: kwargs[name] for name in SHARED_OPTIONS if name in kwargs}
     options = shared_options(c, **given)
+    _current.set(options)
     for name in given:
         kwargs[name] = getattr(options, name)
     if options.warnings:
         console = Console(stream=sys.stderr)
         for warning in options.warnings:
             console.warn(warning)
+
+
+def _options() -> SharedOptions:
+    """The running task's shared options (see :func:`_resolve_shared_options`)."""
+    return _current.get()
+
+
+def _build_options(**overrides: Any) -> BuildOptions:
+    """How the running task's builds are made: its shared ``jobs`` and ``ccache``
+    (``ccache`` on means the project's setting: on when ccache is installed)."""
+    options = _options()
+    return BuildOptions(**{"jobs": options.jobs, "ccache": None if options.ccache else False, **overrides})
+
+
+def _pipeline(project: Project, mirror: str | None, *, keep_going: bool = False) -> Pipeline:
+    """The one build path for this command, with the task's build options."""
+    return Pipeline(project, mirror, keep_going=keep_going, options=_build_options())
 
 
 def _project(verbose: bool = False, dry_run: bool = False) -> Project:
@@ -310,7 +336,7 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
     """Build a port's dependency libraries (axtls, libffi, ...) out of tree."""
     project = _project(verbose, dry_run)
     target = select(project, port).target()
-    Pipeline(project, mirror).tree([target.port])
+    fetch_tree(project, [target.port], mirror)  # the deplibs do not depend on the patch series
     results = build_deplibs(target, clean)
     if not results:
         _console(project).ok(f"port {port} has no deplibs")
@@ -340,7 +366,7 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
     chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app)
-    pipeline = Pipeline(project, mirror, keep_going=chosen.many)
+    pipeline = _pipeline(project, mirror, keep_going=chosen.many)
     if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
         if not dry_run:
             pipeline.tree(chosen.ports)
@@ -349,9 +375,9 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
                                   app_mod.list_boards(project, each, board_dir, app))
         return
     targets = chosen.targets(pipeline)
-    options = BuildOptions(jobs=jobs, clean=clean, ccache=None if ccache else False)  # None: the project's setting
-    with render.BuildProgress(_console(project), targets) as progress:
-        report = pipeline.build(targets, options, progress.on_change)
+    options = _build_options(clean=clean)
+    with render.BuildProgress(_console(project), targets) as on_change:
+        report = pipeline.build(targets, options, on_change)
     if chosen.many:
         if not render.show_matrix(_console(project), report, strict=strict):
             raise Exit(code=1)
@@ -382,7 +408,7 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
          verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
-    pipeline = Pipeline(project, mirror)
+    pipeline = _pipeline(project, mirror)
     report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
                                         jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
                                         emulator=emulator, retries=retry_failed)
@@ -421,7 +447,7 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
              ch.note or ("" if ch.found else ch.provider)) for ch in diagnosis.checks]
     _console(project).table(f"what {', '.join(ports)} need{'s' if len(ports) == 1 else ''}",
                           ["kind", "name", "found", "needed by", "install / note"], rows)
-    settings = shared_options(c)  # what the next command would use (remembers nothing)
+    settings = _options()  # what this (and the next) command uses
     for line in settings.describe():
         if line.startswith("mirror:") and not settings.mirror:
             line += "; clones go to https://github.com/ (`--mirror BASE` once to use one)"
@@ -556,7 +582,7 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     """Benchmark the build matrix against plain make, target after target (both from clean)."""
     project = _project(verbose)
     jobs = jobs or os.cpu_count() or 1
-    pipeline = Pipeline(project, mirror, keep_going=True)
+    pipeline = _pipeline(project, mirror, keep_going=True)
     targets = select(project, port, board).targets(pipeline)
     result = bench_mod.bench_build(pipeline, targets, jobs)
     console = _console(project)
@@ -588,7 +614,7 @@ def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = No
                verbose: bool = False, debug: bool = False) -> None:
     """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
     project = _project(verbose)
-    result = bench_mod.bench_test(Pipeline(project, mirror), select(project, port).target(),
+    result = bench_mod.bench_test(_pipeline(project, mirror), select(project, port).target(),
                                   jobs or os.cpu_count() or 1, k, emulator)
     console = _console(project)
     console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
@@ -641,11 +667,15 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
     project = _project(verbose)
     console = _console(project)
-    with render.BuildProgress(console) as progress:
-        report = ci_mod.run_ci(select(project, ports, boards), mirror=mirror,
-                               jobs=jobs or os.cpu_count() or 1,
+    try:
+        chosen = select(project, ports, boards)
+    except MpforgeError as exc:  # a typo in --ports: still the result files CI uploads, red
+        report = ci_mod.CiReport(steps=[ci_mod.Step("select", "failed", 0.0, exc.one_line())])
+    else:
+        report = ci_mod.run_ci(chosen, mirror=mirror, options=_build_options(),
                                size_baseline=Path(size_baseline) if size_baseline else None,
-                               retries=retry_failed, on_change=progress.on_change)
+                               retries=retry_failed,
+                               progress=lambda targets: render.BuildProgress(console, targets))
     try:  # the result files first: whatever else happens, they are there
         render_ci.write_outputs(report, Path(out))
     except ReportError as exc:
@@ -692,7 +722,8 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
                                   erase=erase, mirror=None if dry_run else mirror,
-                                  baud=baud, dfu_serial=dfu_serial, dry_run=dry_run)
+                                  baud=baud, dfu_serial=dfu_serial, dry_run=dry_run,
+                                  build_options=_build_options())
     for line in deploy_mod.describe_plan(plan):
         console.info(line)
     if dry_run:
@@ -727,10 +758,12 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None
     console = _console(project)
     if not pty and not sys.stdin.isatty():
         raise Exit("invoke emulate attaches a terminal: run it on one, or pass --pty", code=1)
-    pipeline = Pipeline(project, mirror)
+    pipeline = _pipeline(project, mirror)
     chosen = select(project, port)
     # the emulated board may come from the patch series: prepare the tree before naming it
     pipeline.tree(chosen.ports)
+    if len(chosen.ports) != 1:
+        raise ConfigError("invoke emulate runs one port's emulated board", "give one --port")
     plan = emulate_mod.plan(project, chosen.ports[0])
     target = select(project, port, plan.target.board, app=app).target() if app else plan.target
     result = pipeline.build_one(target)

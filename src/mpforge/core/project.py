@@ -196,11 +196,17 @@ def check_build_paths(project: Project) -> None:
                               "move or clone the checkout to a path of letters, digits and / . _ - + only")
 
 
-def toolchain_home(toolchain: ToolchainDef) -> str:
-    """The install folder of a toolchain: the parent of the folder its compiler is in."""
+def toolchain_search_path(toolchain: ToolchainDef) -> tuple[str, str]:
+    """Where a toolchain's programs are looked for: ``(extra, path)``, ``extra`` being the
+    folder its variable names (``$XC16_HOME/bin``; '' when unset) and ``path`` that folder
+    followed by ``PATH``."""
     extra = ""
     if toolchain.path_env and os.environ.get(toolchain.path_env):
         extra = str(Path(os.environ[toolchain.path_env]) / toolchain.path_subdir)
-    path = os.pathsep.join(p for p in (extra, os.environ.get("PATH", "")) if p)
-    found = shutil.which(toolchain.probe[0], path=path)
+    return extra, os.pathsep.join(p for p in (extra, os.environ.get("PATH", "")) if p)
+
+
+def toolchain_home(toolchain: ToolchainDef) -> str:
+    """The install folder of a toolchain: the parent of the folder its compiler is in."""
+    found = shutil.which(toolchain.probe[0], path=toolchain_search_path(toolchain)[1])
     return str(Path(found).resolve().parent.parent) if found else ""

@@ -90,7 +90,12 @@ def resolve_mirror(root: Path | None, explicit: str | None, configured: str | No
     if from_env is not None:
         return from_env or None, "MPFORGE_MIRROR"
     if configured:
-        return (None if configured.lower() in NO_MIRROR else configured), "invoke config mpforge.mirror"
+        if configured.lower() in NO_MIRROR:
+            return None, "invoke config mpforge.mirror"
+        if "://" not in configured and not configured.startswith("git@") and root is not None:
+            # a folder: relative to the checkout, wherever the command runs from
+            configured = str((root / Path(configured).expanduser()).resolve())
+        return configured, "invoke config mpforge.mirror"
     if root is not None:
         kept = load(root).get("mirror")
         if kept:

@@ -44,27 +44,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mpforge.build.manifest import sha256_file
-from mpforge.build.pipeline import build_one
+from mpforge.build.pipeline import BuildOptions, build_one
 from mpforge.core.environment import environment
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import quote
 from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
-from mpforge.device.runners import RUNNERS, DeployError, FlashJob, Runner, runner_named
-from mpforge.device.runners.dfu import check_dfuse, flash_regions
-from mpforge.device.runners.esp import check_esp_image
-from mpforge.device.runners.teensy import check_ihex
+from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
 from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
 
-__all__ = [
-    # the flow
-    "BoardIdentity", "DeployPlan", "DfuDevice", "ProgressCallback", "await_banner", "check_runner_writes",
-    "choose_runner", "describe_plan", "dfu_devices", "enter_bootloader", "find_board_dfu", "flash_board",
-    "identify", "percent_in", "pick_artifact", "plan_deploy", "run_deploy", "usb_path_of", "wait_for",
-    # the runners' names, still offered here (their home before mpforge.device.runners)
-    "RUNNERS", "DeployError", "FlashJob", "Runner", "check_dfuse", "check_esp_image", "check_ihex",
-    "flash_regions",
-]
 
 def dfu_wait() -> float:
     """Seconds to wait for the board's DFU device (``MPFORGE_DFU_WAIT``, read now)."""
@@ -218,7 +206,7 @@ def check_runner_writes(runner: Runner, target: Target, name: str) -> None:
 
 
 def pick_artifact(target: Target, file: str | None, mirror: str | None,
-                  dry_run: bool = False) -> tuple[Path, dict, str]:
+                  dry_run: bool = False, build_options: BuildOptions | None = None) -> tuple[Path, dict, str]:
     """The artifact to flash and its manifest (empty for --file), checked against it.
 
     The third value is, under ``dry_run``, what a real run would build first
@@ -243,7 +231,8 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
             return target.dist_dir / name, {}, f"{target.name} (not built yet: fetch, patch, make)"
         return target.dist_dir / name, manifest, \
             f"{target.name} again if its inputs changed (a no-op otherwise)"
-    build_one(target, mirror=mirror)  # builds when missing or stale, a no-op otherwise
+    # builds when missing or stale, a no-op otherwise
+    build_one(target, mirror=mirror, options=build_options)
     manifest = read_json(manifest_path, target.project.console.warn) or {}
     name = flash.artifact or (manifest.get("artifacts") or [{}])[0].get("name", "")
     entry = next((a for a in manifest.get("artifacts", []) if a.get("name") == name), None)
@@ -258,7 +247,8 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
 
 def plan_deploy(project: Project, target: Target, *, file: str | None, runner_name: str | None,
                 device: str | None, erase: bool, mirror: str | None, baud: int = 115200,
-                dfu_serial: str | None = None, dry_run: bool = False) -> DeployPlan:
+                dfu_serial: str | None = None, dry_run: bool = False,
+                build_options: BuildOptions | None = None) -> DeployPlan:
     """Everything up to (not including) touching the board: artifact, checks, runner, commands.
 
     ``dry_run``: nothing is built or written; the artifact is checked if it is there.
@@ -266,7 +256,7 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     runner = choose_runner(target, runner_name)
     if not file and target.port.flash.artifact:  # known before building it
         check_runner_writes(runner, target, target.port.flash.artifact)
-    artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run)
+    artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run, build_options)
     if not file:
         check_runner_writes(runner, target, artifact.name)
     if artifact.is_file():  # (under --dry-run it may not be built yet: checked after the build)
@@ -450,14 +440,6 @@ def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
         raise DeployError(f"the board runs '{line.strip()}', not {plan.expect}",
                           "the flash did not take: run deploy again")
     return shown
-
-
-def run_deploy(project: Project, target: Target, plan: DeployPlan, device: str | None,
-               on_progress: ProgressCallback | None = None) -> str:
-    """Carry out a plan: :func:`flash_board`, then :func:`await_banner`; returns the banner
-    the board showed afterwards ('' without a device)."""
-    flash_board(project, target, plan, device, on_progress)
-    return await_banner(project, plan, device)
 
 
 def describe_plan(plan: DeployPlan) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from mpforge.build.matrix import DONE, MatrixReport, Status, TargetResult
+from mpforge.build.matrix import DONE, MatrixReport, OnChange, Status, TargetResult
 from mpforge.build.size import regions_note
 from mpforge.build.target import BuildResult
 from mpforge.cli.ui import Console, human_size
@@ -45,49 +46,54 @@ def _live_table(results: Sequence[TargetResult]) -> Table:
 
 
 class BuildProgress:
-    """Shows a build's progress as :meth:`on_change` hears of it.
+    """Shows a build's progress as its ``on_change`` hears of it (``with BuildProgress(console,
+    targets) as on_change: pipeline.build(targets, options, on_change)``).
 
-    A matrix: a live table on a terminal, a line per change in CI. One target: the
-    step line ``make <target>`` (make's own output is in ``build/<target>/build.log``).
+    A matrix: a live table on a terminal, a line per change in CI. The live table starts
+    with the first make (after the tree, the toolchains and the deplibs are prepared: their
+    own spinners must not meet it) and shows the targets skipped or failed before that too.
+    One target: the step line ``make <target>`` (make's output is in its build.log).
     """
 
-    def __init__(self, console: Console, targets: Sequence[Target] | None = None) -> None:
-        """``targets``: those about to be built (None: not known yet, a matrix; its rows
-        then appear as the targets start)."""
+    def __init__(self, console: Console, targets: Sequence[Target]) -> None:
         self.console = console
-        self.single = targets is not None and len(targets) == 1
+        self.single = len(targets) == 1
         self.results: dict[str, TargetResult] = {}
-        self.order = [t.name for t in targets or []]
+        self.order = [t.name for t in targets]
         self.live: Any = None
+        self._lock = threading.Lock()  # results arrive from the matrix's worker threads
 
-    def __enter__(self) -> BuildProgress:
-        if not self.single:
-            self.live = self.console.live(
-                lambda: _live_table([self.results[n] for n in self.order if n in self.results]))
-            if self.live is not None:
-                self.live.start()
-        return self
+    def __enter__(self) -> OnChange:
+        return self.on_change
 
     def __exit__(self, *exc: object) -> None:
         if self.live is not None:
             self.live.stop()
 
+    def _table(self) -> Table:
+        return _live_table([self.results[n] for n in self.order if n in self.results])
+
     def on_change(self, result: TargetResult) -> None:
-        self.results[result.target] = result
-        if result.target not in self.order:
-            self.order.append(result.target)
-        if self.single:
+        with self._lock:
+            self.results[result.target] = result
+            if self.single:
+                if result.status == Status.BUILDING:
+                    self.console.step(f"make {result.target}")
+                return
+            if self.live is None and result.status == Status.BUILDING:
+                self.live = self.console.live(self._table)
+                if self.live is not None:
+                    self.live.start()
+            if self.live is not None or not self.console.plain:
+                return  # the live table shows it (or will, from the first make on)
             if result.status == Status.BUILDING:
-                self.console.step(f"make {result.target}")
-            return
-        if self.live is not None:
-            return  # the live table shows it
-        if result.status == Status.BUILDING:
-            self.console.info(f"{result.target}: building")
-        elif result.status in (Status.OK, Status.CACHED):
-            self.console.ok(f"{result.target}: {result.status.value} in {result.duration:.1f} s")
-        elif result.status == Status.FAILED:
-            self.console.error(f"{result.target}: failed: {result.reason}")
+                self.console.info(f"{result.target}: building")
+            elif result.status in (Status.OK, Status.CACHED):
+                self.console.ok(f"{result.target}: {result.status.value} in {result.duration:.1f} s")
+            elif result.status == Status.FAILED:
+                self.console.error(f"{result.target}: failed: {result.reason}")
+            elif result.status == Status.SKIPPED:
+                self.console.warn(f"{result.target}: skipped: {result.reason}")
 
 
 def show_matrix(console: Console, report: MatrixReport, *, strict: bool = False) -> bool:

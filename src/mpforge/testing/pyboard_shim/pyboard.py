@@ -22,11 +22,15 @@ import atexit
 import os
 import sys
 
+from mpforge.core.environment import environment
 from mpforge.device.transport import RawRepl, TestTimeout, TransportError, UnsendableCode, open_device
 from mpforge.testing.testrun import ABORT_MARKER
 
-TEST_TIMEOUT = float(os.environ.get("MPFORGE_TEST_TIMEOUT", "30"))
-SILENCE = float(os.environ.get("MPFORGE_SILENCE", "10"))
+# parsed as in every mpforge process; a malformed value falls back to the default here
+# (the parent process, where it is read first, already said so)
+_settings = environment(strict=False)
+TEST_TIMEOUT = _settings.test_timeout
+SILENCE = _settings.silence
 NOTE_MARKER = "mpforge-note:"
 _open: list = []  # the Pyboards of this runner, closed at exit
 
