@@ -114,3 +114,28 @@ def test_a_bug_while_making_fails_its_target_with_the_traceback_in_a_matrix(fixt
     alone = {"unix": TargetResult("unix")}
     with pytest.raises(RuntimeError):  # one target, not keep_going: raised where it happened
         matrix.run(targets[:1], alone, broken_make, jobs=2, keep_going=False)
+
+
+def test_a_make_killed_by_ctrl_c_is_not_announced_as_a_failure(fixture_project):
+    # the task says once that the command was interrupted; no "failed" line per target
+    import signal
+
+    from mpforge.build import matrix
+    from mpforge.build.matrix import TargetResult
+    from mpforge.core.errors import BuildFailed
+
+    project = project_for(fixture_project)
+    targets = [project.target("unix"), project.target("bare-arm")]
+
+    def interrupted_make(target, jobs, make_env, pass_fds):
+        if target.name == "unix":
+            raise BuildFailed("build of unix failed", returncode=-signal.SIGINT)
+        raise BuildFailed("build of bare-arm failed", returncode=2)
+
+    heard: list[tuple[str, Status]] = []
+    results = {t.name: TargetResult(t.name) for t in targets}
+    matrix.run(targets, results, interrupted_make, jobs=2,
+               on_change=lambda r: heard.append((r.target, r.status)))
+    assert ("bare-arm", Status.FAILED) in heard  # a real failure is heard
+    assert ("unix", Status.FAILED) not in heard
+    assert results["unix"].status == Status.FAILED  # (and still recorded)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import queue
 import select
+import signal
 import threading
 import time
 import traceback
@@ -165,7 +166,15 @@ def run(targets: list[Target], results: dict[str, TargetResult], make: MakeOne, 
     started = time.monotonic()
     if not targets:
         return 0.0
-    notify = on_change or (lambda result: None)
+    hear = on_change or (lambda result: None)
+    stopping = threading.Event()  # Ctrl-C or SIGTERM reached the main thread
+
+    def notify(result: TargetResult) -> None:
+        # a make killed by the same Ctrl-C is not a failure worth a line of its own: the
+        # task says once that the command was interrupted
+        if not (stopping.is_set() or _interrupted(result.error)):
+            hear(result)
+
     single = len(targets) == 1
     jobserver = None if single else Jobserver(jobs)
     work: queue.Queue[Target] = queue.Queue()
@@ -217,7 +226,17 @@ def run(targets: list[Target], results: dict[str, TargetResult], make: MakeOne, 
             thread.start()
         for thread in threads:
             thread.join()
+    except BaseException:
+        stopping.set()
+        raise
     finally:
         assert jobserver is not None
         jobserver.close()
     return time.monotonic() - started
+
+
+def _interrupted(error: MpforgeError | None) -> bool:
+    """True for a command that died of Ctrl-C or SIGTERM (which stop mpforge too)."""
+    code = getattr(error, "returncode", None)
+    return code is not None and code in (-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT,
+                                         128 + signal.SIGTERM)
