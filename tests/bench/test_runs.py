@@ -1,10 +1,13 @@
-"""bench-gc's pure parts: sizes, the target checks, and finding the feature patch."""
+"""bench-gc's pure parts (sizes, the target checks, the feature patch) and bench-build on the fixture."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
-from conftest import project_for
+from conftest import project_for, run_cli
 from mpforge.bench.runs import MIB, Report, Run, _feature_prefix, check_targets, parse_size
 from mpforge.core.errors import MpforgeError
 
@@ -49,3 +52,16 @@ def test_feature_prefix_is_the_series_before_the_feature(fixture_project):
         "0001-gc-threshold-decl.patch"]
     with pytest.raises(MpforgeError, match="no patch in patches/series matches 'nope'"):
         _feature_prefix(project, "nope")
+
+
+def test_bench_build_measures_the_matrix_and_the_targets_one_by_one(fixture_project, fixture_mirror, tmp_path):
+    ports = "unix,bare-arm" if shutil.which("arm-none-eabi-gcc") else "unix"
+    out = tmp_path / "bench.json"
+    result = run_cli(fixture_project, "bench-build", "--port", ports, "--jobs", "2",
+                     "--mirror", str(fixture_mirror.base), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["targets"] == ports.split(",") and figures["failed"] == []
+    assert figures["matrix_wall"] > 0 and figures["sequential_wall"] > 0 and figures["cpu_total"] > 0
+    assert figures["jobs"] == 2
+    assert "matrix wall / sequential wall" in result.stdout
