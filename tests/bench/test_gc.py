@@ -11,6 +11,7 @@ import pytest
 
 from conftest import FIXTURES, project_for
 from mpforge.bench import gc as g
+from mpforge.cli.render import bench as render_bench
 from mpforge.core.errors import MpforgeError
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
@@ -259,10 +260,10 @@ def test_targets_and_costs():
 
 def test_tables_show_every_firmware():
     report = sample_report()
-    frag = g.fragmentation_rows(report)
+    frag = render_bench.fragmentation_rows(report)
     assert frag[0][:2] == ("patched", "off") and frag[1][1] == "heap/2 = 51,360 B"
     assert frag[1][3] == "43.9 KiB (44%)" and frag[1][5] == "3/12" and frag[1][7] == "+10.0%"
-    rows = {(r[0], r[1]): r[2:] for r in g.cost_rows(report)}
+    rows = {(r[0], r[1]): r[2:] for r in render_bench.cost_rows(report)}
     assert rows[("pidigits", "heap/3")] == ("0.00 M (+10.0%) 10 GC", "", "0.00 M (+28.7%) 10 GC")
     assert rows[("pidigits", "off")][1] == "0.00 M 10 GC"
     data = report.as_dict()
@@ -272,7 +273,7 @@ def test_tables_show_every_firmware():
 def test_the_plot_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "gc.png"
-    g.write_plot(sample_report(), path)
+    render_bench.write_plot(sample_report(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

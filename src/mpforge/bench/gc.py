@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mpforge.core.config import PortDef
-from mpforge.core.errors import MpforgeError
+from mpforge.core.errors import GuestError, MpforgeError
 from mpforge.core.project import Project
 from mpforge.tree.patches import Patch, read_series
 
@@ -83,10 +83,6 @@ SEND_PAUSE = 0.001
 ATTEMPTS = 3
 #: A workload may run this long (wall seconds) before it counts as hung.
 CELL_TIMEOUT = 120.0
-
-
-class GuestError(MpforgeError):
-    """The guest program failed (a Python exception on the board, or output we cannot read)."""
 
 
 # --- the guest code ----------------------------------------------------------------
@@ -1001,151 +997,3 @@ def bench_emulated(project: Project, *, port: PortDef | None = None, emulator: s
         report.notes.extend(notes)
     report.targets = check_targets(report)
     return report
-
-
-# --- tables and the plot ---------------------------------------------------------------
-
-
-def _mi(instructions: int) -> str:
-    return f"{instructions / 1e6:.2f} M"
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:+.1%}"
-
-
-def _kib(n: int | None, heap: int) -> str:
-    return "" if n is None else f"{n / 1024:.1f} KiB ({n / heap:.0%})"
-
-
-def _gcs(cell: Cell) -> str:
-    return "" if cell.collections is None else f"{cell.collections} GC"
-
-
-def fragmentation_rows(report: EmuReport) -> list[tuple[str, ...]]:
-    """firmware, threshold, live data, largest free (worst round, median), the 40%
-    allocation, instructions, their change against threshold off, and collections,
-    for the churn workload."""
-    rows: list[tuple[str, ...]] = []
-    for variant in report.variants:
-        for cell in (c for c in report.cells
-                     if c.variant == variant.name and c.largest_free_min is not None):
-            threshold = "off" if cell.divisor == 0 else f"{cell.label} = {cell.threshold:,} B"
-            rows.append((variant.name, threshold, _kib(cell.live_median, cell.heap),
-                         _kib(cell.largest_free_min, cell.heap),
-                         _kib(cell.largest_free_median, cell.heap),
-                         f"{cell.big_ok}/{cell.big_rounds}", _mi(cell.instructions),
-                         _pct(report.cost(cell)) if cell.divisor else "", _gcs(cell)))
-    return rows
-
-
-def cost_rows(report: EmuReport) -> list[tuple[str, ...]]:
-    """workload, threshold, then per firmware its instructions, (for a threshold) the
-    change against the same firmware with the threshold off, and its collections."""
-    names = [v.name for v in report.variants]
-    workloads = list(dict.fromkeys(c.workload for c in report.cells))
-    divisors = list(dict.fromkeys(c.divisor for c in report.cells))
-    rows = []
-    for workload in workloads:
-        for divisor in divisors:
-            row = [workload, threshold_label(divisor)]
-            for name in names:
-                cell = report.cell(name, workload, divisor)
-                if cell is None:
-                    row.append("")
-                    continue
-                cost = report.cost(cell) if divisor else None
-                parts = [_mi(cell.instructions)]
-                if cost is not None:
-                    parts.append(f"({_pct(cost)})")
-                if cell.collections is not None:
-                    parts.append(f"{cell.collections} GC")
-                row.append(" ".join(parts))
-            rows.append(tuple(row))
-    return rows
-
-
-def write_plot(report: EmuReport, path: Path) -> None:
-    """A PNG: the largest free block after churn (left) and the instruction cost of
-    every workload (right) against the threshold. Colour: the workload (right) or
-    firmware (left); solid: our tree, dashed: the upstream reference."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise MpforgeError("--plot needs matplotlib", "pip install -e '.[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # thresholds from small to none: heap/8 ... heap/2, off
-    divisors = sorted({c.divisor for c in report.cells if c.divisor}, reverse=True)
-    divisors += [0] if any(c.divisor == 0 for c in report.cells) else []
-    xs = list(range(len(divisors)))
-    labels = [threshold_label(d) for d in divisors]
-    lines = {"patched": "-", "upstream": "--", "unpatched": "none"}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12.5, 5))
-
-    # left: largest free block, and the ceiling heap - threshold - live data
-    colors = {"patched": "tab:blue", "unpatched": "tab:gray", "upstream": "tab:orange"}
-    markers = {"patched": "o", "unpatched": "s", "upstream": "^"}
-    ceiling = []
-    for variant in report.variants:
-        shares = []
-        for x, d in zip(xs, divisors):
-            cell = report.cell(variant.name, "churn", d)
-            if cell and cell.largest_free_min is not None:
-                shares.append((x, 100 * cell.largest_free_min / cell.heap))
-                if variant.name == "patched" and d and cell.live_median is not None:
-                    ceiling.append((x, 100 * (1 - 1 / d - cell.live_median / cell.heap)))
-        if shares:
-            left.plot([x for x, _ in shares], [y for _, y in shares], color=colors.get(variant.name),
-                      linestyle=lines.get(variant.name, "-"), marker=markers.get(variant.name, "x"),
-                      markersize=7 if variant.name == "patched" else 6, label=variant.label)
-    if ceiling:
-        left.plot([x for x, _ in ceiling], [y for _, y in ceiling], color="black", linewidth=0.8,
-                  linestyle=":", label="heap - threshold - live data")
-    for x, d in zip(xs, divisors):
-        cell = report.cell("patched", "churn", d)
-        if cell and cell.largest_free_min is not None:
-            left.annotate(f"{100 * cell.largest_free_min / cell.heap:.0f}%",
-                          (x, 100 * cell.largest_free_min / cell.heap), textcoords="offset points",
-                          xytext=(0, 9), ha="center", fontsize=8)
-    left.axhline(40, color="tab:red", linewidth=0.8, linestyle=":")
-    left.text(len(xs) - 1, 41.5, "target at heap/2: 40%", color="tab:red", fontsize=8, ha="right")
-    left.set_title("largest free block after churn (worst of the rounds)")
-    left.set_ylabel("% of the heap")
-    left.set_ylim(0, 100)
-
-    # right: cost per workload
-    palette = {"churn": "tab:purple", "pidigits": "tab:green", "float": "tab:blue", "chaos": "tab:brown"}
-    for workload in dict.fromkeys(c.workload for c in report.cells):
-        for variant in (v for v in report.variants if v.name != "unpatched"):
-            values = []
-            for x, d in zip(xs, divisors):
-                cell = report.cell(variant.name, workload, d)
-                cost = report.cost(cell) if cell else None
-                if cost is not None:
-                    values.append((x, 100 * cost))
-            if values:
-                right.plot([x for x, _ in values], [y for _, y in values],
-                           color=palette.get(workload, "black"), linestyle=lines.get(variant.name, "-"),
-                           marker="o" if variant.name == "patched" else "^", markersize=5,
-                           label=f"{workload}: {'ours' if variant.name == 'patched' else variant.name}")
-    right.axhline(15, color="tab:red", linewidth=0.8, linestyle=":")
-    right.text(len(xs) - 1, 16.5, "target for pidigits at heap/3: +15%", color="tab:red", fontsize=8,
-               ha="right")
-    right.axhline(0, color="black", linewidth=0.5)
-    right.set_title("cost: guest instructions over the same firmware, threshold off")
-    right.set_ylabel("% more instructions")
-
-    heap = report.cells[0].heap if report.cells else 0
-    for axis in (left, right):
-        axis.set_xticks(xs, labels)
-        axis.set_xlabel(f"gc.threshold (heap = {heap / 1024:.1f} KiB)")
-        axis.grid(True, alpha=0.3)
-    left.legend(fontsize=7, loc="upper right")
-    right.legend(fontsize=7, loc="upper right", ncol=2)
-    fig.suptitle("gc.threshold() on the emulated pyboard (PYBV10_QEMU, QEMU -icount: "
-                 "instructions counted exactly)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

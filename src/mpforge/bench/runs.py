@@ -23,6 +23,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from mpforge.build.matrix import Status
 from mpforge.build.pipeline import BuildOptions, Pipeline, build_one
@@ -205,6 +206,11 @@ class BuildBench:
     sequential_wall: float  # the same targets, from clean, plain make -j<jobs>, one by one
     failed: list[str]
 
+    #: the targets: matrix wall within 10% of the CPU time spread over every core, and at
+    #: least 15% faster than the same targets made one after another
+    EFFICIENCY_LIMIT: ClassVar[float] = 1.1
+    SPEEDUP_LIMIT: ClassVar[float] = 0.85
+
     @property
     def efficiency(self) -> float:
         """matrix wall / (CPU seconds / cores): 1.0 means every core was busy all along."""
@@ -214,6 +220,14 @@ class BuildBench:
     def speedup(self) -> float:
         """matrix wall / sequential wall."""
         return self.matrix_wall / self.sequential_wall
+
+    @property
+    def limits(self) -> list[tuple[str, float, float, bool]]:
+        """(target, measured, limit, met) for each figure with a target."""
+        return [("matrix wall / (CPU s / cores)", self.efficiency, self.EFFICIENCY_LIMIT,
+                 self.efficiency <= self.EFFICIENCY_LIMIT),
+                ("matrix wall / sequential wall", self.speedup, self.SPEEDUP_LIMIT,
+                 self.speedup <= self.SPEEDUP_LIMIT)]
 
     def as_dict(self) -> dict:
         return {**asdict(self), "efficiency": round(self.efficiency, 3),
@@ -263,9 +277,18 @@ class TestBench:
     differing: list[str]
     unexpected_failures: list[str]
 
+    #: the target: ``invoke test`` takes at most 60% of the tree's runner's time
+    RATIO_LIMIT: ClassVar[float] = 0.6
+
     @property
     def ratio(self) -> float:
         return self.ours_seconds / self.runner_seconds
+
+    @property
+    def limits(self) -> list[tuple[str, float, float, bool]]:
+        """(target, measured, limit, met) for each figure with a target."""
+        return [("invoke test / the tree's run-tests", self.ratio, self.RATIO_LIMIT,
+                 self.ratio <= self.RATIO_LIMIT)]
 
     def as_dict(self) -> dict:
         return {**asdict(self), "ratio": round(self.ratio, 3)}

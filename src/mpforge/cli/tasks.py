@@ -36,6 +36,7 @@ from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
 from mpforge.cli.options import SharedOptions, shared_options
+from mpforge.cli.render import bench as render_bench
 from mpforge.cli.render import ci as render_ci
 from mpforge.cli.render import sizes as render_sizes
 from mpforge.cli.render import tests as render_tests
@@ -506,20 +507,7 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
         thresholds=[bench_mod.parse_size(t) for t in (thresholds or "off,1M").split(",")],
         rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
         feature=feature, jobs=jobs or None)
-    console = _console(project)
-    mib = bench_mod.MIB
-    rows = [(r.binary, f"{r.heap // mib} MiB",
-             "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
-             f"{r.peak_rss_kib / 1024:.1f} MiB", f"{r.cpu_seconds:.3f}") for r in report.runs]
-    console.table(f"bench-gc: {report.rounds} x 200-byte objects (median of {repeat})",
-                  ["binary", "heap", "threshold", "peak RSS", "CPU s"], rows)
-    if report.instructions:
-        console.table(f"instructions (callgrind, {report.callgrind_heap // mib} MiB heap, "
-                      f"{report.callgrind_rounds} objects, threshold off)",
-                      ["binary", "instructions"],
-                      [(k, f"{v:,}") for k, v in report.instructions.items()])
-    console.table("targets", ["target", "measured", "limit", "met"],
-                  [(n, str(v), str(lim), "yes" if ok else "NO") for n, v, lim, ok in report.targets])
+    render_bench.show_gc_host(_console(project), report, repeat)
     _write_json(json, report.as_dict())
 
 
@@ -537,35 +525,10 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
         upstream=None if upstream.lower() in ("", "none", "off") else upstream,
         mirror=mirror, jobs=jobs or None)
     console = _console(project)
-    heap = report.cells[0].heap if report.cells else 0
-    for variant in report.variants:
-        console.info(f"{variant.name}: {variant.label}")
-    for line in report.skipped:
-        console.warn(f"left out: {line}")
-    for line in report.notes:
-        console.warn(line)
-    frag = gcbench.fragmentation_rows(report)
-    if frag:
-        console.table(f"fragmentation (churn), heap {heap:,} B: largest free block after each "
-                      "round, and a 40%-of-heap bytearray per round",
-                      ["firmware", "threshold", "live", "largest free, worst round", "median",
-                       "40% alloc ok", "instructions", "vs off", "collections"], frag)
-    console.table("cost: guest instructions (change against the same firmware, threshold off) "
-                  "and collections",
-                  ["workload", "threshold", *(v.name for v in report.variants)],
-                  gcbench.cost_rows(report))
-    if report.deterministic:
-        console.ok(f"deterministic: each of {len(report.cells)} cells gave the same "
-                   f"instruction count in all {report.repeat} runs")
-    else:
-        console.warn(f"not deterministic: the runs of a cell differ by up to "
-                     f"{report.max_spread:.4%} (median shown)")
-    console.table("targets", ["target", "measured", "limit", "met", "note"],
-                  [(n, f"{v:.3f}", f"{lim:.2f}", "yes" if ok else "NO", why)
-                   for n, v, lim, ok, why in report.targets])
+    render_bench.show_gc_emulated(console, report)
     _write_json(json, report.as_dict())
     if plot:
-        gcbench.write_plot(report, Path(plot))
+        render_bench.write_plot(report, Path(plot))
         console.ok(f"plot: {plot}")
 
 
@@ -585,21 +548,7 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     pipeline = _pipeline(project, mirror, keep_going=True)
     targets = select(project, port, board).targets(pipeline)
     result = bench_mod.bench_build(pipeline, targets, jobs)
-    console = _console(project)
-    console.table(f"bench-build: {len(result.targets)} targets, {jobs} cores", ["figure", "value"], [
-        ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
-        ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
-        ("CPU seconds / cores", f"{result.cpu_total / jobs:.1f} s"),
-        (f"plain make -j{jobs}, one target after another", f"{result.sequential_wall:.1f} s"),
-    ])
-    console.table("targets", ["target", "measured", "limit", "met"], [
-        ("matrix wall / (CPU s / cores)", f"{result.efficiency:.3f}", "1.1",
-         "yes" if result.efficiency <= 1.1 else "NO"),
-        ("matrix wall / sequential wall", f"{result.speedup:.3f}", "0.85",
-         "yes" if result.speedup <= 0.85 else "NO"),
-    ])
-    if result.failed:
-        console.warn(f"failed (left out of the figures): {', '.join(result.failed)}")
+    render_bench.show_build_bench(_console(project), result)
     _write_json(json, result.as_dict())
 
 
@@ -616,14 +565,7 @@ def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = No
     project = _project(verbose)
     result = bench_mod.bench_test(_pipeline(project, mirror), select(project, port).target(),
                                   jobs or os.cpu_count() or 1, k, emulator)
-    console = _console(project)
-    console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
-        ("tree's run-tests, one process", f"{result.runner_seconds:.1f} s"),
-        (f"invoke test, {result.jobs} shards", f"{result.ours_seconds:.1f} s"),
-        ("ratio (target <= 0.6)", f"{result.ratio:.3f}"),
-        ("identical verdicts", "yes" if result.same_verdicts else f"NO: {', '.join(result.differing)}"),
-        ("unexpected failures", ", ".join(result.unexpected_failures) or "none"),
-    ])
+    render_bench.show_test_bench(_console(project), result)
     _write_json(json, result.as_dict())
 
 

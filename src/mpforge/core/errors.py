@@ -106,3 +106,45 @@ class UserWork(GitError):
 
 class ReportError(MpforgeError):
     """A result file could not be written (the run's results themselves are intact)."""
+
+
+# --- boards, flashing, benchmarks (raised by mpforge.device and mpforge.bench) ----------
+
+
+class TransportError(MpforgeError):
+    """The device could not be opened or spoke something we did not expect."""
+
+
+class TargetSilent(TransportError):
+    """The target stopped answering: the run cannot go on."""
+
+
+class TestTimeout(TransportError):
+    """A test ran too long; it was interrupted and the target answered."""
+
+    __test__ = False
+
+
+class UnsendableCode(TransportError):
+    """The code holds raw-REPL control bytes (Ctrl-A..Ctrl-D): sent as is, it would leave
+    or end the raw REPL half-way (the board would then never answer)."""
+
+
+class DeployError(MpforgeError):
+    """The firmware was not (or could not be) put on the board."""
+
+
+class UnknownRunner(ConfigError):
+    """A runner name (``--runner``, or ``[flash]`` in ``ports/<port>.toml``) that no runner has."""
+
+
+class DfuSeError(MpforgeError):
+    """A DfuSe file is corrupt or not for this board: it is never flashed."""
+
+
+class DeviceError(MpforgeError):
+    """A script or a terminal session could not be run on the board."""
+
+
+class GuestError(MpforgeError):
+    """The guest program failed (a Python exception on the board, or output we cannot read)."""

@@ -19,16 +19,12 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from mpforge.core.errors import MpforgeError
+from mpforge.core.errors import DfuSeError
 
 PREFIX = struct.Struct("<5sBIB")
 TARGET = struct.Struct("<6sBI255sII")
 ELEMENT = struct.Struct("<II")
 SUFFIX = struct.Struct("<HHHH3sBI")
-
-
-class DfuSeError(MpforgeError):
-    """A DfuSe file is corrupt or not for this board: it is never flashed."""
 
 
 @dataclass

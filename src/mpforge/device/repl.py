@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge.core.environment import environment
-from mpforge.core.errors import MpforgeError
+from mpforge.core.errors import DeviceError
 from mpforge.device.transport import (
     BANNER_TIMEOUT,
     Opened,
@@ -40,10 +40,6 @@ from mpforge.device.transport import (
     UnsendableCode,
     open_device,
 )
-
-
-class DeviceError(MpforgeError):
-    """A script or a terminal session could not be run on the board."""
 
 
 @dataclass

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import serial
 from serial.tools import list_ports
 
-from mpforge.core.errors import MpforgeError
+from mpforge.core.errors import TargetSilent, TestTimeout, TransportError, UnsendableCode
 
 #: USB VID:PID of boards running MicroPython (pyboard in its normal mode)
 KNOWN_USB_IDS = {(0xF055, 0x9800): "pyboard (MicroPython)"}
@@ -50,25 +50,6 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_PROMPT = b">>> "
 #: after a prompt, output must pause this long before the board counts as settled
 SETTLE = 0.05
-
-
-class TransportError(MpforgeError):
-    """The device could not be opened or spoke something we did not expect."""
-
-
-class TargetSilent(TransportError):
-    """The target stopped answering: the run cannot go on."""
-
-
-class TestTimeout(TransportError):
-    """A test ran too long; it was interrupted and the target answered."""
-
-    __test__ = False
-
-
-class UnsendableCode(TransportError):
-    """The code holds raw-REPL control bytes (Ctrl-A..Ctrl-D): sent as is, it would leave
-    or end the raw REPL half-way (the board would then never answer)."""
 
 
 @dataclass

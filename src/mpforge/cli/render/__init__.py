@@ -12,6 +12,7 @@ lines when ``CI`` is set or no terminal is attached (the
 ``tests``   a test run on the terminal; its JUnit XML and JSON files
 ``ci``      ``invoke ci``'s table and its result files (summary.json, junit.xml, summary.md, size.md)
 ``sizes``   size tables: terminal rows, JSON, Markdown
+``bench``   the benchmarks' figures and targets, and bench-gc's plot
 ``files``   what every result file goes through: XML-safe text, atomic-enough writes
 """
 

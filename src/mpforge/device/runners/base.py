@@ -17,16 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.core.errors import DeployError, UnknownRunner
 from mpforge.core.project import Target
-
-
-class DeployError(MpforgeError):
-    """The firmware was not (or could not be) put on the board."""
-
-
-class UnknownRunner(ConfigError):
-    """A runner name (``--runner``, or ``[flash]`` in ``ports/<port>.toml``) that no runner has."""
 
 
 @dataclass(frozen=True)
