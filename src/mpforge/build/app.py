@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpforge.core.config import PortDef, check_keys, expand
+from mpforge.core.config import MODULE_SYMBOL, App, CModule, FrozenFile
 from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ APP_SCHEMA = {"name": None, "modules": None, "board_dir": None, "c_modules": Non
 #: the tree's hook for C modules (patches/0014), the same for every port
 EXTRA_SRC_VAR = "EXTRA_MOD_SRC"
 EXTRA_NAMES_VAR = "EXTRA_MOD_NAMES"
-#: the object a C module NAME defines, and what the symbol check looks for
-MODULE_SYMBOL = "mp_module_{name}"
 FREEZE_KINDS = ("mpy", "str")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -77,42 +76,6 @@ _SKIPPED_DIRS = {"__pycache__"}
 
 
 # --- the app ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FrozenFile:
-    """One Python file to freeze: its name in the firmware and the file it comes from."""
-
-    name: str  # "thermostat/__init__.py": what ``import`` looks for
-    path: Path
-    origin: str = "app"  # or "port": one of the port's own frozen modules (freeze_also)
-
-
-@dataclass(frozen=True)
-class CModule:
-    """A C module: a folder of C sources that defines ``mp_module_<name>``."""
-
-    name: str
-    folder: Path
-    sources: tuple[Path, ...]
-    headers: tuple[Path, ...] = ()
-
-    @property
-    def symbol(self) -> str:
-        return MODULE_SYMBOL.format(name=self.name)
-
-
-@dataclass(frozen=True)
-class App:
-    """An app folder, loaded and checked (see the module docstring)."""
-
-    name: str
-    folder: Path
-    frozen: tuple[FrozenFile, ...]
-    c_modules: tuple[CModule, ...] = ()
-    board_dir: Path | None = None
-    make_vars: dict[str, str] = field(default_factory=dict)
-    config: Path | None = None  # its mpforge.toml, if it has one
-
 
 def _fail(where: Path, message: str, hint: str) -> ConfigError:
     return ConfigError(f"{where}: {message}", hint)

@@ -553,3 +553,45 @@ class Catalog:
         if not ports:
             packages += [p for t in self.project_tools for p in self.tools[t].debian]
         return list(dict.fromkeys(packages))
+
+
+# --- an app folder (``--app DIR``, its mpforge.toml): loaded and checked by mpforge.build.app
+
+#: the object a C module NAME defines, and what the symbol check looks for
+MODULE_SYMBOL = "mp_module_{name}"
+
+
+@dataclass(frozen=True)
+class FrozenFile:
+    """One Python file to freeze: its name in the firmware and the file it comes from."""
+
+    name: str  # "thermostat/__init__.py": what ``import`` looks for
+    path: Path
+    origin: str = "app"  # or "port": one of the port's own frozen modules (freeze_also)
+
+
+@dataclass(frozen=True)
+class CModule:
+    """A C module: a folder of C sources that defines ``mp_module_<name>``."""
+
+    name: str
+    folder: Path
+    sources: tuple[Path, ...]
+    headers: tuple[Path, ...] = ()
+
+    @property
+    def symbol(self) -> str:
+        return MODULE_SYMBOL.format(name=self.name)
+
+
+@dataclass(frozen=True)
+class App:
+    """An app folder, loaded and checked (see the module docstring)."""
+
+    name: str
+    folder: Path
+    frozen: tuple[FrozenFile, ...]
+    c_modules: tuple[CModule, ...] = ()
+    board_dir: Path | None = None
+    make_vars: dict[str, str] = field(default_factory=dict)
+    config: Path | None = None  # its mpforge.toml, if it has one
