@@ -1,5 +1,5 @@
 """Firmware for a product (``--app``, ``--board-dir``, C modules): unit tests of
-:mod:`mpforge.build.app`, and the example app (``examples/thermostat``) built through the CLI
+:mod:`mpforge.build.app`, and the example app (``tests/fixtures/thermostat``) built through the CLI
 on the fixture tree with the host's real compilers.
 
 The fixture tree honours the same make variables as the real ports do with our
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Mirror, run_cli
+from conftest import FIXTURES, REPO, Mirror, run_cli
 from mpforge.build import app as app_mod
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.project import Project
 
-EXAMPLE = REPO / "examples" / "thermostat"
+EXAMPLE = FIXTURES / "thermostat"
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 ARM = shutil.which("arm-none-eabi-gcc") is not None
 needs_arm = pytest.mark.skipif(not ARM, reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")

@@ -1,4 +1,4 @@
-"""The example app (``examples/thermostat``) on the pinned upstream tree (marker ``realtree``):
+"""The example app (``tests/fixtures/thermostat``) on the pinned upstream tree (marker ``realtree``):
 its frozen package and C module imported and used on the unix build and on the emulated
 pyboard, its own board (a folder outside the checkout) built to a DfuSe file that deploy's
 checks accept, and a C module that is not there failing the build in one line."""
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_realtree import MIRROR, real_project  # noqa: F401  (the shared fixture)
 
-from conftest import REPO, run_cli
+from conftest import FIXTURES, REPO, run_cli
 from mpforge.device.emulate import running
 
 pytestmark = [
@@ -27,7 +27,7 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm")
 QEMU = "qemu-system-arm -M netduinoplus2 -nographic -monitor none -serial pty -kernel {elf}"
 
-#: what examples/thermostat/selftest.py prints on a firmware with the app built in
+#: what tests/fixtures/thermostat/selftest.py prints on a firmware with the app built in
 SELFTEST = """\
 crc16 0x29b1
 frame ['0x7', '0xfb', '0x2e', '0x43', '0x9b']
@@ -42,7 +42,7 @@ thermostat 1.0 ok
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example app in a folder outside the checkout, as a user's own would be."""
     dest = tmp_path_factory.mktemp("outside") / "thermostat"
-    shutil.copytree(REPO / "examples" / "thermostat", dest)
+    shutil.copytree(FIXTURES / "thermostat", dest)
     return dest
 
 
