@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, Any
 from mpforge.core.config import PortDef, check_keys, expand
 from mpforge.core.config import MODULE_SYMBOL, App, CModule, FrozenFile
 from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
+from mpforge.core.project import unsafe_path_char
+from mpforge.build.manifest import sha256_file
 
 if TYPE_CHECKING:
     from mpforge.core.project import Project, Target
@@ -69,9 +71,6 @@ EXTRA_NAMES_VAR = "EXTRA_MOD_NAMES"
 FREEZE_KINDS = ("mpy", "str")
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# what make and the 2016 makefiles' unquoted recipes cannot take in a path
-# (the same rule as build.check_build_paths)
-_UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
 _SKIPPED_DIRS = {"__pycache__"}
 
 
@@ -82,9 +81,8 @@ def _fail(where: Path, message: str, hint: str) -> ConfigError:
 
 
 def _safe_path(path: Path, what: str) -> Path:
-    bad = _UNSAFE_PATH.search(str(path))
-    if bad:
-        char = {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
+    char = unsafe_path_char(path)
+    if char:
         raise ConfigError(f"the {what} path '{path}' contains {char}, which make cannot handle "
                           "in a path", "move it to a path of letters, digits and / . _ - + only")
     return path
@@ -427,10 +425,6 @@ def needs(target: Target) -> list[str]:
     return list(FreezeMethod.of(target.port).needs)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _board_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
@@ -452,7 +446,7 @@ def inputs(target: Target) -> dict[str, Any]:
     content: dict[str, str] = {}
     if target.board_dir is not None:
         shape["board_dir"] = {"path": str(target.board_dir),
-                              "files": {p.relative_to(target.board_dir).as_posix(): _sha256(p)
+                              "files": {p.relative_to(target.board_dir).as_posix(): sha256_file(p)
                                         for p in _board_files(target.board_dir)}}
     app = target.app
     if app is not None:
@@ -461,10 +455,10 @@ def inputs(target: Target) -> dict[str, Any]:
                       "freeze": FreezeMethod.of(target.port).kind if frozen else "",
                       "frozen": [f.name for f in frozen],
                       "c_modules": {m.name: {"sources": [str(p) for p in m.sources],
-                                             "headers": {p.name: _sha256(p) for p in m.headers}}
+                                             "headers": {p.name: sha256_file(p) for p in m.headers}}
                                     for m in app.c_modules}})
-        content.update({f"frozen:{f.name}": _sha256(f.path) for f in frozen})
-        content.update({f"c:{m.name}:{p.name}": _sha256(p) for m in app.c_modules for p in m.sources})
+        content.update({f"frozen:{f.name}": sha256_file(f.path) for f in frozen})
+        content.update({f"c:{m.name}:{p.name}": sha256_file(p) for m in app.c_modules for p in m.sources})
     if not shape:
         return {}
     return {"app": shape, "app_files": content}
@@ -541,7 +535,7 @@ def manifest_entries(target: Target) -> dict[str, Any]:
     if target.board_dir is not None:
         entries["board_dir"] = {
             "path": _shown(target.board_dir, project),
-            "files": [{"name": p.relative_to(target.board_dir).as_posix(), "sha256": _sha256(p)}
+            "files": [{"name": p.relative_to(target.board_dir).as_posix(), "sha256": sha256_file(p)}
                       for p in _board_files(target.board_dir)]}
     app = target.app
     if app is not None:
@@ -552,10 +546,10 @@ def manifest_entries(target: Target) -> dict[str, Any]:
             "path": _shown(app.folder, project),
             "freeze": method.kind if frozen else "",
             "mpy_cross_flags": list(method.mpy_cross_flags) if frozen and method.kind == "mpy" else [],
-            "frozen": [{"name": f.name, "from": f.origin, "sha256": _sha256(f.path),
+            "frozen": [{"name": f.name, "from": f.origin, "sha256": sha256_file(f.path),
                         "size": f.path.stat().st_size} for f in frozen],
             "c_modules": [{"name": m.name, "symbol": m.symbol,
-                           "sources": [{"name": p.name, "sha256": _sha256(p)}
+                           "sources": [{"name": p.name, "sha256": sha256_file(p)}
                                        for p in (*m.sources, *m.headers)]}
                           for m in app.c_modules],
             "make_vars": dict(app.make_vars),

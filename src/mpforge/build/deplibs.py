@@ -30,6 +30,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from mpforge.build.manifest import sha256_file
 from mpforge.build.toolchain import find_tool, find_toolchain
 from mpforge.core.config import DeplibDef, expand
 from mpforge.core.errors import BuildFailed, ConfigError, GitError
@@ -139,7 +140,7 @@ def _referenced_files(args: list[str], root: Path) -> dict[str, str]:
         path = Path(arg)
         if path.is_absolute() and path.is_file() and path.is_relative_to(root) \
                 and not path.is_relative_to(root / "build"):
-            digests[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[str(path.relative_to(root))] = sha256_file(path)
     return digests
 
 
@@ -170,7 +171,7 @@ def build_deplib(target: Target, deplib: DeplibDef, clean: bool = False,
         "pinned_sources": {s.name: s.rev for s in target.port.sources},
         "steps": [[sub, *step] for sub, step in deplib.steps],
         "files": _referenced_files([a for _, argv in expanded for a in argv], project.root),
-        "templates": {a: hashlib.sha256((TEMPLATES / a).read_bytes()).hexdigest()
+        "templates": {a: sha256_file(TEMPLATES / a)
                       for _, argv in expanded if argv[0] == "@render" for a in argv[1:2]},
         "after": after or [],
         "toolchain": [compiler.name, compiler.version],

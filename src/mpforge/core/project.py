@@ -174,6 +174,16 @@ class Project:
 _UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
 
 
+def unsafe_path_char(path: Path) -> str | None:
+    """The first character of ``path`` make cannot take, said in words (``a space``,
+    ``'#'``), or None for a path make handles. The one rule for every path mpforge hands
+    make: the checkout's folders, an app, a board folder, a C module."""
+    bad = _UNSAFE_PATH.search(str(path))
+    if bad is None:
+        return None
+    return {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
+
+
 def check_build_paths(project: Project) -> None:
     """Refuse, before anything is fetched or built, a checkout whose path make cannot handle.
 
@@ -184,9 +194,8 @@ def check_build_paths(project: Project) -> None:
     """
     for what, path in (("checkout", project.root), ("tree", project.tree),
                        ("build folder", project.build_root), ("dist folder", project.dist_root)):
-        bad = _UNSAFE_PATH.search(str(path))
-        if bad:
-            char = {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
+        char = unsafe_path_char(path)
+        if char:
             raise ConfigError(f"the {what} path '{path}' contains {char}, which make and the 2016 "
                               "makefiles cannot handle in a path",
                               "move or clone the checkout to a path of letters, digits and / . _ - + only")
