@@ -23,7 +23,7 @@ def counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[object]:
     real = getattr(pipeline_mod, name)
 
     def wrapper(*args, **kwargs):
-        calls.append(args[1] if len(args) > 1 else args[0])
+        calls.append(args[0])
         return real(*args, **kwargs)
     monkeypatch.setattr(pipeline_mod, name, wrapper)
     return calls
@@ -34,6 +34,7 @@ def test_two_boards_prepare_the_tree_once_and_probe_the_toolchain_once(fixture_p
                                                                       monkeypatch):
     prepared = counting(monkeypatch, "prepare_tree")
     probed = counting(monkeypatch, "find_toolchain")
+    tools = counting(monkeypatch, "find_tool")
     project = project_for(fixture_project)
     pipeline = Pipeline(project, str(fixture_mirror.base), keep_going=True)
     chosen = select(project, "stmhal", "PYBV10,PYBV11")
@@ -45,6 +46,7 @@ def test_two_boards_prepare_the_tree_once_and_probe_the_toolchain_once(fixture_p
                                                             "stmhal-PYBV11": Status.OK}
     assert len(prepared) == 1  # the selection's check and the build share one preparation
     assert len(probed) == 1  # one toolchain for both boards: probed once
+    assert sorted(t.name for t in tools) == sorted(project.catalog.port("stmhal").tools)  # each tool once
     # asking again (as `invoke ci`'s test step does) builds nothing more
     again = pipeline.build_one(targets[0])
     assert again is report.results[0].built

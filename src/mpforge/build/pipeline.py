@@ -25,6 +25,7 @@ problem is raised as the typed error it is, before anything else is done.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from mpforge.build.ccache import Ccache
 from mpforge.build.deplibs import build_deplibs, merged_make_vars
 from mpforge.build.matrix import MatrixReport, OnChange, TargetResult
 from mpforge.build.target import BuildResult, build_target
-from mpforge.build.toolchain import Found, find_toolchain
+from mpforge.build.toolchain import Found, find_tool, find_toolchain
 from mpforge.core.config import PortDef
 from mpforge.core.errors import MissingTool, MpforgeError
 from mpforge.core.project import Project, Target, check_build_paths
@@ -74,6 +75,8 @@ class Pipeline:
     _tree: TreeInfo | None = field(default=None, init=False, repr=False)
     _tree_ports: list[str] = field(default_factory=list, init=False, repr=False)
     _toolchains: dict[str, Found | MissingTool] = field(default_factory=dict, init=False, repr=False)
+    _tools: dict[str, Found | MissingTool] = field(default_factory=dict, init=False, repr=False)
+    _tools_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _deplibs: dict[str, dict[str, str] | MpforgeError] = field(default_factory=dict, init=False,
                                                                repr=False)
     _built: dict[str, BuildResult] = field(default_factory=dict, init=False, repr=False)
@@ -112,6 +115,20 @@ class Pipeline:
             raise found
         return found
 
+    def tools(self, target: Target) -> None:
+        """The port's host tools (make, python3, ...), each probed once per command (the
+        matrix's workers ask at once); :class:`MissingTool` when one is absent."""
+        for name in target.port.tools:
+            with self._tools_lock:
+                if name not in self._tools:
+                    try:
+                        self._tools[name] = find_tool(self.project.catalog.tools[name], self.project.executor)
+                    except MissingTool as exc:
+                        self._tools[name] = exc
+                found = self._tools[name]
+            if isinstance(found, MissingTool):
+                raise found
+
     def deplib_vars(self, target: Target, clean: bool = False) -> dict[str, str]:
         """Build the port's deplibs (once per command) and return their make variables."""
         port = target.port
@@ -144,6 +161,7 @@ class Pipeline:
         """Build (or find current) a needed target, once per command."""
         if target.name not in self._built:
             self.project.console.step(f"needed first: {target.name}")
+            self.tools(target)
             self._built[target.name] = build_target(
                 target, tree, self.deplib_vars(target), jobs=options.budget, ccache=options.ccache,
                 toolchain=self.toolchain(target))
@@ -169,6 +187,7 @@ class Pipeline:
         def make(target: Target, jobs: int | None, make_env: dict[str, str],
                  pass_fds: tuple[int, ...]) -> BuildResult:
             assert prepared is not None  # runnable targets exist only once the tree is prepared
+            self.tools(target)
             built = build_target(target, prepared, self.deplib_vars(target), jobs=jobs,
                                  clean=options.clean, make_env=make_env, pass_fds=pass_fds,
                                  ccache=options.ccache, toolchain=self.toolchain(target))

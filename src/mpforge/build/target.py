@@ -137,7 +137,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     """Build one target of a prepared tree into ``dist/``; see the module docstring.
 
     :class:`~mpforge.build.pipeline.Pipeline` calls this after preparing the tree, the
-    toolchain (``toolchain``: its probe, done once per command; probed here when None)
+    toolchain and the port's host tools (``toolchain``: the toolchain's probe, done once per
+    command; both are probed here when it is None)
     and the deplibs (``deplib_vars``). ``make_env``/``pass_fds`` hand make a jobserver
     (see :mod:`mpforge.build.matrix`), in which case ``jobs`` is None. Every build path
     ends here, so this is where ccache is decided
@@ -146,9 +147,11 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     """
     project = target.project
     started = time.monotonic()
-    found = toolchain or find_toolchain(target.toolchain, project.executor)
-    for tool in target.port.tools:
-        find_tool(project.catalog.tools[tool], project.executor)
+    found = toolchain
+    if found is None:  # a caller without a pipeline: probe what the pipeline probes once
+        found = find_toolchain(target.toolchain, project.executor)
+        for tool in target.port.tools:
+            find_tool(project.catalog.tools[tool], project.executor)
     cache = Ccache.for_build(project, ccache)
     argvs = make_argvs(target, deplib_vars, jobs, cache.prefix if cache else None)
     epoch = source_date_epoch(project)
