@@ -16,6 +16,8 @@ def test_dash_h_is_help_on_every_task_and_runs_nothing(name):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage:") and "Options:" in result.stdout
     assert "==>" not in result.stdout  # no step of the task started
+    options = result.stdout.split("Options:", 1)[1]
+    assert "show every command run" in options  # every option with its help text
 
 
 def test_a_short_flag_means_the_same_option_on_every_task():

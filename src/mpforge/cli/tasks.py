@@ -70,6 +70,16 @@ class MpforgeTask(Task):
         if "no_wait" not in self.argspec(self.body).parameters:
             self.help.pop("no-wait", None)
 
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
+        """invoke's, but the help texts stay: invoke pops each as it makes the argument, so
+        a second parse of the same task (``invoke run -h`` shows help from inside the
+        task) would list the options bare."""
+        texts = dict(self.help)
+        try:
+            return super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = texts
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         short = SHORT_FLAGS.get(name)
