@@ -254,9 +254,3 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def owner_pid(name: str) -> int:
-    """The PID at the end of a leftover's name (``.unix.tmp-1234`` -> 1234; 0 if none)."""
-    tail = name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
