@@ -445,7 +445,7 @@ def test_jobs_must_be_a_positive_whole_number(fixture_project, jobs):
 
 
 def test_the_first_error_shown_skips_harmless_lines():
-    from mpforge.build.target import first_error
+    from mpforge.firmware.target import first_error
 
     log = textwrap.dedent("""\
         ls: cannot access '../lib/libffi/build_dir/out/lib/libffi-*/include': No such file or directory

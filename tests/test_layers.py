@@ -4,23 +4,63 @@ from the packages below it (the import graph has no cycle and no upward edge).""
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from conftest import REPO
 
 #: bottom to top
-LAYERS = ["core", "tree", "build", "device", "testing", "ci", "bench", "cli"]
+LAYERS = ["core", "tree", "firmware", "device", "testing", "ci", "bench", "cli"]
 PACKAGE = REPO / "src" / "mpforge"
 
 
-def imported_packages(path) -> set[str]:
-    """The mpforge subpackages a module imports from (at any depth, type-only imports too)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mpforge."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("mpforge.")}
+def package_of(path: Path) -> tuple[str, ...]:
+    """The dotted package a module file belongs to: ``('mpforge', 'tree')`` for tree/git.py."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return parts if path.name == "__init__.py" else parts[:-1]
+
+
+def imported_modules(source: str, package: tuple[str, ...]) -> set[str]:
+    """Every module ``path`` imports, as absolute dotted names, in any form: ``import a.b``,
+    ``from a.b import c`` (``a.b.c`` too, since ``c`` may be a module), ``from mpforge import x``
+    and relative imports (``from . import x``, ``from ..core import y``), at any depth of the
+    file, type-only imports included."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[:len(package) - node.level + 1])
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found |= {f"{module}.{a.name}" for a in node.names}
     return found
+
+
+def imported_packages(path: Path, source: str | None = None) -> set[str]:
+    """The mpforge subpackages (layers) a module imports from."""
+    text = path.read_text() if source is None else source
+    return {name.split(".")[1] for name in imported_modules(text, package_of(path))
+            if name.startswith("mpforge.") and len(name.split(".")) > 1}
+
+
+def test_every_import_form_is_seen() -> None:
+    """The parser above sees each way Python spells an import (a layer test that misses one
+    form passes on the very code it should refuse)."""
+    module = PACKAGE / "tree" / "probe_only_in_this_test.py"
+    text = "\n".join([
+        "import mpforge.cli.tasks",
+        "from mpforge.device import transport",
+        "from mpforge import bench",
+        "from .. import testing",
+        "from ..ci.run import run_ci",
+        "from . import git",
+        "def f():",
+        "    from mpforge.firmware.pipeline import Pipeline",
+    ])
+    assert imported_packages(module, text) == {"cli", "device", "bench", "testing", "ci", "tree", "firmware"}
 
 
 def test_every_module_lives_in_a_layer():

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from conftest import Mirror, project_for, run_cli
-from mpforge.build import ccache as ccache_mod
 from mpforge.ci import generate as cigen
 from mpforge.cli.tasks import ns
 from mpforge.core.errors import ConfigError
+from mpforge.firmware import ccache as ccache_mod
 
 PROVIDERS = ["github", "gitlab"]
 RUNNERS = ["container", "shell"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 
 from conftest import project_for
-from mpforge.build.matrix import Status, TargetResult
 from mpforge.cli.render.build import BuildProgress
 from mpforge.cli.ui import Console
+from mpforge.firmware.matrix import Status, TargetResult
 
 
 def test_in_ci_each_change_is_a_line_skips_and_failures_included(fixture_project):

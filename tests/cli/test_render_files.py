@@ -16,12 +16,12 @@ import pytest
 from junitparser import JUnitXml, TestSuite
 
 from conftest import project_for, run_cli, write_baseline
-from mpforge.build.matrix import MatrixReport, Status, TargetResult
 from mpforge.ci import run as ci_mod
 from mpforge.cli.render import ci as render_ci
 from mpforge.cli.render.files import element, readable, xml_text
 from mpforge.cli.render.tests import to_json, to_junit, write_outputs
 from mpforge.core.errors import ReportError
+from mpforge.firmware.matrix import MatrixReport, Status, TargetResult
 from mpforge.testing.testrun import TestReport, TestResult, Verdict, run_suite
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from conftest import git, project_for
-from mpforge.build.pipeline import build_one
+from mpforge.firmware.pipeline import build_one
 from mpforge.tree.fetch import fetch
 from mpforge.tree.patches import read_series
 from mpforge.tree.variants import resolve_commit, variant_project

@@ -914,8 +914,8 @@ def firmwares(project: Project, *, port: PortDef, emulator: str, feature: str, u
     the upstream reference is ``upstream``'s commit with that same series (our
     compatibility patches: toolchain fixes, the emulated board, the rest).
     """
-    from mpforge.build.pipeline import BuildOptions, Pipeline
     from mpforge.device.emulate import plan
+    from mpforge.firmware.pipeline import BuildOptions, Pipeline
     from mpforge.tree.variants import resolve_commit, variant_project
 
     console = project.console

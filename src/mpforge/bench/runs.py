@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from mpforge.build.matrix import Status
-from mpforge.build.pipeline import BuildOptions, Pipeline, build_one
 from mpforge.core.errors import MpforgeError
 from mpforge.core.project import Project, Target
+from mpforge.firmware.matrix import Status
+from mpforge.firmware.pipeline import BuildOptions, Pipeline, build_one
 from mpforge.tree.patches import read_series
 from mpforge.tree.variants import variant_project
 

@@ -55,10 +55,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mpforge.build import ccache as ccache_mod
 from mpforge.core.config import PortDef, ToolchainDef
 from mpforge.core.errors import ConfigError
 from mpforge.core.project import Project
+from mpforge.firmware import ccache as ccache_mod
 from mpforge.tree.git import Git
 from mpforge.tree.patches import read_series
 

@@ -17,12 +17,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpforge.build import doctor as doctor_mod
-from mpforge.build import size as size_mod
-from mpforge.build.matrix import MatrixReport, Progress, Status
-from mpforge.build.pipeline import BuildOptions, Pipeline
-from mpforge.build.selection import Selection
 from mpforge.core.errors import MpforgeError
+from mpforge.firmware import doctor as doctor_mod
+from mpforge.firmware import size as size_mod
+from mpforge.firmware.matrix import MatrixReport, Progress, Status
+from mpforge.firmware.pipeline import BuildOptions, Pipeline
+from mpforge.firmware.selection import Selection
 from mpforge.testing.testrun import TestReport, Verdict, run_for_target
 
 

@@ -25,13 +25,6 @@ from invoke import Collection, Context, Exit, ParseError, Task
 from invoke import task as invoke_task
 
 from mpforge.bench import runs as bench_mod
-from mpforge.build import app as app_mod
-from mpforge.build import dist as dist_mod
-from mpforge.build import doctor as doctor_mod
-from mpforge.build import size as size_mod
-from mpforge.build.deplibs import build_deplibs
-from mpforge.build.pipeline import BuildOptions, Pipeline
-from mpforge.build.selection import select
 from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
@@ -48,6 +41,13 @@ from mpforge.core.state import disk_error
 from mpforge.device import deploy as deploy_mod
 from mpforge.device import emulate as emulate_mod
 from mpforge.device import repl as device_mod
+from mpforge.firmware import app as app_mod
+from mpforge.firmware import dist as dist_mod
+from mpforge.firmware import doctor as doctor_mod
+from mpforge.firmware import size as size_mod
+from mpforge.firmware.deplibs import build_deplibs
+from mpforge.firmware.pipeline import BuildOptions, Pipeline
+from mpforge.firmware.selection import select
 from mpforge.testing import testrun as testrun_mod
 from mpforge.tree.fetch import fetch as fetch_tree
 from mpforge.tree.patches import PatchQueue, PatchState

@@ -77,7 +77,7 @@ PORT_SCHEMA: Schema = {
                 "outputs": None, "tools": None, "aclocal_macros": None},
     "sources": {"name": None, "url": None, "rev": None},
     "size_regions": {"*": {"sections": None, "limit": None}},
-    # invoke build --app: how the port freezes an app's Python files (see mpforge.build.app)
+    # invoke build --app: how the port freezes an app's Python files (see mpforge.firmware.app)
     "app": {"freeze": None, "freeze_var": None, "freeze_also": None, "needs": None,
             "mpy_cross": None, "mpy_cross_var": None, "mpy_cross_flags": None,
             "keep_symbols_var": None, "keep_symbols_flag": None},
@@ -364,7 +364,7 @@ class PortDef:
     board_make_vars: dict[str, dict[str, str]] = field(default_factory=dict)
     #: the make variable that takes a board folder outside the tree (``--board-dir``)
     board_dir_var: str = ""
-    #: ``[app]``: how the port freezes an app (typed by :class:`mpforge.build.app.FreezeMethod`)
+    #: ``[app]``: how the port freezes an app (typed by :class:`mpforge.firmware.app.FreezeMethod`)
     app: dict[str, Any] = field(default_factory=dict)
     flash: FlashDef = field(default_factory=FlashDef)
     test: TestDef = field(default_factory=TestDef)
@@ -555,7 +555,7 @@ class Catalog:
         return list(dict.fromkeys(packages))
 
 
-# --- an app folder (``--app DIR``, its mpforge.toml): loaded and checked by mpforge.build.app
+# --- an app folder (``--app DIR``, its mpforge.toml): loaded and checked by mpforge.firmware.app
 
 #: the object a C module NAME defines, and what the symbol check looks for
 MODULE_SYMBOL = "mp_module_{name}"

@@ -48,10 +48,13 @@ class Result:
     #: (Not its peak RSS: on Linux a child's ru_maxrss includes the parent's
     #: image before exec; a benchmark reads VmHWM from /proc/self/status.)
     cpu_seconds: float = 0.0
+    #: the command ran past its ``timeout`` and was killed (``returncode`` is then the
+    #: kill's status, -9): a timeout is said here, never encoded in the return code
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0
+        return self.returncode == 0 and not self.timed_out
 
     def __bool__(self) -> bool:  # ``if not ex.run(...):`` reads naturally
         return self.ok
@@ -118,6 +121,7 @@ class Executor:
                               hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
         start = time.monotonic()
         usage = None
+        timed_out = False
         try:
             if on_line is not None:
                 code, output = _run_streamed(args, cwd, full_env, timeout, on_line)
@@ -136,9 +140,10 @@ class Executor:
                               hint or "install it or add its folder to PATH") from exc
         except subprocess.TimeoutExpired as exc:
             output = (exc.stdout or b"").decode("utf-8", "replace")
-            code = -1
+            code = -9  # subprocess kills the program on a timeout
+            timed_out = True
             output += f"\n[mpforge: timed out after {timeout:g} s]"
-        result = Result(args, code, output, time.monotonic() - start)
+        result = Result(args, code, output, time.monotonic() - start, timed_out=timed_out)
         if usage is not None:
             result.cpu_seconds = usage.ru_utime + usage.ru_stime
         if log_file is not None:
@@ -149,7 +154,7 @@ class Executor:
                     fh.write("\n")
         if check and not result.ok:
             name = what or Path(args[0]).name
-            status = "timed out" if code == -1 else f"exited with status {code}"
+            status = f"timed out after {timeout:g} s" if timed_out else f"exited with status {code}"
             raise CommandFailed(f"{name} {status}: {quote(args)}", hint,
                                 result.tail(), code)
         return result

@@ -46,7 +46,7 @@ class Target:
 
     ``board_dir`` is a board folder outside the tree (``--board-dir``; ``board`` is
     then its folder's name), ``app`` the user's code built in (``--app``): see
-    :mod:`mpforge.build.app`.
+    :mod:`mpforge.firmware.app`.
     """
 
     port: PortDef

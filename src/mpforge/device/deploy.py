@@ -43,8 +43,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mpforge.build.manifest import sha256_file
-from mpforge.build.pipeline import BuildOptions, build_one
 from mpforge.core.environment import environment
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import quote
@@ -52,6 +50,8 @@ from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
 from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
 from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
+from mpforge.firmware.manifest import sha256_file
+from mpforge.firmware.pipeline import BuildOptions, build_one
 
 
 def dfu_wait() -> float:

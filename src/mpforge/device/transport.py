@@ -165,13 +165,23 @@ def device_specs(spec: str, jobs: int) -> list[str]:
 
 
 class RawRepl:
-    """The raw REPL over an open port. ``silence`` is how long a target may say nothing."""
+    """The raw REPL over an open port. ``silence`` is how long a target may say nothing.
+
+    Code goes to the target ``chunk`` bytes at a time with ``pause`` seconds between
+    pieces: the one pacing rule for every client of the raw REPL. A board on USB takes
+    256 bytes at once; an emulated pyboard's UART holds only 64 received bytes, and
+    QEMU 7's model of it stops answering when they overflow, so a long program for it is
+    sent in small paced pieces (see :mod:`mpforge.bench.gc`).
+    """
 
     def __init__(self, port: serial.SerialBase, silence: float = 10.0,
                  log: Callable[[bytes], None] | None = None,
-                 note: Callable[[str], None] | None = None) -> None:
+                 note: Callable[[str], None] | None = None,
+                 *, chunk: int = 256, pause: float = 0.0) -> None:
         self.port = port
         self.silence = silence
+        self.chunk = chunk
+        self.pause = pause
         self.log = log  # every byte read, as it comes
         self.note = note  # what recovery found and did, one line
         self._pending = b""  # read past the last ending: the start of the next answer
@@ -309,8 +319,10 @@ class RawRepl:
         if controls:
             raise UnsendableCode(f"code holds raw-REPL control bytes {[hex(b) for b in controls]}",
                                  "the raw REPL cannot carry them")
-        for i in range(0, len(code), 256):
-            self.write(code[i:i + 256])
+        for i in range(0, len(code), self.chunk):
+            self.write(code[i:i + self.chunk])
+            if self.pause:
+                time.sleep(self.pause)
         self.write(b"\x04")
         ack = self.read_until(b"OK", self.silence)
         if not ack.endswith(b"OK"):

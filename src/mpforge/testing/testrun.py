@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from mpforge.build.pipeline import Pipeline
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
+from mpforge.firmware.pipeline import Pipeline
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
 #: what the pyboard shim prints before it gives up on a silent target

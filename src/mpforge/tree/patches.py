@@ -275,7 +275,7 @@ class PatchQueue:
         """A read-only git query on the tree; "" when it fails. A git killed by a signal
         (Ctrl-C reached it first) is an interruption, never an answer."""
         result = self.executor.run(["git", "-C", str(self.tree), *args], check=False, mutates=False)
-        if result.returncode < 0 and result.returncode != -1:  # -1: the executor's timeout
+        if result.returncode < 0 and not result.timed_out:
             raise KeyboardInterrupt
         return result.stdout.strip() if result.ok else ""
 

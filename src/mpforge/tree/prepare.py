@@ -1,7 +1,7 @@
 """The tree as a build takes it: fetched at its pin, patched, fingerprinted.
 
 :func:`prepare_tree` is the first step of every build (see
-:mod:`mpforge.build.pipeline`, which calls it once per command): it checks out
+:mod:`mpforge.firmware.pipeline`, which calls it once per command): it checks out
 ``micropython/`` and the submodules of the ports asked for
 (:mod:`mpforge.tree.fetch`), applies the patch series (:mod:`mpforge.tree.patches`,
 finishing or undoing an interrupted run first), and returns a :class:`TreeInfo`:

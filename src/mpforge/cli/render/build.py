@@ -11,11 +11,11 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from mpforge.build.matrix import DONE, MatrixReport, OnChange, Status, TargetResult
-from mpforge.build.size import regions_note
-from mpforge.build.target import BuildResult
 from mpforge.cli.ui import Console, human_size
 from mpforge.core.project import Target
+from mpforge.firmware.matrix import DONE, MatrixReport, OnChange, Status, TargetResult
+from mpforge.firmware.size import regions_note
+from mpforge.firmware.target import BuildResult
 
 
 def _size_cells(size: dict[str, int]) -> list[str]:

@@ -19,13 +19,13 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from mpforge.build.matrix import Status
 from mpforge.ci.run import CiReport
 from mpforge.cli.render.files import element, json_clean, readable, write_files, xml_text
 from mpforge.cli.render.sizes import to_markdown as sizes_markdown
 from mpforge.cli.render.tests import junit_suite
 from mpforge.cli.ui import Console
 from mpforge.core.errors import ReportError
+from mpforge.firmware.matrix import Status
 from mpforge.testing.testrun import Verdict
 
 

@@ -3,7 +3,7 @@ rows for the terminal, JSON, and Markdown for a CI comment."""
 
 from __future__ import annotations
 
-from mpforge.build.size import SECTIONS, SizeRow, regions_note
+from mpforge.firmware.size import SECTIONS, SizeRow, regions_note
 
 
 def _fmt_delta(value: int | None) -> str:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from mpforge.build.size import compare, current_sizes, load_baseline
 from mpforge.cli.render.sizes import columns, table_rows, to_json, to_markdown
 from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.firmware.size import compare, current_sizes, load_baseline
 
 
 def manifest(dist, target, **size):

@@ -8,10 +8,8 @@ number in its output is the version. A toolchain with ``path_env`` (XC16's
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from mpforge.core.config import VERSION_RE, ToolchainDef, ToolDef
 from mpforge.core.errors import CommandFailed, MissingTool

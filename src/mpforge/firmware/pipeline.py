@@ -2,7 +2,7 @@
 
 ``invoke build``, ``ci``, ``bench-build``, ``deploy``, ``test``, ``emulate`` and
 ``bench-gc`` all hold a :class:`Pipeline` for the length of one command and hand it
-:class:`~mpforge.core.project.Target` values (made by :mod:`mpforge.build.selection`).
+:class:`~mpforge.core.project.Target` values (made by :mod:`mpforge.firmware.selection`).
 It does each shared step once, however many targets or tasks ask for it:
 
 1. **the tree** (:meth:`Pipeline.tree`): ``micropython/`` at its pin with the
@@ -13,12 +13,12 @@ It does each shared step once, however many targets or tasks ask for it:
    the ports the targets need built first (``needs``, e.g. ``mpy-cross``; and what an
    app needs to be frozen), each port's deplibs built once;
 3. **the build** (:meth:`Pipeline.build`): the targets' makes under one job budget
-   (:mod:`mpforge.build.matrix`); a single target is a matrix of one.
+   (:mod:`mpforge.firmware.matrix`); a single target is a matrix of one.
 
 Two ways to fail, chosen when the pipeline is made: with ``keep_going`` (a matrix)
 a port that cannot be fetched, a missing toolchain, a failed deplib or make fail or
 skip only their own targets, and every outcome is in the returned
-:class:`~mpforge.build.matrix.MatrixReport`; without it (one target) the first
+:class:`~mpforge.firmware.matrix.MatrixReport`; without it (one target) the first
 problem is raised as the typed error it is, before anything else is done.
 """
 
@@ -29,16 +29,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mpforge.build import app as app_mod
-from mpforge.build import matrix
-from mpforge.build.ccache import Ccache
-from mpforge.build.deplibs import build_deplibs, merged_make_vars
-from mpforge.build.matrix import MatrixReport, OnChange, TargetResult
-from mpforge.build.target import BuildResult, build_target
-from mpforge.build.toolchain import Found, find_tool, find_toolchain
 from mpforge.core.config import PortDef
 from mpforge.core.errors import MissingTool, MpforgeError
 from mpforge.core.project import Project, Target, check_build_paths
+from mpforge.firmware import app as app_mod
+from mpforge.firmware import matrix
+from mpforge.firmware.ccache import Ccache
+from mpforge.firmware.deplibs import build_deplibs, merged_make_vars
+from mpforge.firmware.matrix import MatrixReport, OnChange, TargetResult
+from mpforge.firmware.target import BuildResult, build_target
+from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
 from mpforge.tree.prepare import TreeInfo, prepare_tree
 
 
@@ -50,7 +50,7 @@ class BuildOptions:
     jobs: int = 0
     #: start from empty build folders (``--clean``)
     clean: bool = False
-    #: True/False forces ccache on or off; None: the project's setting (:mod:`mpforge.build.ccache`)
+    #: True/False forces ccache on or off; None: the project's setting (:mod:`mpforge.firmware.ccache`)
     ccache: bool | None = None
     #: rebuild the deplibs from scratch too (None: as ``clean``)
     clean_deplibs: bool | None = None

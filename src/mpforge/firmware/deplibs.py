@@ -15,7 +15,7 @@ first word starts with ``@`` (no shell is ever involved):
 ``["@ar-merge", DEST, SRC]``     add every member of archive SRC to archive DEST
 ``["@patch", FILE]``             apply a patch (``-p1``) to the step's folder
 ``["@render", TEMPLATE, DEST, "k=v"...]``  write a jinja2 template of
-                                 ``mpforge/build/templates``; its variables are the
+                                 ``mpforge/firmware/templates``; its variables are the
                                  placeholders (``-`` becomes ``_``) and any ``k=v``
 """
 
@@ -30,12 +30,12 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from mpforge.build.manifest import sha256_file
-from mpforge.build.toolchain import find_tool, find_toolchain
 from mpforge.core.config import DeplibDef, expand
 from mpforge.core.errors import BuildFailed, ConfigError, GitError
 from mpforge.core.project import Target, check_build_paths
 from mpforge.core.state import read_json, write_json
+from mpforge.firmware.manifest import sha256_file
+from mpforge.firmware.toolchain import find_tool, find_toolchain
 from mpforge.tree.git import Git
 
 

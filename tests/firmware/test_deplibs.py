@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import git, make_repo, project_for
-from mpforge.build.deplibs import _builtin
 from mpforge.core.config import SourceDef
 from mpforge.core.errors import ConfigError
+from mpforge.firmware.deplibs import _builtin
 from mpforge.tree.fetch import fetch_source
 from mpforge.tree.git import Git
 

@@ -7,7 +7,7 @@ port names against the data at once (an unknown one fails before anything is
 fetched) and returns a :class:`Selection`; :meth:`Selection.targets` turns it into
 :class:`~mpforge.core.project.Target` values, checking board names against the
 tree *as the patch series leaves it* (``PYBV10_QEMU`` comes from the series), so
-it has the :class:`~mpforge.build.pipeline.Pipeline` fetch and patch first when a
+it has the :class:`~mpforge.firmware.pipeline.Pipeline` fetch and patch first when a
 board is named. Below the task layer, only targets travel.
 
 In a selection of several ports, a board applies to the ports that have boards;
@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpforge.build import app as app_mod
-from mpforge.build.pipeline import Pipeline
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError
 from mpforge.core.project import Project, Target
+from mpforge.firmware import app as app_mod
+from mpforge.firmware.pipeline import Pipeline
 
 
 def split_names(spec: str) -> list[str]:

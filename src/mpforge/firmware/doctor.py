@@ -27,10 +27,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpforge.build.toolchain import find_tool, find_toolchain
 from mpforge.core.config import PortDef
 from mpforge.core.errors import MissingTool, MpforgeError
 from mpforge.core.project import Project
+from mpforge.firmware.toolchain import find_tool, find_toolchain
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """One target's make, from a prepared tree to ``dist/<target>/`` with a manifest.
 
-:func:`build_target` is where every build ends (:mod:`mpforge.build.pipeline` has
+:func:`build_target` is where every build ends (:mod:`mpforge.firmware.pipeline` has
 fetched and patched the tree, probed the toolchain and built the deplibs). Its
 steps, each a no-op when already done:
 
 1. the inputs make cannot see (tree commit and state, patches, toolchain version,
-   make variables, port data, the app) are hashed (:mod:`mpforge.build.manifest`);
+   make variables, port data, the app) are hashed (:mod:`mpforge.firmware.manifest`);
    a published build with the same key and all its artifacts is reused;
 2. ``build/<target>/`` starts afresh when those inputs changed, the last make was
    interrupted, or its stamp (``inputs.json``) is damaged: the tree's makefiles do
@@ -16,7 +16,7 @@ steps, each a no-op when already done:
    output in ``build/<target>/build.log``; a failure shows the first error
    (:func:`first_error`);
 4. the artifacts are published to ``dist/<target>/`` atomically
-   (:mod:`mpforge.build.dist`) with ``manifest.json``: each artifact's sha256 and
+   (:mod:`mpforge.firmware.dist`) with ``manifest.json``: each artifact's sha256 and
    size, the tree, the patches, the toolchain, the make variables, the sizes.
 """
 
@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge import __version__
-from mpforge.build import app as app_mod
-from mpforge.build.ccache import Ccache, CcacheStats
-from mpforge.build.dist import publish, tidy_dist
-from mpforge.build.manifest import files_digest, inputs_key, sha256_file, source_date_epoch, tree_facts
-from mpforge.build.size import elf_size
-from mpforge.build.toolchain import Found, find_tool, find_toolchain
 from mpforge.core.config import MakePass, expand
 from mpforge.core.errors import BuildFailed, CommandFailed
 from mpforge.core.project import Target
 from mpforge.core.state import move_file, read_json, write_json
+from mpforge.firmware import app as app_mod
+from mpforge.firmware.ccache import Ccache, CcacheStats
+from mpforge.firmware.dist import publish, tidy_dist
+from mpforge.firmware.manifest import files_digest, inputs_key, sha256_file, source_date_epoch, tree_facts
+from mpforge.firmware.size import elf_size
+from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
 from mpforge.tree.prepare import TreeInfo
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
@@ -94,7 +94,7 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     if target.board:
         variables[port.board_var] = target.board
         variables.update(port.board_make_vars.get(target.board, {}))
-    variables.update(app_mod.make_vars(target))  # a board folder, an app (mpforge.build.app)
+    variables.update(app_mod.make_vars(target))  # a board folder, an app (mpforge.firmware.app)
     for name, value in extra_vars.items():  # deplib flags add to the port's own
         variables[name] = f"{variables[name]} {value}" if name in variables else value
     flags = target.toolchain.cc_flags + port.cc_flags
@@ -124,7 +124,7 @@ class BuildResult:
     cached: bool = False
     cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
     #: ccache's hits and misses during the build (None: compiled without ccache); set by
-    #: :meth:`~mpforge.build.pipeline.Pipeline.build_one`
+    #: :meth:`~mpforge.firmware.pipeline.Pipeline.build_one`
     ccache: CcacheStats | None = None
     #: where the tree built was not the pin plus the series (also in the manifest)
     tree_differs: list[str] = field(default_factory=list)
@@ -136,13 +136,13 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                  toolchain: Found | None = None) -> BuildResult:
     """Build one target of a prepared tree into ``dist/``; see the module docstring.
 
-    :class:`~mpforge.build.pipeline.Pipeline` calls this after preparing the tree, the
+    :class:`~mpforge.firmware.pipeline.Pipeline` calls this after preparing the tree, the
     toolchain and the port's host tools (``toolchain``: the toolchain's probe, done once per
     command; both are probed here when it is None)
     and the deplibs (``deplib_vars``). ``make_env``/``pass_fds`` hand make a jobserver
-    (see :mod:`mpforge.build.matrix`), in which case ``jobs`` is None. Every build path
+    (see :mod:`mpforge.firmware.matrix`), in which case ``jobs`` is None. Every build path
     ends here, so this is where ccache is decided
-    (:meth:`~mpforge.build.ccache.Ccache.for_build`: ``ccache`` is an explicit choice,
+    (:meth:`~mpforge.firmware.ccache.Ccache.for_build`: ``ccache`` is an explicit choice,
     None the project's setting).
     """
     project = target.project

@@ -27,7 +27,7 @@ all outside the checkout:
 
 This module only computes: the make variables, the build inputs and the
 manifest entries of a :class:`~mpforge.core.project.Target` that carries an app or
-a board folder. :mod:`mpforge.build.target` calls it at four points (make variables,
+a board folder. :mod:`mpforge.firmware.target` calls it at four points (make variables,
 inputs, staging after the build folder is made, the check after the link).
 
 The app's ``mpforge.toml`` (every key optional; unknown keys are refused by
@@ -45,18 +45,16 @@ name, like the port data)::
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpforge.core.config import PortDef, check_keys, expand
-from mpforge.core.config import MODULE_SYMBOL, App, CModule, FrozenFile
+from mpforge.core.config import MODULE_SYMBOL, App, CModule, FrozenFile, PortDef, check_keys, expand
 from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
 from mpforge.core.project import unsafe_path_char
-from mpforge.build.manifest import sha256_file
+from mpforge.firmware.manifest import sha256_file
 
 if TYPE_CHECKING:
     from mpforge.core.project import Project, Target

@@ -1,5 +1,5 @@
 """Firmware for a product (``--app``, ``--board-dir``, C modules): unit tests of
-:mod:`mpforge.build.app`, and the example app (``tests/fixtures/thermostat``) built through the CLI
+:mod:`mpforge.firmware.app`, and the example app (``tests/fixtures/thermostat``) built through the CLI
 on the fixture tree with the host's real compilers.
 
 The fixture tree honours the same make variables as the real ports do with our
@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, REPO, Mirror, run_cli
-from mpforge.build import app as app_mod
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.project import Project
+from mpforge.firmware import app as app_mod
 
 EXAMPLE = FIXTURES / "thermostat"
 FAKES = Path(__file__).resolve().parents[1] / "fakes"

@@ -7,11 +7,11 @@ import shutil
 import pytest
 
 from conftest import project_for
-from mpforge.build import pipeline as pipeline_mod
-from mpforge.build.matrix import Status
-from mpforge.build.pipeline import BuildOptions, Pipeline
-from mpforge.build.selection import select
 from mpforge.core.errors import MissingTool, MpforgeError
+from mpforge.firmware import pipeline as pipeline_mod
+from mpforge.firmware.matrix import Status
+from mpforge.firmware.pipeline import BuildOptions, Pipeline
+from mpforge.firmware.selection import select
 
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")
@@ -99,8 +99,8 @@ def test_build_options_budget_defaults_to_the_cpu_count():
 
 
 def test_a_bug_while_making_fails_its_target_with_the_traceback_in_a_matrix(fixture_project):
-    from mpforge.build import matrix
-    from mpforge.build.matrix import TargetResult
+    from mpforge.firmware import matrix
+    from mpforge.firmware.matrix import TargetResult
 
     project = project_for(fixture_project)
     targets = [project.target("unix"), project.target("bare-arm")]
@@ -122,9 +122,9 @@ def test_a_make_killed_by_ctrl_c_is_not_announced_as_a_failure(fixture_project):
     # the task says once that the command was interrupted; no "failed" line per target
     import signal
 
-    from mpforge.build import matrix
-    from mpforge.build.matrix import TargetResult
     from mpforge.core.errors import BuildFailed
+    from mpforge.firmware import matrix
+    from mpforge.firmware.matrix import TargetResult
 
     project = project_for(fixture_project)
     targets = [project.target("unix"), project.target("bare-arm")]

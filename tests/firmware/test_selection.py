@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import project_for
-from mpforge.build.selection import select, split_names
 from mpforge.core.errors import ConfigError, UnknownTarget
+from mpforge.firmware.selection import select, split_names
 
 
 def test_port_specs_name_one_several_or_all_ports(fixture_project):

@@ -1,7 +1,7 @@
 """ccache for every build: one decision, a compiler prefix, and the hit figures of a run.
 
 **The decision lives here, and only here.** :meth:`Ccache.for_build` is asked by
-:func:`mpforge.build.target.build_target`, which every build path goes through (a single
+:func:`mpforge.firmware.target.build_target`, which every build path goes through (a single
 ``invoke build``, the matrix of ``invoke build --all``, ``invoke ci``, the ports a
 port ``needs``). It answers with a :class:`Ccache` (compile through it) or None:
 
@@ -35,7 +35,6 @@ the run itself.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import asdict, dataclass
 

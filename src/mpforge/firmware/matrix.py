@@ -1,6 +1,6 @@
 """Many targets at once under one job budget: the parallel phase of a build.
 
-:class:`~mpforge.build.pipeline.Pipeline` prepares the tree, the toolchains and the
+:class:`~mpforge.firmware.pipeline.Pipeline` prepares the tree, the toolchains and the
 deplibs, then hands the runnable targets to :func:`run`, which makes them in parallel:
 
 * **one job budget** (``--jobs``, default: CPU count) shared by every make
@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from mpforge.build.ccache import CcacheStats
 from mpforge.core.errors import MpforgeError
 from mpforge.core.project import Target
+from mpforge.firmware.ccache import CcacheStats
 
 if TYPE_CHECKING:
-    from mpforge.build.target import BuildResult
+    from mpforge.firmware.target import BuildResult
 
 
 class Status(str, Enum):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import project_for, run_cli
-from mpforge.build import doctor
 from mpforge.core.errors import MpforgeError
 from mpforge.core.executor import Executor
+from mpforge.firmware import doctor
 
 
 def bin_with(tmp_path: Path, *programs: str) -> str:
