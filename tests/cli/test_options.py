@@ -264,3 +264,24 @@ def test_jobs_from_the_environment_reach_the_build_a_test_run_makes(fixture_proj
                      env={"MPFORGE_JOBS": "3"})
     makes = [line for line in result.stdout.splitlines() if "make -C" in line and "micropython/unix " in line]
     assert makes and all(" -j3 " in line for line in makes), result.stdout[-2000:]
+
+
+def test_a_damaged_settings_file_is_one_warning_naming_it_and_the_next_save_mends_it(checkout):
+    path = settings.settings_path(checkout)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"mirror": "https://remembered.example/gh"')  # cut off mid-write by hand
+    opts = shared_options(context_for(checkout, None))
+    assert opts.mirror is None
+    assert len(opts.warnings) == 1 and str(path) in opts.warnings[0] and "damaged" in opts.warnings[0]
+    settings.save(checkout, mirror="https://again.example/gh")
+    assert settings.load(checkout) == {"mirror": "https://again.example/gh"}
+
+
+def test_a_damaged_settings_file_reaches_the_user_as_one_line(fixture_project):
+    path = settings.settings_path(fixture_project)
+    path.parent.mkdir(parents=True)
+    path.write_text("not json")
+    result = run_cli(fixture_project, "doctor")
+    warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
+    assert len(warned) == 1 and "damaged" in warned[0], result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

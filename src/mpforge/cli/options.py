@@ -130,11 +130,12 @@ def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dr
         root: Path | None = find_root()
     except ConfigError:
         root = None  # outside a checkout: nothing remembered
+    said: list[str] = []  # a damaged settings.json, in one line
     chosen_mirror, origins["mirror"] = resolve_mirror(root, mirror, configured.get("mirror"), env=env,
-                                                      remember=not dry_run)
+                                                      remember=not dry_run, warn=said.append)
     return SharedOptions(mirror=normalise_mirror(chosen_mirror), jobs=chosen_jobs, ccache=chosen_ccache,
                          verbose=chosen_verbose, debug=chosen_debug, dry_run=dry_run, origins=origins,
-                         warnings=env.warnings)
+                         warnings=(*env.warnings, *said))
 
 
 def configured_options(c: Context) -> dict[str, Any]:

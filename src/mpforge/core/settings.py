@@ -15,15 +15,20 @@ command in this checkout. The order, first wins:
 ``MPFORGE_MIRROR``, or ``mirror: none`` in the configuration, means "no mirror" for
 this command only. The folder is per checkout and ignored by git, so nothing of one
 machine's layout ends up in a commit.
+
+The file is state like any other (:mod:`mpforge.core.state`): written atomically (a
+flushed, fsync-ed temporary file renamed over it, the folder fsync-ed), and a damaged
+one is reported in one warning line naming it, then treated as empty, so a command
+never silently forgets the remembered mirror.
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mpforge.core.environment import Environment, environment
+from mpforge.core.state import read_json, write_json
 
 #: The folder of per-checkout state that is no build output (ignored by git).
 LOCAL_DIR = ".mpforge"
@@ -36,17 +41,15 @@ def settings_path(root: Path) -> Path:
     return root / LOCAL_DIR / SETTINGS_FILE
 
 
-def load(root: Path) -> dict[str, str]:
-    """The remembered settings; an unreadable or corrupt file counts as empty."""
-    try:
-        data = json.loads(settings_path(root).read_text())
-    except (OSError, ValueError):
-        return {}
+def load(root: Path, warn: Callable[[str], None] | None = None) -> dict[str, str]:
+    """The remembered settings. An unreadable or damaged file is said through ``warn``
+    in one line naming it, and counts as empty (the next :func:`save` replaces it)."""
+    data = read_json(settings_path(root), warn)
     return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
 
 def save(root: Path, **values: str | None) -> None:
-    """Update settings (``None`` removes a key), written atomically."""
+    """Update settings (``None`` removes a key), written atomically and durably."""
     data = load(root)
     for key, value in values.items():
         if value is None:
@@ -55,13 +58,12 @@ def save(root: Path, **values: str | None) -> None:
             data[key] = value
     path = settings_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data)
 
 
 def resolve_mirror(root: Path | None, explicit: str | None, configured: str | None = None, *,
-                   env: Environment | None = None, remember: bool = True) -> tuple[str | None, str]:
+                   env: Environment | None = None, remember: bool = True,
+                   warn: Callable[[str], None] | None = None) -> tuple[str | None, str]:
     """The mirror to use and where it came from (``--mirror``, ``MPFORGE_MIRROR``,
     ``invoke config``, ``remembered ...``, ``none``).
 
@@ -71,6 +73,7 @@ def resolve_mirror(root: Path | None, explicit: str | None, configured: str | No
     :param env: the parsed environment (default: read now).
     :param remember: False leaves ``settings.json`` alone even for an explicit mirror
         (a ``--dry-run``).
+    :param warn: told, in one line, about a damaged ``settings.json``.
 
     An explicit mirror is remembered for the checkout ``root`` (when known).
     The returned mirror is not normalised: :func:`mpforge.tree.git.normalise_mirror` does that.
@@ -97,7 +100,7 @@ def resolve_mirror(root: Path | None, explicit: str | None, configured: str | No
             configured = str((root / Path(configured).expanduser()).resolve())
         return configured, "invoke config mpforge.mirror"
     if root is not None:
-        kept = load(root).get("mirror")
+        kept = load(root, warn).get("mirror")
         if kept:
             return kept, f"remembered in {LOCAL_DIR}/{SETTINGS_FILE}"
     return None, "none"
