@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import Mirror, project_for, run_cli
+from conftest import REPO, Mirror, project_for, run_cli
 from mpforge.ci import generate as cigen
 from mpforge.cli.tasks import ns
 from mpforge.core.errors import ConfigError
@@ -74,6 +74,9 @@ def test_generated_pipelines_parse_and_name_only_existing_tasks(fixture_project,
     assert re.search(r"^#\s+pic16bit: toolchain xc16 has no Debian package: pass --with-xc16 PATH",
                      text, re.MULTILINE)
     assert "pic16bit left out" in result.stderr
+    # the header sends a user to the templates: a folder of this checkout that holds them
+    edit = re.search(r"^# edit the template \(([^)]+)/\)", text, re.MULTILINE)
+    assert edit and (REPO / edit.group(1) / f"{provider}.yml.j2").is_file(), text[:400]
     stmhal = jobs["stmhal"]
     boards = (stmhal["strategy"]["matrix"]["board"] if provider == "github"
               else stmhal["parallel"]["matrix"][0]["BOARD"])

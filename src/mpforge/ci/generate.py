@@ -64,6 +64,9 @@ from mpforge.tree.patches import read_series
 
 #: the provider templates, ``<provider>.yml.j2``
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: where a user edits them, as the generated file's header names it: the folder's own
+#: path within the checkout (so a move of the package cannot leave the header wrong)
+TEMPLATES_IN_CHECKOUT = TEMPLATES.relative_to(Path(__file__).resolve().parents[3]).as_posix()
 
 PROVIDERS = ("github", "gitlab")
 RUNNERS = ("container", "shell")
@@ -294,4 +297,4 @@ def render_plan(pipeline: Pipeline) -> str:
     return _environment().get_template(f"{settings.provider}.yml.j2").render(
         jobs=pipeline.jobs, left_out=pipeline.left_out, runner=settings.runner,
         container=settings.runner == "container", image=pipeline.image,
-        cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir)
+        cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir, templates=TEMPLATES_IN_CHECKOUT)
