@@ -23,10 +23,12 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, REPO, Mirror, run_cli
+from mpforge.core import appfile
 from mpforge.core.config import PortDef
-from mpforge.core.errors import ConfigError, UnknownTarget
+from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
 from mpforge.core.project import Project
 from mpforge.firmware import app as app_mod
+from mpforge.firmware import selection
 
 EXAMPLE = FIXTURES / "thermostat"
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
@@ -57,7 +59,7 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 # --- the app folder ------------------------------------------------------------------
 
 def test_the_example_names_what_it_freezes_its_c_module_and_board(example: Path):
-    app = app_mod.load_app(example)
+    app = appfile.load_app(example)
     assert app.name == "thermostat"
     assert [f.name for f in app.frozen] == FROZEN  # modules = ["thermostat"]: not selftest.py
     (crc16,) = app.c_modules
@@ -73,7 +75,7 @@ def test_without_mpforge_toml_every_py_file_and_package_is_frozen_as_it_is(tmp_p
         "pkg/sub/deep.py": "", "notes/readme.py": "",  # notes/ is no package: left out
         "pkg/__pycache__/x.py": "", ".hidden.py": "", "data.txt": "",
     })
-    app = app_mod.load_app(folder)
+    app = appfile.load_app(folder)
     assert app.name == "app" and app.config is None and app.c_modules == ()
     assert [f.name for f in app.frozen] == ["main.py", "pkg/__init__.py", "pkg/sub/__init__.py",
                                             "pkg/sub/deep.py", "util.py"]
@@ -97,7 +99,7 @@ def test_mistakes_in_the_app_are_refused_by_name(tmp_path: Path, toml: str, mess
     folder = write(tmp_path / "app", {"main.py": "", "lib/main.py": "", "mpforge.toml": toml})
     (folder / "cmod" / "empty").mkdir(parents=True)
     with pytest.raises(ConfigError) as err:
-        app_mod.load_app(folder)
+        appfile.load_app(folder)
     assert message in err.value.message
     assert hint in err.value.hint
 
@@ -106,13 +108,13 @@ def test_a_file_import_could_not_reach_is_named(tmp_path: Path):
     folder = write(tmp_path / "app", {"set-up.py": ""})
     with pytest.raises(ConfigError, match=r"set-up.py cannot be frozen: 'set-up' is not a Python "
                        "module name"):
-        app_mod.load_app(folder)
+        appfile.load_app(folder)
 
 
 def test_paths_make_cannot_take_are_refused(tmp_path: Path):
     folder = write(tmp_path / "my app", {"main.py": ""})
     with pytest.raises(ConfigError, match="contains a space"):
-        app_mod.load_app(folder)
+        appfile.load_app(folder)
 
 
 # --- the port data -------------------------------------------------------------------
@@ -137,7 +139,7 @@ def test_a_freeze_kind_the_code_does_not_know_is_refused():
 
 def test_make_variables_come_from_the_port_data_not_from_port_names(example: Path, tmp_path: Path):
     project = Project(REPO)
-    app = app_mod.load_app(example)
+    app = appfile.load_app(example)
     unix = replace(project.target("unix"), app=app)
     variables = app_mod.make_vars(unix)
     assert variables["FROZEN_MPY_DIR"] == str(unix.build_dir / "app" / "frozen")
@@ -159,7 +161,7 @@ def test_make_variables_come_from_the_port_data_not_from_port_names(example: Pat
     # the app's own make variables have the last word
     (example / "mpforge.toml").write_text((example / "mpforge.toml").read_text()
                                           + '\n[make_vars]\nEXTRA_MOD_NAMES = "other"\n')
-    mine = replace(unix, app=app_mod.load_app(example))
+    mine = replace(unix, app=appfile.load_app(example))
     assert app_mod.make_vars(mine)["EXTRA_MOD_NAMES"] == "other"
     assert app_mod.make_vars(project.target("unix")) == {}  # a plain target: nothing added
 
@@ -167,12 +169,12 @@ def test_make_variables_come_from_the_port_data_not_from_port_names(example: Pat
 def test_a_port_that_does_not_say_how_to_freeze_refuses_python_files(example: Path):
     project = Project(REPO)
     with pytest.raises(ConfigError, match="port 'minimal' does not say how to freeze Python modules"):
-        app_mod.resolve_target(project, project.catalog.port("minimal"), app_dir=example)
+        selection.resolve_target(project, project.catalog.port("minimal"), app_dir=example)
 
 
 def test_staging_writes_only_what_changed_and_drops_what_went(example: Path, tmp_path: Path):
     project = Project(REPO, build_root=tmp_path / "build")
-    target = replace(project.target("unix"), app=app_mod.load_app(example))
+    target = replace(project.target("unix"), app=appfile.load_app(example))
     app_mod.stage(target)
     staged = app_mod.staging_dir(target)
     assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.py")) == FROZEN
@@ -181,25 +183,25 @@ def test_staging_writes_only_what_changed_and_drops_what_went(example: Path, tmp
     frame = staged / "thermostat" / "frame.py"
     (example / "thermostat" / "frame.py").write_text("# changed\n")
     (example / "thermostat" / "control.py").unlink()
-    app_mod.stage(replace(target, app=app_mod.load_app(example)))
+    app_mod.stage(replace(target, app=appfile.load_app(example)))
     assert not control.exists()
     assert frame.read_text() == "# changed\n"
     os.utime(frame, (1, 1))
-    app_mod.stage(replace(target, app=app_mod.load_app(example)))
+    app_mod.stage(replace(target, app=appfile.load_app(example)))
     assert frame.stat().st_mtime == 1  # unchanged content: left alone, make rebuilds nothing
 
 
 def test_inputs_separate_what_needs_a_fresh_build_from_what_make_sees(example: Path):
     project = Project(REPO)
-    target = replace(project.target("unix"), app=app_mod.load_app(example))
+    target = replace(project.target("unix"), app=appfile.load_app(example))
     first = app_mod.inputs(target)
     assert first["app"]["frozen"] == FROZEN
     assert first["app_files"]["frozen:thermostat/frame.py"] == sha256(example / "thermostat" / "frame.py")
     (example / "thermostat" / "frame.py").write_text("# changed\n")
-    second = app_mod.inputs(replace(target, app=app_mod.load_app(example)))
+    second = app_mod.inputs(replace(target, app=appfile.load_app(example)))
     assert second["app"] == first["app"] and second["app_files"] != first["app_files"]
     (example / "cmodules" / "crc16" / "crc16.h").write_text("/* a header */\n")
-    third = app_mod.inputs(replace(target, app=app_mod.load_app(example)))
+    third = app_mod.inputs(replace(target, app=appfile.load_app(example)))
     assert third["app"] != second["app"]  # a header reaches make only through a fresh build
     assert app_mod.inputs(project.target("unix")) == {}
 
@@ -208,26 +210,27 @@ def test_board_folders_are_checked(tmp_path: Path, example: Path):
     project = Project(REPO, tree=tmp_path / "tree")
     (tmp_path / "tree" / "stmhal" / "boards" / "PYBV10").mkdir(parents=True)
     board = example / "boards" / "THERMO_V1"
-    target = app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=board)
+    target = selection.resolve_target(project, project.catalog.port("stmhal"), board_dir=board)
     assert (target.name, target.board, target.board_dir) == ("stmhal-THERMO_V1", "THERMO_V1", board)
     assert target.board_folder == board
     assert app_mod.make_vars(target) == {"BOARD_DIR": str(board)}
     with pytest.raises(UnknownTarget, match="port 'unix' cannot build a board from a folder outside "
                        "the tree") as err:
-        app_mod.resolve_target(project, project.catalog.port("unix"), board_dir=board)
+        selection.resolve_target(project, project.catalog.port("unix"), board_dir=board)
     assert err.value.hint == "ports that can: stmhal"
     with pytest.raises(ConfigError, match="give one of them"):
-        app_mod.resolve_target(project, project.catalog.port("stmhal"), board="PYBV10", board_dir=board)
+        selection.resolve_target(project, project.catalog.port("stmhal"), board="PYBV10", board_dir=board)
     with pytest.raises(ConfigError, match="has no mpconfigboard.h"):
-        app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=example / "cmodules")
+        selection.resolve_target(project, project.catalog.port("stmhal"), board_dir=example / "cmodules")
     same_name = tmp_path / "mine" / "PYBV10"
     shutil.copytree(board, same_name)
     with pytest.raises(ConfigError, match=r"has the name of a board of the tree \(PYBV10\)"):
-        app_mod.resolve_target(project, project.catalog.port("stmhal"), board_dir=same_name)
+        selection.resolve_target(project, project.catalog.port("stmhal"), board_dir=same_name)
     # the app's board: for ports that build board folders, unless --board says otherwise
-    assert app_mod.resolve_target(project, project.catalog.port("stmhal"), app_dir=example).board == "THERMO_V1"
-    assert app_mod.resolve_target(project, project.catalog.port("stmhal"), "PYBV10", app_dir=example).board_dir is None
-    assert app_mod.resolve_target(project, project.catalog.port("unix"), app_dir=example).board_dir is None
+    assert selection.resolve_target(project, project.catalog.port("stmhal"), app_dir=example).board == "THERMO_V1"
+    stmhal = project.catalog.port("stmhal")
+    assert selection.resolve_target(project, stmhal, "PYBV10", app_dir=example).board_dir is None
+    assert selection.resolve_target(project, project.catalog.port("unix"), app_dir=example).board_dir is None
 
 
 # --- built with the fixture tree ----------------------------------------------------
@@ -310,6 +313,32 @@ def test_a_c_module_without_its_source_fails_the_build_in_one_line(fixture_proje
     (line,) = result.stderr.strip().splitlines()
     assert "C module 'crc16' has no C source in" in line and "mp_module_crc16" in line
     assert not (fixture_project / "dist" / "unix").exists()
+
+
+def test_a_frozen_file_that_does_not_compile_is_named_with_its_line_before_make(fixture_project,
+                                                                               fixture_mirror, example):
+    broken = example / "thermostat" / "broken.py"
+    broken.write_text("x = 1\ndef settle(\n    pass\n")
+    result = build(fixture_project, fixture_mirror, "--app", str(example))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines() or [result.stdout]
+    # the user's file (as mpy-cross was told to name it) and line, not the staged copy nor make's words
+    assert line.startswith(f"{broken}:2: SyntaxError: invalid syntax"), line
+    assert "make" not in line.split("(")[0] and "app/frozen" not in line
+    assert not (fixture_project / "dist" / "unix").exists()
+    assert not (fixture_project / "build" / "unix" / "app" / "frozen").exists()  # checked before staging
+    broken.write_text("x = 1\ndef settle():\n    pass\n")
+    assert build(fixture_project, fixture_mirror, "--app", str(example)).returncode == 0
+
+
+def test_a_port_freezing_source_text_has_its_files_checked_by_cpython(example: Path):
+    project = Project(REPO)
+    teensy = project.catalog.port("teensy")
+    (example / "thermostat" / "broken.py").write_text("while True\n    pass\n")
+    target = replace(project.target("teensy"), app=appfile.load_app(example))
+    with pytest.raises(BuildFailed, match=r"broken\.py:1: SyntaxError: "):
+        app_mod.check_sources(target)
+    assert app_mod.FreezeMethod.of(teensy).kind == "str"
 
 
 def test_unknown_keys_of_the_app_fail_the_build_by_name(fixture_project, fixture_mirror, example):

@@ -41,13 +41,12 @@ from mpforge.core.state import disk_error
 from mpforge.device import deploy as deploy_mod
 from mpforge.device import emulate as emulate_mod
 from mpforge.device import repl as device_mod
-from mpforge.firmware import app as app_mod
 from mpforge.firmware import dist as dist_mod
 from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import size as size_mod
 from mpforge.firmware.deplibs import build_deplibs
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
-from mpforge.firmware.selection import select
+from mpforge.firmware.selection import list_boards, select
 from mpforge.testing import testrun as testrun_mod
 from mpforge.tree.fetch import fetch as fetch_tree
 from mpforge.tree.patches import PatchQueue, PatchState
@@ -383,7 +382,7 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
             pipeline.tree(chosen.ports)
         for each in chosen.ports:
             _console(project).table(f"boards of {each.name}", ["board", "folder", "note"],
-                                  app_mod.list_boards(project, each, board_dir, app))
+                                  list_boards(project, each, board_dir, app))
         return
     targets = chosen.targets(pipeline)
     options = _build_options(clean=clean)

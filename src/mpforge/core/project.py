@@ -13,12 +13,16 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mpforge.core.config import App, Catalog, PortDef, ToolchainDef
+from mpforge.core.config import Catalog, PortDef, ToolchainDef
 from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.executor import Executor
 from mpforge.core.report import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from mpforge.core.appfile import App
 
 #: Where the tree lives inside the project, unless MPFORGE_TREE says otherwise.
 TREE_DIR = "micropython"

@@ -30,195 +30,33 @@ manifest entries of a :class:`~mpforge.core.project.Target` that carries an app 
 a board folder. :mod:`mpforge.firmware.target` calls it at four points (make variables,
 inputs, staging after the build folder is made, the check after the link).
 
-The app's ``mpforge.toml`` (every key optional; unknown keys are refused by
-name, like the port data)::
-
-    name = "thermostat"                  # default: the folder's name
-    modules = ["thermostat", "util.py"]  # what to freeze (default: every .py
-                                         # file and package in the folder)
-    board_dir = "boards/THERMO_V1"       # for ports that take board folders
-    c_modules = ["cmodules/crc16"]       # folders of C sources
-    [make_vars]                          # more make variables (they replace
-    MICROPY_PY_BTREE = "0"               # the port's of the same name)
+The app folder and its ``mpforge.toml`` are loaded and checked by
+:mod:`mpforge.core.appfile`; the boards a target may take are resolved by
+:mod:`mpforge.firmware.selection`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import tomllib
-from dataclasses import dataclass, replace
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mpforge.core.config import MODULE_SYMBOL, App, CModule, FrozenFile, PortDef, check_keys, expand
-from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
-from mpforge.core.project import unsafe_path_char
+from mpforge.core.appfile import SKIPPED_DIRS, FrozenFile
+from mpforge.core.config import PortDef, expand
+from mpforge.core.errors import BuildFailed, ConfigError
 from mpforge.firmware.manifest import sha256_file
 
 if TYPE_CHECKING:
     from mpforge.core.project import Project, Target
 
-#: the app's own settings file, inside the app folder (never frozen)
-APP_FILE = "mpforge.toml"
-APP_SCHEMA = {"name": None, "modules": None, "board_dir": None, "c_modules": None,
-              "make_vars": {"*": None}}
 #: the tree's hook for C modules (patches/0014), the same for every port
 EXTRA_SRC_VAR = "EXTRA_MOD_SRC"
 EXTRA_NAMES_VAR = "EXTRA_MOD_NAMES"
 FREEZE_KINDS = ("mpy", "str")
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SKIPPED_DIRS = {"__pycache__"}
-
-
-# --- the app ---------------------------------------------------------------------------
-
-def _fail(where: Path, message: str, hint: str) -> ConfigError:
-    return ConfigError(f"{where}: {message}", hint)
-
-
-def _safe_path(path: Path, what: str) -> Path:
-    char = unsafe_path_char(path)
-    if char:
-        raise ConfigError(f"the {what} path '{path}' contains {char}, which make cannot handle "
-                          "in a path", "move it to a path of letters, digits and / . _ - + only")
-    return path
-
-
-def _module_name(name: str, source: Path) -> str:
-    """``name`` (a frozen file's name in the firmware) if ``import`` can reach it."""
-    parts = name[:-3].split("/")
-    bad = next((p for p in parts if not _IDENTIFIER.fullmatch(p)), None)
-    if bad is not None:
-        raise ConfigError(f"{source} cannot be frozen: '{bad}' is not a Python module name",
-                          "rename it (letters, digits, _), or list what to freeze in "
-                          f"{APP_FILE}: modules = [...]")
-    return name
-
-
-def _package_files(package: Path, prefix: str) -> list[FrozenFile]:
-    """Every ``.py`` file of a package folder, named ``prefix/...`` (sub-packages included)."""
-    files = []
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package)
-        if any(p.startswith(".") or p in _SKIPPED_DIRS for p in rel.parts):
-            continue
-        name = f"{prefix}/{rel.as_posix()}"
-        files.append(FrozenFile(_module_name(name, path), path))
-    return files
-
-
-def _frozen_entry(folder: Path, entry: Path, config: Path) -> list[FrozenFile]:
-    """What one ``modules`` entry (a ``.py`` file or a package folder) freezes."""
-    path = entry if entry.is_absolute() else folder / entry
-    if path.is_file() and path.suffix == ".py":
-        return [FrozenFile(_module_name(path.name, path), path)]
-    if path.is_dir():
-        if not (path / "__init__.py").is_file():
-            raise _fail(config, f"modules: '{entry}' is not a package (no __init__.py)",
-                        "add an __init__.py, or name its .py files one by one")
-        return _package_files(path, path.name)
-    raise _fail(config, f"modules: '{entry}' is neither a .py file nor a package folder",
-                "fix the path (relative to the app folder)")
-
-
-def _default_frozen(folder: Path) -> list[FrozenFile]:
-    """The app folder's top-level ``.py`` files and packages (folders with ``__init__.py``)."""
-    files: list[FrozenFile] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.name in _SKIPPED_DIRS:
-            continue
-        if path.is_file() and path.suffix == ".py":
-            files.append(FrozenFile(_module_name(path.name, path), path))
-        elif path.is_dir() and (path / "__init__.py").is_file():
-            files += _package_files(path, path.name)
-    return files
-
-
-def _c_module(folder: Path, entry: str, config: Path) -> CModule:
-    path = Path(entry) if Path(entry).is_absolute() else folder / entry
-    name = path.name
-    if not path.is_dir():
-        raise _fail(config, f"C module '{name}': no folder {path}",
-                    "c_modules lists folders of C sources, relative to the app folder")
-    if not _IDENTIFIER.fullmatch(name):
-        raise _fail(config, f"C module folder '{name}' is not a module name",
-                    "name the folder as the module: letters, digits, _")
-    sources = tuple(sorted(p for p in path.glob("*.c") if p.is_file()))
-    if not sources:
-        raise _fail(config, f"C module '{name}' has no C source in {path}",
-                    f"put the .c file(s) defining {MODULE_SYMBOL.format(name=name)} there, "
-                    f"or drop '{entry}' from c_modules")
-    headers = tuple(sorted(p for p in path.glob("*.h") if p.is_file()))
-    for source in sources:
-        _safe_path(source, f"C module '{name}' source")
-    return CModule(name, path.resolve(), tuple(p.resolve() for p in sources),
-                   tuple(p.resolve() for p in headers))
-
-
-def _typed(data: dict[str, Any], key: str, kind: type, config: Path, example: str) -> Any:
-    """``data[key]`` if it has the type asked for (a list or table: of strings), else a
-    :class:`ConfigError` naming the file and the key, with an example as the hint."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if kind is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _fail(config, f"'{key}' must be a list of strings", example)
-    elif kind is dict:
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise _fail(config, f"'{key}' must be a table of strings", example)
-    elif not isinstance(value, kind):
-        raise _fail(config, f"'{key}' must be a {kind.__name__}", example)
-    return value
-
-
-def load_app(folder: Path) -> App:
-    """Load an app folder: what to freeze, its C modules, its board folder, its make variables.
-
-    Every problem is a :class:`ConfigError` naming the file and the key: an unknown
-    key (with the nearest valid one), a value of the wrong type, a module that is
-    not there, a file name ``import`` could not reach, two files frozen under one name.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"no app folder at {folder}", "--app takes a folder of .py files "
-                          f"(and optionally an {APP_FILE})")
-    folder = _safe_path(folder.resolve(), "app folder")
-    config = folder / APP_FILE
-    data: dict[str, Any] = {}
-    if config.is_file():
-        try:
-            with config.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise _fail(config, f"invalid TOML: {exc}", "fix the file") from exc
-        check_keys(data, APP_SCHEMA, config)
-    name = _typed(data, "name", str, config, "the app's name, e.g. name = \"thermostat\"") \
-        or folder.name
-    modules = _typed(data, "modules", list, config, "e.g. modules = [\"mypkg\", \"util.py\"]")
-    frozen = ([f for entry in modules for f in _frozen_entry(folder, Path(entry), config)]
-              if modules is not None else _default_frozen(folder))
-    seen: dict[str, Path] = {}
-    for item in frozen:
-        if item.name in seen:
-            raise _fail(config if config.is_file() else folder,
-                        f"two files would be frozen as {item.name}: {seen[item.name]} and {item.path}",
-                        "freeze only one of them (modules = [...] in " + APP_FILE + ")")
-        seen[item.name] = item.path
-    c_modules = tuple(_c_module(folder, entry, config) for entry in
-                      (_typed(data, "c_modules", list, config, "e.g. c_modules = [\"cmodules/crc16\"]")
-                       or []))
-    names = [m.name for m in c_modules]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise _fail(config, f"C module '{twice[0]}' is listed twice", "list each folder once")
-    board = _typed(data, "board_dir", str, config, "e.g. board_dir = \"boards/MYBOARD\"")
-    board_dir = (folder / board).resolve() if board else None
-    make_vars = _typed(data, "make_vars", dict, config, "e.g. [make_vars] MICROPY_PY_BTREE = \"0\"") or {}
-    return App(name, folder, tuple(frozen), c_modules, board_dir, dict(make_vars),
-               config if config.is_file() else None)
 
 
 # --- how a port freezes ----------------------------------------------------------------
@@ -275,87 +113,6 @@ class FreezeMethod:
         return method
 
 
-# --- targets ---------------------------------------------------------------------------
-
-def board_from_dir(project: Project, port: PortDef, folder: Path) -> tuple[str, Path]:
-    """The name and folder of a board described outside the tree, checked.
-
-    The port must take a board folder (``[boards] dir_var``); the folder must hold
-    the port's marker file (``mpconfigboard.h``); its name becomes the board's
-    (``dist/<port>-<NAME>/``) and may not be the name of a board of the tree,
-    whose build it would replace.
-    """
-    if not port.has_boards or not port.board_dir_var:
-        able = sorted(p.name for p in project.catalog.ports.values() if p.board_dir_var)
-        raise UnknownTarget(f"port '{port.name}' cannot build a board from a folder outside the tree",
-                            f"ports that can: {', '.join(able) or 'none'}")
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"no board folder at {folder}", "--board-dir takes the board's folder")
-    folder = _safe_path(folder.resolve(), "board folder")
-    if not (folder / port.board_marker).is_file():
-        raise ConfigError(f"{folder} is not a {port.name} board folder: it has no {port.board_marker}",
-                          f"a board folder holds {port.board_marker} and mpconfigboard.mk "
-                          f"(see `invoke build --port {port.name} --board list`)")
-    name = folder.name
-    tree_board = project.tree / port.make_dir / port.boards_dir / name
-    if tree_board.is_dir() and tree_board.resolve() != folder:
-        raise ConfigError(f"the board folder {folder} has the name of a board of the tree ({name})",
-                          "rename the folder: its name is the board's, and names its build "
-                          f"(dist/{port.target_name(name)}/)")
-    return name, folder
-
-
-def resolve_target(project: Project, port: PortDef, board: str | None = None,
-                   board_dir: str | Path | None = None, app_dir: str | Path | None = None) -> Target:
-    """The target ``invoke build`` and ``invoke deploy`` build: a port, a board, an app.
-
-    The board: ``--board-dir`` (a folder outside the tree), else ``--board`` (one
-    of the tree's), else the app's ``board_dir`` for a port that takes board
-    folders, else the port's default board.
-    """
-    if board and board_dir:
-        raise ConfigError("--board names a board of the tree and --board-dir one outside it",
-                          "give one of them")
-    app = load_app(Path(app_dir)) if app_dir else None
-    folder = Path(board_dir) if board_dir else None
-    if folder is None and not board and app is not None and app.board_dir is not None \
-            and port.board_dir_var:
-        folder = app.board_dir
-    if folder is not None:
-        name, folder = board_from_dir(project, port, folder)
-        target = replace(project.target(port.name), board=name, board_dir=folder)
-    else:
-        target = project.target(port.name, board)
-    if app is not None:
-        target = replace(target, app=app)
-        method = FreezeMethod.of(port)
-        if app.frozen and not method.kind:
-            raise ConfigError(f"port '{port.name}' does not say how to freeze Python modules",
-                              f"add [app] freeze = 'mpy' or 'str' to ports/{port.name}.toml, "
-                              "or build an app without .py files")
-    return target
-
-
-def list_boards(project: Project, port: PortDef, board_dir: str | Path | None = None,
-                app_dir: str | Path | None = None) -> list[tuple[str, str, str]]:
-    """``invoke build --board list``: (board, folder, note) for the tree's boards of a port,
-    and the board folder given (``--board-dir`` or the app's), if any."""
-    if not port.has_boards:
-        raise UnknownTarget(f"port '{port.name}' has no boards", "drop --board")
-    rows = [(name, str(Path(port.make_dir) / port.boards_dir / name),
-             "default" if name == port.default_board else "")
-            for name in port.boards(project.tree)]
-    folder = Path(board_dir) if board_dir else None
-    if folder is None and app_dir:
-        app = load_app(Path(app_dir))
-        folder = app.board_dir if port.board_dir_var else None
-    if folder is not None:
-        name, resolved = board_from_dir(project, port, folder)
-        rows.append((name, str(resolved), f"outside the tree: dist/{port.target_name(name)}/"))
-    return rows
-
-
 # --- what a build takes from it --------------------------------------------------------
 
 def staging_dir(target: Target) -> Path:
@@ -377,7 +134,7 @@ def frozen_files(target: Target) -> list[FrozenFile]:
         if root.is_dir():
             for path in sorted(root.rglob("*.py")):
                 rel = path.relative_to(root).as_posix()
-                if not any(p.startswith(".") or p in _SKIPPED_DIRS for p in Path(rel).parts):
+                if not any(p.startswith(".") or p in SKIPPED_DIRS for p in Path(rel).parts):
                     files[rel] = FrozenFile(rel, path, "port")
     for item in app.frozen:
         files[item.name] = item
@@ -486,6 +243,55 @@ def stage(target: Target) -> None:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+#: where a compiler names the failing line: ``File "app/broken.py", line 1`` (mpy-cross and
+#: CPython alike)
+_FILE_LINE = re.compile(r'File "(?P<file>[^"]*)", line (?P<line>\d+)')
+
+
+def check_sources(target: Target) -> None:
+    """Compile every Python file of the app before make runs, so that a mistake is named
+    in the user's own terms: ``thermostat/broken.py:1: SyntaxError: invalid syntax``,
+    not ``make: *** [...broken.mpy] Error 1`` and the staged copy's path.
+
+    A port that freezes ``.mpy`` files is checked with the tree's own ``mpy-cross`` (built
+    first, as ``needs`` says) and the port's flags: the compiler make will use, so what
+    passes here compiles there. A port that freezes source text (``"str"``) compiles
+    nothing at build time; CPython's compiler checks those files' syntax instead (the 2016
+    MicroPython grammar is a subset of today's Python, so it refuses what CPython refuses).
+    Raises :class:`BuildFailed` for the first file that does not compile.
+    """
+    app = target.app
+    if app is None or not app.frozen:
+        return
+    method = FreezeMethod.of(target.port)
+    own = [f for f in app.frozen if f.origin == "app"]
+    shown = {f.name: _shown(f.path, target.project) for f in own}
+    for item in own:
+        where = shown[item.name]
+        if method.kind == "mpy":
+            tool = expand(method.mpy_cross, target.placeholders())
+            with tempfile.TemporaryDirectory(prefix="mpforge-check-") as scratch:
+                result = target.project.executor.run(
+                    [tool, *method.mpy_cross_flags, "-o", str(Path(scratch) / "check.mpy"), "-s", where,
+                     str(item.path)], check=False, mutates=False, what="mpy-cross (app check)")
+            if result.ok:
+                continue
+            found = _FILE_LINE.search(result.stdout)
+            line = found.group("line") if found else "?"
+            last = [t for t in result.stdout.strip().splitlines() if t.strip()]
+            error = last[-1].strip() if last else f"mpy-cross exited with status {result.returncode}"
+            details = result.tail()
+        else:
+            try:
+                compile(item.path.read_bytes(), where, "exec", dont_inherit=True)
+                continue
+            except SyntaxError as exc:
+                line, error = str(exc.lineno or "?"), f"SyntaxError: {exc.msg}"
+                details = ""
+        raise BuildFailed(f"{where}:{line}: {error}",
+                          f"fix the file; it is frozen into {target.name} as {item.name}", details)
 
 
 def check_linked(target: Target, values: dict[str, str]) -> None:

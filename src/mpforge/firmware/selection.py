@@ -11,16 +11,20 @@ it has the :class:`~mpforge.firmware.pipeline.Pipeline` fetch and patch first wh
 board is named. Below the task layer, only targets travel.
 
 In a selection of several ports, a board applies to the ports that have boards;
-the others are built as they are. ``--app`` and ``--board-dir`` make one target.
+the others are built as they are. ``--app`` and ``--board-dir`` make one target:
+:func:`resolve_target` (the board from ``--board-dir``, ``--board``, the app's
+``board_dir`` or the port's default), with :func:`board_from_dir` checking a board
+folder outside the tree; :func:`list_boards` is ``--board list``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mpforge.core.appfile import load_app, safe_path
 from mpforge.core.config import PortDef
-from mpforge.core.errors import ConfigError
+from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.project import Project, Target
 from mpforge.firmware import app as app_mod
 from mpforge.firmware.pipeline import Pipeline
@@ -61,7 +65,7 @@ class Selection:
             pipeline.tree(self.ports)
         if self.app is not None or self.board_dir is not None:
             port = self.ports[0]
-            return [app_mod.resolve_target(project, port, self.board, self.board_dir, self.app)]
+            return [resolve_target(project, port, self.board, self.board_dir, self.app)]
         targets: list[Target] = []
         for port in self.ports:
             if not port.has_boards and self.many:
@@ -102,3 +106,82 @@ def select(project: Project, port: str = "unix", board: str | None = None, *, al
     if (app or board_dir) and selection.many:
         raise ConfigError("--app and --board-dir build one target", "give one --port (and one --board)")
     return selection
+
+
+def board_from_dir(project: Project, port: PortDef, folder: Path) -> tuple[str, Path]:
+    """The name and folder of a board described outside the tree, checked.
+
+    The port must take a board folder (``[boards] dir_var``); the folder must hold
+    the port's marker file (``mpconfigboard.h``); its name becomes the board's
+    (``dist/<port>-<NAME>/``) and may not be the name of a board of the tree,
+    whose build it would replace.
+    """
+    if not port.has_boards or not port.board_dir_var:
+        able = sorted(p.name for p in project.catalog.ports.values() if p.board_dir_var)
+        raise UnknownTarget(f"port '{port.name}' cannot build a board from a folder outside the tree",
+                            f"ports that can: {', '.join(able) or 'none'}")
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"no board folder at {folder}", "--board-dir takes the board's folder")
+    folder = safe_path(folder.resolve(), "board folder")
+    if not (folder / port.board_marker).is_file():
+        raise ConfigError(f"{folder} is not a {port.name} board folder: it has no {port.board_marker}",
+                          f"a board folder holds {port.board_marker} and mpconfigboard.mk "
+                          f"(see `invoke build --port {port.name} --board list`)")
+    name = folder.name
+    tree_board = project.tree / port.make_dir / port.boards_dir / name
+    if tree_board.is_dir() and tree_board.resolve() != folder:
+        raise ConfigError(f"the board folder {folder} has the name of a board of the tree ({name})",
+                          "rename the folder: its name is the board's, and names its build "
+                          f"(dist/{port.target_name(name)}/)")
+    return name, folder
+
+
+def resolve_target(project: Project, port: PortDef, board: str | None = None,
+                   board_dir: str | Path | None = None, app_dir: str | Path | None = None) -> Target:
+    """The target ``invoke build`` and ``invoke deploy`` build: a port, a board, an app.
+
+    The board: ``--board-dir`` (a folder outside the tree), else ``--board`` (one
+    of the tree's), else the app's ``board_dir`` for a port that takes board
+    folders, else the port's default board.
+    """
+    if board and board_dir:
+        raise ConfigError("--board names a board of the tree and --board-dir one outside it",
+                          "give one of them")
+    app = load_app(Path(app_dir)) if app_dir else None
+    folder = Path(board_dir) if board_dir else None
+    if folder is None and not board and app is not None and app.board_dir is not None \
+            and port.board_dir_var:
+        folder = app.board_dir
+    if folder is not None:
+        name, folder = board_from_dir(project, port, folder)
+        target = replace(project.target(port.name), board=name, board_dir=folder)
+    else:
+        target = project.target(port.name, board)
+    if app is not None:
+        target = replace(target, app=app)
+        method = app_mod.FreezeMethod.of(port)
+        if app.frozen and not method.kind:
+            raise ConfigError(f"port '{port.name}' does not say how to freeze Python modules",
+                              f"add [app] freeze = 'mpy' or 'str' to ports/{port.name}.toml, "
+                              "or build an app without .py files")
+    return target
+
+
+def list_boards(project: Project, port: PortDef, board_dir: str | Path | None = None,
+                app_dir: str | Path | None = None) -> list[tuple[str, str, str]]:
+    """``invoke build --board list``: (board, folder, note) for the tree's boards of a port,
+    and the board folder given (``--board-dir`` or the app's), if any."""
+    if not port.has_boards:
+        raise UnknownTarget(f"port '{port.name}' has no boards", "drop --board")
+    rows = [(name, str(Path(port.make_dir) / port.boards_dir / name),
+             "default" if name == port.default_board else "")
+            for name in port.boards(project.tree)]
+    folder = Path(board_dir) if board_dir else None
+    if folder is None and app_dir:
+        app = load_app(Path(app_dir))
+        folder = app.board_dir if port.board_dir_var else None
+    if folder is not None:
+        name, resolved = board_from_dir(project, port, folder)
+        rows.append((name, str(resolved), f"outside the tree: dist/{port.target_name(name)}/"))
+    return rows

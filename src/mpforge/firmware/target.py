@@ -264,6 +264,8 @@ def _fresh_build_dir(target: Target, inputs: dict, clean: bool) -> Callable[[str
     """
     project = target.project
     console, dry_run = project.console, project.executor.dry_run
+    if not dry_run:
+        app_mod.check_sources(target)  # a broken app file is named before anything changes
     build_dir = target.build_dir
     stamp = build_dir / "inputs.json"
     make_key = inputs_key({k: v for k, v in inputs.items() if k not in _NOT_FOR_MAKE})
