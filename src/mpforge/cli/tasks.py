@@ -410,18 +410,20 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port or execpty:<command>",
     emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)",
     retry_failed="re-run failed tests up to N times on the same shard; one that then "
-                 "passes is 'flaky' and does not fail the run (default 0)"))
+                 "passes is 'flaky' and does not fail the run (default 0)",
+    no_exp_cache="compute every expected output with CPython (default: cached in build/test-cache)"))
 @reports_errors
 def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None,
          json: str | None = None, k: str | None = None, device: str | None = None,
-         emulator: str | None = None, retry_failed: int = 0, mirror: str | None = None,
-         verbose: bool = False, debug: bool = False) -> None:
+         emulator: str | None = None, retry_failed: int = 0, no_exp_cache: bool = False,
+         mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
     pipeline = _pipeline(project, mirror)
     report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
                                         jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
-                                        emulator=emulator, retries=retry_failed)
+                                        emulator=emulator, retries=retry_failed,
+                                        exp_cache=not no_exp_cache)
     unwritten = None
     try:  # the result files first: whatever else happens, they are there
         render_tests.write_outputs(report, junit, json)

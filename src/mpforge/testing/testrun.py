@@ -51,6 +51,7 @@ from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
 from mpforge.firmware.pipeline import Pipeline
+from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
 #: what the pyboard shim prints before it gives up on a silent target
@@ -164,8 +165,10 @@ def baseline_path(project: Project, python: str) -> Path:
     from mpforge.tree.git import Git
     described = Git(project.executor).query(project.tree, "describe", "--tags", "--always")
     version = described.split("-")[0] or "unknown"
-    minor = project.executor.output([python, "-c",
-                                     "import sys; print('%d.%d' % sys.version_info[:2])"])
+    if python == sys.executable:  # the usual case: no CPython to start for it
+        minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    else:
+        minor = project.executor.output([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
     return project.root / "tests" / "baselines" / f"{version}-cpython{minor}.toml"
 
 
@@ -329,14 +332,20 @@ def emulator_device(pipeline: Pipeline, port: PortDef, emulator: str) -> str:
     return "execpty:" + emulation.command.replace("{dist}", str(result.dist_dir))
 
 
+def exp_cache_dir(project: Project) -> Path:
+    """Where CPython's expected outputs are kept between runs (:mod:`mpforge.testing.expcache`)."""
+    return project.root / "build" / "test-cache" / "expected"
+
+
 def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
                    device: str | None = None, emulator: str | None = None,
                    on_result: Callable[[TestResult], None] | None = None,
-                   retries: int = 0) -> TestReport:
+                   retries: int = 0, exp_cache: bool = True) -> TestReport:
     """Run the suite of ``target``'s port: on the host (the target built first, through
     ``pipeline``: a no-op when it is current), on ``device``, or on ``jobs`` instances of
     the port's ``emulator``; failures (not known ones) are retried up to ``retries`` times
-    on the shard they ran on."""
+    on the shard they ran on. ``exp_cache``: CPython's expected outputs come from the
+    cache where known (:mod:`mpforge.testing.expcache`); False computes every one."""
     project, port = pipeline.project, target.port
     if retries < 0:
         raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
@@ -346,7 +355,11 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
     tests_dir = project.tree / "tests"
     python = sys.executable  # the runner, and CPython for expected outputs
     env = {"MICROPY_CPYTHON3": python}
-    launcher: list[str] = []
+    if exp_cache:
+        env.update({CACHE_VARIABLE: str(exp_cache_dir(project)), VERSION_VARIABLE: sys.version})
+    # the runner always starts through mpforge's launcher: the cache of expected outputs
+    # (host and device runs alike) and, on a device, mpforge's pyboard module
+    launcher = ["-m", "mpforge.testing.runner_launch"]
     if device is None:
         result = pipeline.build_one(target)
         env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
@@ -357,7 +370,6 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
         from mpforge.device.transport import device_specs
         specs = device_specs(device, jobs)
         jobs = len(specs)
-        launcher = ["-m", "mpforge.testing.runner_launch"]
 
         def runner_args(index: int) -> list[str]:
             return ["--target", plan.target, "--device", specs[index]]
