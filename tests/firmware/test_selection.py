@@ -56,3 +56,30 @@ def test_targets_of_ports_without_boards_ignore_a_board_in_a_matrix(fixture_proj
 
 def test_split_names_drops_blanks():
     assert split_names(" A, ,B,") == ["A", "B"]
+
+
+def test_a_variant_is_its_own_target_with_its_own_make_variables(fixture_project):
+    from mpforge.firmware.target import make_argvs
+
+    project = project_for(fixture_project)
+    (plain,) = select(project, "unix").targets()
+    (coverage,) = select(project, "unix", variant="coverage").targets()
+    assert (plain.name, coverage.name) == ("unix", "unix-coverage")
+    assert coverage.build_dir.name == "unix-coverage" and coverage.dist_dir.name == "unix-coverage"
+    deplib = {"CFLAGS_EXTRA": "-I/deplibs/include"}
+    (argv,) = make_argvs(coverage, deplib, None)
+    variables = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+    assert variables["COPT"] == "-O0"  # replaced
+    # appended after the deplibs' flags, which stay
+    assert variables["CFLAGS_EXTRA"].startswith("-I/deplibs/include ") and "-fprofile-arcs" in variables["CFLAGS_EXTRA"]
+    (plain_argv,) = make_argvs(plain, deplib, None)
+    assert not any("COPT=" in a or "profile-arcs" in a for a in plain_argv)
+
+
+def test_an_unknown_variant_is_refused_naming_the_ports_variants(fixture_project):
+    project = project_for(fixture_project)
+    with pytest.raises(UnknownTarget, match="port 'unix' has no variant 'coverag'") as caught:
+        select(project, "unix", variant="coverag")
+    assert "coverage" in caught.value.hint
+    with pytest.raises(UnknownTarget, match="port 'minimal' has no variant 'coverage'"):
+        select(project, "unix,minimal", variant="coverage")

@@ -83,6 +83,9 @@ PORT_SCHEMA: Schema = {
             "keep_symbols_var": None, "keep_symbols_flag": None},
     "flash": {"runner": None, "fallback": None, "usb_id": None, "artifact": None,
               "ld_file": None, "ld_file_var": None, "mcu": None, "offset": None},
+    # invoke build/test --variant NAME: the same target built another way (its own build
+    # folder and dist/<target>-NAME/), e.g. coverage or an -O0 debug build
+    "variants": {"*": {"description": None, "make_vars": None, "append_vars": None}},
     "test": {"host": {"binary": None, "dirs": None, "target": None},
              "device": {"target": None, "dirs": None},
              "emulator": {"*": {"board": None, "command": None}}},
@@ -336,6 +339,34 @@ def _flash_def(raw: Mapping[str, Any], where: Path) -> FlashDef:
 
 
 @dataclass(frozen=True)
+class VariantDef:
+    """``[variants.NAME]``: a way of building a target other than the default one.
+
+    ``make_vars`` replace the port's variables of the same name; ``append_vars`` are
+    added after them (as deplib flags are), so the port's own flags and the deplibs'
+    include paths stay. A variant's build has its own folder and ``dist/`` target,
+    ``<target>-NAME`` (e.g. ``unix-coverage``, ``stmhal-PYBV10_QEMU-debug``), so it
+    never overwrites the default build.
+    """
+
+    name: str
+    description: str = ""
+    make_vars: dict[str, str] = field(default_factory=dict)
+    append_vars: dict[str, str] = field(default_factory=dict)
+
+
+def _variants(raw: Mapping[str, Any], where: Path) -> dict[str, VariantDef]:
+    variants = {}
+    for name, spec in raw.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(f"{where.name}: variant name '{name}' is not lower-case letters, digits and _",
+                              f"rename [variants.{name}] in {where}")
+        variants[name] = VariantDef(name, str(spec.get("description", "")), _str_map(spec, "make_vars", where),
+                                    _str_map(spec, "append_vars", where))
+    return variants
+
+
+@dataclass(frozen=True)
 class PortDef:
     """One port of the tree, as described by ``ports/<name>.toml``."""
 
@@ -368,7 +399,17 @@ class PortDef:
     app: dict[str, Any] = field(default_factory=dict)
     flash: FlashDef = field(default_factory=FlashDef)
     test: TestDef = field(default_factory=TestDef)
+    #: ``[variants.NAME]``: other ways to build the port's targets (see :class:`VariantDef`)
+    variants: dict[str, VariantDef] = field(default_factory=dict)
     source: Path | None = None
+
+    def variant(self, name: str) -> VariantDef:
+        """The variant ``name`` of this port, or an :class:`UnknownTarget` listing the others."""
+        if name not in self.variants:
+            known = ", ".join(sorted(self.variants)) or "none"
+            raise UnknownTarget(f"port '{self.name}' has no variant '{name}'",
+                                f"variants of {self.name}: {known} ([variants] in ports/{self.name}.toml)")
+        return self.variants[name]
 
     @property
     def has_boards(self) -> bool:
@@ -448,6 +489,7 @@ class PortDef:
             app=dict(data.get("app", {})),
             flash=_flash_def(data.get("flash", {}), path),
             test=_test_def(data.get("test", {}), path),
+            variants=_variants(data.get("variants", {}), path),
             source=path,
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +50,8 @@ class Target:
 
     ``board_dir`` is a board folder outside the tree (``--board-dir``; ``board`` is
     then its folder's name), ``app`` the user's code built in (``--app``): see
-    :mod:`mpforge.firmware.app`.
+    :mod:`mpforge.firmware.app`. ``variant`` names one of the port's ``[variants]``
+    (``coverage``, ``debug``): the same target built another way, under its own name.
     """
 
     port: PortDef
@@ -59,10 +60,13 @@ class Target:
     project: Project
     board_dir: Path | None = None
     app: App | None = None
+    variant: str = ""
 
     @property
     def name(self) -> str:
-        return self.port.target_name(self.board)
+        """``unix``, ``stmhal-PYBV10``, ``unix-coverage``: what names its build and dist folders."""
+        base = self.port.target_name(self.board)
+        return f"{base}-{self.variant}" if self.variant else base
 
     @property
     def port_dir(self) -> Path:
@@ -157,9 +161,13 @@ class Project:
         """Deplibs are shared by every variant: their inputs do not include the tree's patches."""
         return self.root / "build" / "deplibs"
 
-    def target(self, port_name: str, board: str | None = None) -> Target:
-        """Resolve a port (and board) name, checking both against the data and the tree."""
+    def target(self, port_name: str, board: str | None = None, variant: str = "") -> Target:
+        """Resolve a port (and board, and variant) name, checking them against the data and
+        the tree."""
         port = self.catalog.port(port_name)
+        if variant:
+            port.variant(variant)  # an unknown one fails here, listing the port's
+            return replace(self.target(port_name, board), variant=variant)
         toolchain = self.catalog.toolchain_for(port)
         if not port.has_boards:
             if board:

@@ -45,6 +45,8 @@ class Selection:
     board: str | None = None
     board_dir: Path | None = None
     app: Path | None = None
+    #: one of the ports' ``[variants]`` (``coverage``, ``debug``), or "" for the default build
+    variant: str = ""
 
     @property
     def many(self) -> bool:
@@ -58,8 +60,13 @@ class Selection:
         return bool(self.board or self.board_dir or self.app) and any(p.has_boards for p in self.ports)
 
     def targets(self, pipeline: Pipeline | None = None) -> list[Target]:
-        """The targets, in the order asked for. With a ``pipeline`` (and not a dry run),
-        the tree is prepared first when board names must be checked against it."""
+        """The targets, in the order asked for (each built as ``variant``, when given). With
+        a ``pipeline`` (and not a dry run), the tree is prepared first when board names
+        must be checked against it."""
+        targets = self._targets(pipeline)
+        return [replace(t, variant=self.variant) for t in targets] if self.variant else targets
+
+    def _targets(self, pipeline: Pipeline | None) -> list[Target]:
         project = self.project
         if pipeline is not None and self.names_boards and not project.executor.dry_run:
             pipeline.tree(self.ports)
@@ -91,9 +98,10 @@ class Selection:
 
 
 def select(project: Project, port: str = "unix", board: str | None = None, *, all: bool = False,
-           board_dir: str | Path | None = None, app: str | Path | None = None) -> Selection:
-    """Check ``--port``/``--board`` (``--all``, ``--board-dir``, ``--app``) against the
-    data and return the selection; see the module docstring."""
+           board_dir: str | Path | None = None, app: str | Path | None = None,
+           variant: str | None = None) -> Selection:
+    """Check ``--port``/``--board`` (``--all``, ``--board-dir``, ``--app``, ``--variant``)
+    against the data and return the selection; see the module docstring."""
     catalog = project.catalog
     names = sorted(catalog.ports) if all or port.strip() == "all" else split_names(port)
     if not names:
@@ -101,8 +109,10 @@ def select(project: Project, port: str = "unix", board: str | None = None, *, al
     ports = tuple(catalog.port(name) for name in names)  # an unknown name fails here
     if all and board is None:
         board = "all"
+    for each in ports if variant else ():
+        each.variant(variant or "")  # a port without it fails here, naming the ones it has
     selection = Selection(project, ports, board, Path(board_dir) if board_dir else None,
-                          Path(app) if app else None)
+                          Path(app) if app else None, variant or "")
     if (app or board_dir) and selection.many:
         raise ConfigError("--app and --board-dir build one target", "give one --port (and one --board)")
     return selection

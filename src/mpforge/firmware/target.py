@@ -82,7 +82,8 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     """The ``make`` commands for a target, one per make pass (deterministic: they feed the input hash).
 
     Variables come, later ones winning, from the toolchain, the port, the board,
-    the deplibs (appended to a port variable of the same name), the pass, and
+    the app, the variant (``make_vars``), the deplibs and the variant's ``append_vars``
+    (appended to a variable of the same name), the pass, and
     mpforge itself (the build directory, and ``CC``
     when the toolchain or port adds compiler flags). ``jobs=None`` leaves
     ``-j`` out, for a make that takes its job slots from a jobserver.
@@ -95,7 +96,11 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
         variables[port.board_var] = target.board
         variables.update(port.board_make_vars.get(target.board, {}))
     variables.update(app_mod.make_vars(target))  # a board folder, an app (mpforge.firmware.app)
-    for name, value in extra_vars.items():  # deplib flags add to the port's own
+    variant = port.variant(target.variant) if target.variant else None
+    if variant is not None:
+        variables.update(variant.make_vars)
+    for name, value in [*extra_vars.items(), *(variant.append_vars.items() if variant else ())]:
+        # deplib flags and a variant's added flags add to the port's own
         variables[name] = f"{variables[name]} {value}" if name in variables else value
     flags = target.toolchain.cc_flags + port.cc_flags
     if flags or cc_prefix:
@@ -178,6 +183,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "target": target.name,
         "port": target.port.name,
         "board": target.board or None,
+        "variant": target.variant or None,
         "artifacts": [{"name": name, "sha256": sha256_file(path), "size": path.stat().st_size}
                       for name, path in artifacts],
         "size": elf_size(target, Path(expand(target.port.size_elf, target.placeholders())))
