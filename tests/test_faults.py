@@ -64,11 +64,12 @@ def status_rows(project: Path) -> tuple[int, list[str]]:
     no_traceback(result)
     states = [line.split(None, 1)[1].rsplit(None, 1)[0] for line in result.stdout.splitlines()
               if line.startswith(("0001-gc", "0002-gc"))]  # the table's rows: one per patch
+    assert len(states) == 2, f"not one status row per patch:\n{result.stdout}{result.stderr}"
     return result.returncode, states
 
 
 def check_status_is_honest(project: Path, tree: Path, pristine, patched) -> None:
-    code, states = status_rows(project)
+    code, states = status_rows(project)  # (one row per patch, or it fails)
     now = snapshot(tree)
     if now not in (pristine, patched):  # mixed: never "applied", never a clean exit
         assert code == 1 and "applied" not in states, states
@@ -78,7 +79,19 @@ def check_status_is_honest(project: Path, tree: Path, pristine, patched) -> None
 
 # --- the patch queue: SIGKILL at every step ---------------------------------------------------
 
-STEPS = ["patch.scratch", "patch.committed", "patch.write@2", "patch.record", "state.write@1"]
+#: every step of a patch transaction (see mpforge.tree.journal), each passed by apply and revert
+STEPS = ["patch.scratch", "patch.journal", "patch.committed", "patch.write@1", "patch.write@2",
+         "patch.record", "state.write@1"]
+
+
+def test_an_unknown_fault_point_is_refused_in_one_line(fetched):
+    project, tree, pristine, patched = fetched
+    result = run_cli(project, "patch", env={"MPFORGE_FAULT": "nonexistent"})
+    no_traceback(result)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "MPFORGE_FAULT='nonexistent' is not a known fault point" in result.stderr
+    assert snapshot(tree) == pristine  # refused before anything ran
 
 
 @pytest.mark.parametrize("op", ["apply", "revert"])
@@ -90,7 +103,8 @@ def test_sigkill_at_every_step_is_finished_by_the_next_command(fetched, op):
         if snapshot(tree) != start:
             assert run_cli(project, *(["patch", "--revert"] if op == "apply" else ["patch"])).returncode == 0
         killed = run_cli(project, *args, env={"MPFORGE_FAULT": step})
-        assert killed.returncode in (-signal.SIGKILL, 0), (step, killed.stderr)
+        # killed there, not finished: a step the run never passes would test nothing
+        assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
         check_status_is_honest(project, tree, pristine, patched)
         again = run_cli(project, *args)
         no_traceback(again)
@@ -163,6 +177,7 @@ def test_ctrl_c_at_many_moments_of_patch_and_revert(fetched):
             else:
                 wait_until(lambda p=proc: p.poll() is not None or stopped(p.pid),  # type: ignore[misc]
                            f"reached {moment}")
+                assert proc.poll() is None, (moment, args, "finished without passing the point")
             try:
                 os.killpg(proc.pid, signal.SIGINT)
                 os.killpg(proc.pid, signal.SIGCONT)

@@ -73,13 +73,22 @@ def test_an_empty_value_counts_as_unset_for_the_others():
     ("MPFORGE_DFU_WAIT", "abc"), ("MPFORGE_PORT_WAIT", "-1"), ("MPFORGE_SILENCE", "0"),
     ("MPFORGE_TEST_TIMEOUT", "nan"), ("MPFORGE_JOBS", "0"), ("MPFORGE_JOBS", "two"),
     ("MPFORGE_CCACHE", "maybe"), ("MPFORGE_DEBUG", "2"), ("MPFORGE_FAULT", "x@0"),
-    ("MPFORGE_FAULT", "x:NOSUCHSIGNAL"), ("MPFORGE_FAULT", "@2"),
+    ("MPFORGE_FAULT", "x:NOSUCHSIGNAL"), ("MPFORGE_FAULT", "@2"), ("MPFORGE_FAULT", "nonexistent"),
+    ("MPFORGE_FAULT", "patch.writ@2:STOP"),
 ])
 def test_a_malformed_value_is_a_config_error_naming_the_variable(name, value):
     with pytest.raises(ConfigError) as caught:
         environment({name: value})
     assert caught.value.message.startswith(f"{name}={value!r} is not ")
     assert name in caught.value.hint
+
+
+def test_an_unknown_fault_point_is_refused_naming_the_known_ones():
+    with pytest.raises(ConfigError) as caught:
+        environment({"MPFORGE_FAULT": "nonexistent"})
+    assert caught.value.message.startswith("MPFORGE_FAULT='nonexistent' is not a known fault point (")
+    assert all(name in caught.value.message for name in environment_mod.FAULT_POINTS)
+    assert environment({"MPFORGE_FAULT": "nonexistent"}, strict=False).fault is None
 
 
 def test_not_strict_a_malformed_value_falls_back_to_its_default_and_is_reported():

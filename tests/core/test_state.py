@@ -1,7 +1,8 @@
-"""Atomic state files, damaged ones, disk errors, the checkout lock, deferred signals."""
+"""Atomic state files, damaged ones, disk errors, the checkout lock, deferred signals, fault points."""
 
 from __future__ import annotations
 
+import ast
 import errno
 import json
 import os
@@ -13,9 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from mpforge.core.environment import FAULT_POINTS
 from mpforge.core.errors import LockBusy, StateError
 from mpforge.core.lock import CheckoutLock
-from mpforge.core.state import deferred_signals, disk_error, move_file, read_json, temp_name, write_json
+from mpforge.core.state import (
+    deferred_signals,
+    disk_error,
+    fault_point,
+    move_file,
+    read_json,
+    temp_name,
+    write_json,
+)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -55,6 +65,34 @@ def test_a_writer_killed_before_its_rename_leaves_the_old_file_whole(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MPFORGE_FAULT": "state.write"})
     assert proc.returncode == -signal.SIGKILL
     assert read_json(path) == {"state": "old"}
+
+
+def fault_points_in_the_code() -> dict[str, list[str]]:
+    """Each name passed to ``fault_point("...")`` in the library, with the modules passing it."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((SRC / "mpforge").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) \
+                    == "fault_point":
+                assert len(node.args) == 1 and isinstance(node.args[0], ast.Constant), \
+                    f"{path}:{node.lineno}: a fault point is named by a literal"
+                found.setdefault(node.args[0].value, []).append(path.relative_to(SRC).as_posix())
+    return found
+
+
+def test_every_fault_point_in_the_code_is_declared_and_every_declared_one_is_in_the_code():
+    in_code = fault_points_in_the_code()
+    assert sorted(in_code) == sorted(FAULT_POINTS), "FAULT_POINTS and the fault_point() calls differ"
+    for name, modules in in_code.items():  # each declaration names the module that passes it
+        declared_in = FAULT_POINTS[name].split(":", 1)[0].replace(".", "/") + ".py"
+        assert set(modules) == {declared_in}, (name, modules)
+
+
+def test_passing_an_undeclared_fault_point_is_refused_even_without_mpforge_fault(monkeypatch):
+    monkeypatch.delenv("MPFORGE_FAULT", raising=False)
+    with pytest.raises(ValueError, match="'patch.renamed' is not declared"):
+        fault_point("patch.renamed")
+    fault_point("patch.write")  # a declared one, with no fault asked for: nothing happens
 
 
 def test_disk_errors_are_one_line_with_a_hint():

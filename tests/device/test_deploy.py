@@ -20,8 +20,9 @@ from fakes.board import FakeBoard
 from mpforge.device import dfuse
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="needs arm-none-eabi-gcc")
+#: on the tests that build firmware for the board (the DfuSe checks need no compiler)
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                               reason="needs arm-none-eabi-gcc")
 
 USB = (0x0483, 0xDF11)
 FLASH = [(0x08000000, 0x100000)]
@@ -113,6 +114,7 @@ def fake_sysfs(root: Path, tty: str, usb_path: str) -> Path:
     return root
 
 
+@needs_arm
 def test_dry_run_prints_the_plan_and_changes_nothing(fixture_project, fixture_mirror, stand_in):
     env, state = stand_in
     before = sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*"))
@@ -126,6 +128,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(fixture_project, fixture_mi
     assert sorted(p.relative_to(fixture_project) for p in fixture_project.rglob("*")) == before
 
 
+@needs_arm
 def test_a_dfu_device_of_another_board_is_refused(fixture_project, fixture_mirror, stand_in, tmp_path):
     """deploy --device A while board B sits in DFU mode: B is never flashed, A never touched."""
     env, state = stand_in
@@ -151,6 +154,7 @@ def test_a_dfu_device_of_another_board_is_refused(fixture_project, fixture_mirro
     assert not (tmp_path / "A-in-bootloader").exists()
 
 
+@needs_arm
 def test_dfu_serial_flashes_that_board_only(fixture_project, fixture_mirror, stand_in):
     env, state = stand_in
     build_pyboard(fixture_project, fixture_mirror, env)
@@ -165,6 +169,7 @@ def test_dfu_serial_flashes_that_board_only(fixture_project, fixture_mirror, sta
         in missing.stderr
 
 
+@needs_arm
 def test_the_board_on_a_placed_port_is_flashed_at_its_own_socket(fixture_project, fixture_mirror,
                                                                 stand_in, tmp_path):
     env, state = stand_in
@@ -198,6 +203,7 @@ def test_a_file_that_is_no_firmware_is_refused(fixture_project, fixture_mirror, 
     assert calls(state) == []
 
 
+@needs_arm
 def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_in):
     env, state = stand_in
     (state / "devices").write_text("1")
@@ -211,6 +217,7 @@ def test_a_board_in_dfu_mode_is_flashed(fixture_project, fixture_mirror, stand_i
     assert "firmware.dfu: 50%" in result.stdout and "firmware.dfu: 100%" in result.stdout
 
 
+@needs_arm
 def test_two_dfu_devices_are_refused(fixture_project, fixture_mirror, stand_in):
     env, state = stand_in
     (state / "devices").write_text("2")
@@ -220,6 +227,7 @@ def test_two_dfu_devices_are_refused(fixture_project, fixture_mirror, stand_in):
     assert not (state / "flashed").exists()
 
 
+@needs_arm
 def test_corrupt_or_changed_artifacts_are_refused_before_any_write(fixture_project, fixture_mirror,
                                                                    stand_in, tmp_path):
     env, state = stand_in
@@ -237,6 +245,7 @@ def test_corrupt_or_changed_artifacts_are_refused_before_any_write(fixture_proje
     assert calls(state) == [] and not (state / "flashed").exists()
 
 
+@needs_arm
 def test_one_command_no_jumper_bootloader_flash_and_banner(fixture_project, fixture_mirror,
                                                            stand_in, tmp_path):
     env, state = stand_in
@@ -271,6 +280,7 @@ def test_one_command_no_jumper_bootloader_flash_and_banner(fixture_project, fixt
     assert any(c.startswith("-a 0 -d 0483:df11") for c in calls(state))
 
 
+@needs_arm
 def test_no_dfu_device_after_bootloader_times_out_clearly(fixture_project, fixture_mirror,
                                                           stand_in, tmp_path):
     env, state = stand_in

@@ -19,8 +19,9 @@ import pytest
 
 from conftest import Mirror, run_cli
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")
+#: on the tests that compile the ARM ports (the others stop before any compiler runs)
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
+                               reason="needs arm-none-eabi-gcc (apt-get install gcc-arm-none-eabi)")
 
 
 def matrix(project: Path, mirror: Mirror, *args: str, env: dict[str, str] | None = None):
@@ -35,6 +36,7 @@ def summary(stdout: str) -> dict[str, str]:
             and c[1] in ("ok", "cached", "failed", "skipped")}
 
 
+@needs_arm
 def test_boards_come_from_the_tree_and_one_failure_does_not_stop_the_others(fixture_project,
                                                                             fixture_mirror):
     result = matrix(fixture_project, fixture_mirror, "--port", "stmhal,bare-arm", "--board", "all")
@@ -54,6 +56,7 @@ def test_boards_come_from_the_tree_and_one_failure_does_not_stop_the_others(fixt
     assert not (fixture_project / "dist" / "stmhal-BROKEN").exists()
 
 
+@needs_arm
 @pytest.mark.parametrize("jobs", [1, 2, 3])
 def test_the_job_budget_bounds_all_compiles_together(fixture_project, fixture_mirror, tmp_path, jobs):
     track = tmp_path / "jobs"
@@ -66,6 +69,7 @@ def test_the_job_budget_bounds_all_compiles_together(fixture_project, fixture_mi
         assert most >= 2  # several makes did share the budget
 
 
+@needs_arm
 def test_a_noop_rerun_is_all_cached_and_a_change_rebuilds(fixture_project, fixture_mirror):
     args = ("--port", "stmhal,bare-arm,unix", "--board", "PYBV11")
     assert matrix(fixture_project, fixture_mirror, *args).returncode == 0
@@ -115,6 +119,7 @@ def test_unknown_board_lists_the_boards_of_the_tree(fixture_project, fixture_mir
     assert "unknown board 'NOPE' for port 'stmhal' (valid boards: BROKEN, PYBV10, PYBV11)" in result.stderr
 
 
+@needs_arm
 def test_artifacts_are_byte_identical_across_checkout_folders(fixture_project, fixture_mirror,
                                                               tmp_path):
     other = tmp_path / "elsewhere" / "checkout"
@@ -129,6 +134,7 @@ def test_artifacts_are_byte_identical_across_checkout_folders(fixture_project, f
         assert first["source_date_epoch"] == second["source_date_epoch"] > 0
 
 
+@needs_arm
 def test_a_port_whose_sources_cannot_be_fetched_fails_alone(fixture_project, fixture_mirror):
     # like esp8266 with a mirror lacking its SDK: bare-arm with a pinned source the mirror lacks
     sdk = (fixture_project / "ports" / "bare-arm.toml").read_text() + '''
@@ -163,6 +169,7 @@ def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, 
     assert "mirror: none" in run_cli(fixture_project, "doctor", env=env).stdout
 
 
+@needs_arm
 def test_board_a_comma_b_builds_those_boards_of_one_port(fixture_project, fixture_mirror):
     result = matrix(fixture_project, fixture_mirror, "--port", "stmhal", "--board", "PYBV10,PYBV11")
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""The patch queue against a real git checkout of the fixture tree."""
+"""The patch queue (and its journal) against a real git checkout of the fixture tree."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, git, make_repo
-from mpforge.core.errors import ConfigError, PatchError
+from mpforge.core.errors import PatchError
 from mpforge.core.executor import Executor
 from mpforge.tree.patches import PatchQueue, PatchState, read_series
 
@@ -45,24 +45,6 @@ def conflicting_patch(folder: Path, name: str = "0003-conflict.patch") -> None:
         " this line is not in the tree\n-neither is this\n+nor this\n")
     with (folder / "series").open("a") as fh:
         fh.write(f"{name}\n")
-
-
-def test_series_parsing_skips_comments_and_reads_strip_levels(patches):
-    series = read_series(patches)
-    assert [(p.name, p.strip) for p in series] == [
-        ("0001-gc-threshold-decl.patch", 1), ("0002-gc-threshold.patch", 1)]
-
-
-def test_series_naming_a_missing_file_is_a_config_error(patches):
-    (patches / "series").write_text("nosuch.patch\n")
-    with pytest.raises(ConfigError, match="line 1: no such patch 'nosuch.patch'"):
-        read_series(patches)
-
-
-def test_series_with_an_unknown_option_is_refused(patches):
-    (patches / "series").write_text("0001-gc-threshold-decl.patch -R\n")
-    with pytest.raises(ConfigError, match="unknown option '-R'"):
-        read_series(patches)
 
 
 def test_apply_then_reapply_is_a_noop_and_records_name_and_sha(patches, tree):
@@ -174,7 +156,7 @@ def test_a_tree_reset_under_a_stale_record_gets_the_series_again(patches, tree):
     assert "gc_threshold_bytes = 300" in (tree / GC_C).read_text()
 
 
-# --- crash safety: the journal, half-applied trees, the fingerprint ------------------------------
+# --- crash safety: the journal, half-applied trees ------------------------------------------
 
 def half_apply(patches: Path, tree: Path, only: str = "py/gc.h") -> None:
     """What an older mpforge left when killed inside `git apply`: one file patched, not the other."""
@@ -298,22 +280,6 @@ def test_a_record_that_lost_its_patch_copies_is_a_clear_error(patches, tree):
         copy.unlink()
     with pytest.raises(PatchError, match="lost its copy of"):
         q.revert()
-
-
-def test_the_fingerprint_compares_the_tree_with_pin_plus_series(patches, tree):
-    q = queue(patches, tree)
-    pin = git(tree, "rev-parse", "HEAD")
-    bare = q.fingerprint(pin)
-    assert not bare.matches and sorted(bare.differing) == ["py/gc.c", "py/gc.h"]  # unpatched
-    q.apply()
-    applied = q.fingerprint(pin)
-    assert applied.matches and applied.differing == [] and applied.digest == applied.expected
-    (tree / "NOTES").write_text("untracked")
-    src = tree / GC_C
-    src.write_text(src.read_text() + "/* mine */\n")
-    edited = q.fingerprint(pin)
-    assert not edited.matches and edited.differing == ["NOTES", "py/gc.c"]
-    assert edited.expected == applied.expected and edited.digest != applied.digest
 
 
 def test_a_patch_editing_a_file_an_earlier_patch_creates_is_not_applied_not_conflicting(patches, tree):

@@ -40,7 +40,8 @@ variable                    meaning                                             
                             serial port is placed on the USB bus (tests)
 ``MPFORGE_FAULT``           ``NAME[@N][:SIGNAL]``: the process sends itself     none
                             SIGNAL (default KILL) the Nth time (default 1)
-                            it passes fault point NAME (tests; see
+                            it passes fault point NAME, one of
+                            :data:`FAULT_POINTS` (tests; see
                             :func:`mpforge.core.state.fault_point`)
 ``CI``                      set (to anything but 0/off/no/false): plain,        unset: rich output on a
                             timestamped output lines instead of rich            terminal
@@ -76,6 +77,22 @@ OFF_WORDS = frozenset({"0", "off", "no", "false"})
 
 #: The prefix of mpforge's own variables: one that is not in :data:`VARIABLES` is a warning.
 PREFIX = "MPFORGE_"
+
+
+#: Every fault point of :func:`mpforge.core.state.fault_point`, and where it is. ``MPFORGE_FAULT``
+#: naming another is refused (a renamed point must not turn a kill test into a plain run), and
+#: ``fault_point`` refuses a name missing here. Declared here, at the bottom layer, because the
+#: environment is parsed before the modules that pass these points are imported.
+FAULT_POINTS: dict[str, str] = {
+    "state.write": "mpforge.core.state: a state file written (atomic_write_bytes), not yet renamed",
+    "patch.scratch": "mpforge.tree.patches: the change worked out in the scratch folder, nothing committed",
+    "patch.journal": "mpforge.tree.journal: journal.json written, before the commit rename",
+    "patch.committed": "mpforge.tree.journal: txn/ committed, no tree file written yet",
+    "patch.write": "mpforge.tree.journal: after each tree file replaced (or removed)",
+    "patch.record": "mpforge.tree.journal: applied.json replaced (or removed), journal.json still there",
+    "publish.copy": "mpforge.firmware.dist: after each artifact copied into the staging folder",
+    "publish.swap": "mpforge.firmware.dist: between the two renames that swap dist/<target>",
+}
 
 
 @dataclass(frozen=True)
@@ -246,10 +263,13 @@ class _Reader:
         where, _, signal_name = value.partition(":")
         point, _, nth = where.partition("@")
         signum = _signal_named(signal_name) if signal_name else signal.SIGKILL
-        if point and (not nth or (nth.isdigit() and int(nth) >= 1)) and signum is not None:
-            return FaultInjection(point, int(nth or 1), signum)
-        self._malformed(field, value, "NAME[@N][:SIGNAL] (N a whole number >= 1, SIGNAL such as KILL or STOP)")
-        return None
+        if not (point and (not nth or (nth.isdigit() and int(nth) >= 1)) and signum is not None):
+            self._malformed(field, value, "NAME[@N][:SIGNAL] (N a whole number >= 1, SIGNAL such as KILL or STOP)")
+            return None
+        if point not in FAULT_POINTS:
+            self._malformed(field, value, f"a known fault point ({', '.join(sorted(FAULT_POINTS))})")
+            return None
+        return FaultInjection(point, int(nth or 1), signum)
 
     def ci(self, field: str) -> bool:
         """CI systems' own variable: never refused, on unless unset, empty or an "off" word."""

@@ -28,7 +28,10 @@ Two more helpers belong to the same concern, keeping things whole:
   ``MPFORGE_FAULT=NAME[@N][:SIGNAL]`` in the environment the process sends
   itself SIGNAL (default SIGKILL; ``STOP`` to freeze it there while a test
   sends a real Ctrl-C) the Nth time it passes the point NAME. Without that
-  variable it does nothing.
+  variable it does nothing. Every point is declared in :data:`FAULT_POINTS`
+  (kept in :mod:`mpforge.core.environment`, which parses the variable and
+  refuses a name not declared there); passing an undeclared point is a
+  programming error, raised whether or not the variable is set.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mpforge.core.environment import environment
+from mpforge.core.environment import FAULT_POINTS, environment
 from mpforge.core.errors import StateError
 
 Warn = Callable[[str], None]
@@ -231,7 +234,13 @@ _passes: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
-    """Stop here if ``MPFORGE_FAULT`` says so (see the module docstring); else nothing."""
+    """Stop here if ``MPFORGE_FAULT`` says so (see the module docstring); else nothing.
+
+    ``name`` must be one of :data:`FAULT_POINTS` (a ValueError otherwise: a point
+    renamed in code but not there would never fire, and its kill test would not kill).
+    """
+    if name not in FAULT_POINTS:
+        raise ValueError(f"fault point {name!r} is not declared in mpforge.core.environment.FAULT_POINTS")
     fault = environment().fault
     if fault is None or fault.point != name:
         return

@@ -1,14 +1,17 @@
 """``invoke patch``: the patch series (quilt format) applied onto ``micropython/``, crash-safely.
 
-``patches/series`` names one patch file per line (``#`` starts a comment; an
-optional ``-pN`` after the name sets the strip level, default ``-p1``).
+The series itself (``patches/series``, :class:`Patch`) is read by
+:mod:`mpforge.tree.series`; the transaction that changes the tree's files is
+:mod:`mpforge.tree.journal`'s; comparing the whole tree with "pin + series" for
+the manifests is :mod:`mpforge.tree.fingerprint`'s. This module is the queue:
+it decides what ``apply``, ``revert`` and ``status`` do with the tree as it is.
 
 Guarantees:
 
 * **nothing half-done**: whatever instant ``patch``, ``patch --revert`` or a
   build is stopped at (Ctrl-C, SIGTERM, SIGKILL, a power cut), the next
   ``patch``, ``patch --revert`` or ``build`` finds the tree either untouched
-  or in a state it completes (see *the transaction* below);
+  or in a state it completes (see :mod:`mpforge.tree.journal`);
 * **nothing lost**: a file is only ever overwritten when its content is
   exactly what mpforge expects there; the user's own edits are kept, or the
   operation is refused naming the files;
@@ -19,91 +22,33 @@ Guarantees:
   ``patches/`` changed, and an edited series is swapped in one step;
 * **honest errors**: a failing patch is named with its first rejected hunk.
 
-The transaction
----------------
-``git apply`` never runs in the tree. The files the patches touch are copied
-into a scratch folder inside the tree's git directory
-(``.git/modules/micropython/mpforge-patches/``) and the patches are applied
-there, one by one, so a patch that does not apply is found (and named) before
-anything changed. Then:
-
-1. ``journal.json`` is written into the scratch folder: for every file to
-   change, the sha256 of its content before and after, and the record the
-   operation ends with; the folder is renamed to ``txn/``. That rename is the
-   commit point: before it the tree is untouched;
-2. each changed file is replaced in one rename (its new content written next
-   to it first);
-3. the record ``applied.json`` is replaced in one rename;
-4. ``journal.json`` is removed, then the rest of ``txn/``.
-
-From the commit point on, Ctrl-C and SIGTERM are held back (steps 2-4 take
-milliseconds). If the process dies anyway (SIGKILL, a power cut), the next
-operation finds ``txn/journal.json`` and *rolls forward*:
-each file is at its "before" content (written now) or at its "after" one
-(left as is); a file at neither was edited since, and is never overwritten:
-that is an error naming it. ``invoke patch --status`` shows such a tree as
-"interrupted".
-
-The fingerprint
----------------
-The record holds, for every file the series touches, the sha256 before and
-after. Hashing those few files classifies the tree without running git:
-*applied* (all at "after"), *pristine* (all at "before"), *half-applied* (some
-of each: left by an older mpforge killed in the middle of ``git apply``;
-completed by ``patch``, rolled back by ``--revert``, never called applied), or
-*edited* (anything else: the user's changes). :meth:`PatchQueue.fingerprint`
-compares the whole tree with "pin + series" the same way, for the manifests.
+How the tree is read (the record, the files a patch touches, the tree classified
+as applied / pristine / half-applied / edited) is :mod:`mpforge.tree.record`'s;
+``git apply`` never runs in the tree, only on copies in a
+:class:`~mpforge.tree.journal.Scratch` folder, so a patch that does not apply is
+found, and named, before anything changed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from mpforge.core.errors import ConfigError, PatchError
-from mpforge.core.executor import Executor, Result
-from mpforge.core.state import (
-    atomic_write_bytes,
-    deferred_signals,
-    disk_errors,
-    fault_point,
-    fsync_dir,
-    pid_alive,
-    read_json,
-    write_json,
-)
+from mpforge.core.errors import PatchError
+from mpforge.core.state import atomic_write_bytes, disk_errors, fault_point
+from mpforge.tree.files import Digest
+from mpforge.tree.journal import Journal, Scratch
+from mpforge.tree.record import Record, RecordedTree, TreeState
+from mpforge.tree.series import Patch, read_series
 
-STATE_DIR = "mpforge-patches"
-RECORD = "applied.json"
-JOURNAL = "journal.json"
-_HUNK_ERROR = re.compile(
-    r"^error: (patch failed: .*|.*: patch does not apply|.*(?:does not exist|No such file).*"
-    r"|.*already exists.*)$", re.MULTILINE)
-
-#: sha256 of a file's content; None for "no such file"
-Digest = str | None
-
-
-@dataclass(frozen=True)
-class Patch:
-    """One entry of the series."""
-
-    name: str
-    path: Path
-    strip: int = 1
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+#: importable from here, as before the series, record and journal had modules of their own
+__all__ = ["Patch", "PatchQueue", "PatchState", "Record", "TreeState", "read_series"]
 
 
 class PatchState(str, Enum):
+    """A series patch against the tree, as ``invoke patch --status`` shows it."""
+
     APPLIED = "applied"
     NOT_APPLIED = "not applied"
     CONFLICTING = "conflicting"
@@ -113,437 +58,32 @@ class PatchState(str, Enum):
     INTERRUPTED = "interrupted"
 
 
-class TreeState(str, Enum):
-    """The tree's files against a record's before/after fingerprint."""
+class PatchQueue(RecordedTree):
+    """The series of ``patches_dir`` against the git checkout ``tree``: apply, revert, status.
 
-    APPLIED = "applied"
-    PRISTINE = "pristine"
-    HALF = "half-applied"
-    EDITED = "edited"
-
-
-def read_series(patches_dir: Path) -> list[Patch]:
-    """Parse ``patches/series``; every named file must exist."""
-    series = patches_dir / "series"
-    if not series.exists():
-        return []
-    patches: list[Patch] = []
-    for number, raw in enumerate(series.read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name, *opts = line.split()
-        strip = 1
-        for opt in opts:
-            if not re.fullmatch(r"-p\d+", opt):
-                raise ConfigError(f"patches/series line {number}: unknown option '{opt}'",
-                                  "only -pN is supported after a patch name")
-            strip = int(opt[2:])
-        path = patches_dir / name
-        if not path.is_file():
-            raise ConfigError(f"patches/series line {number}: no such patch '{name}'",
-                              f"add patches/{name} or remove the line")
-        patches.append(Patch(name, path, strip))
-    return patches
-
-
-@dataclass
-class Record:
-    """What is applied: the patches, and each touched file's sha256 before and after.
-
-    ``files`` is None for a record written by an older mpforge (a plain list);
-    it is then computed from the tree's commit (see :meth:`PatchQueue._files_of`).
+    What it reads (the record, the files a patch touches, the classification) is
+    :class:`~mpforge.tree.record.RecordedTree`'s; this class decides what each
+    operation does and commits it through :class:`~mpforge.tree.journal.Journal`.
     """
-
-    patches: list[Patch]
-    files: dict[str, tuple[Digest, Digest]] | None = None
-    head: str = ""
-
-
-@dataclass
-class TreeFingerprint:
-    """The tree's content against "pin + series" (recorded in every build manifest)."""
-
-    pin: str
-    digest: str  # sha256 over everything in the tree that differs from the pin
-    expected: str  # the same digest for the pin with the series applied
-    differing: list[str] = field(default_factory=list)  # where the tree is not pin + series
-
-    @property
-    def matches(self) -> bool:
-        return self.digest == self.expected and not self.differing
-
-
-def file_digest(path: Path) -> Digest:
-    """sha256 of a file's content (of a link's target name); None when absent."""
-    try:
-        if path.is_symlink():
-            return hashlib.sha256(b"symlink:" + os.fsencode(os.readlink(path))).hexdigest()
-        if not path.is_file():
-            return "not-a-file" if path.exists() else None
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return None
-
-
-def _copy_entry(src: Path, dest: Path) -> None:
-    """Copy a file or a symlink (not what it points to), creating folders."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_symlink():
-        os.symlink(os.readlink(src), dest)
-    else:
-        shutil.copy2(src, dest)
-
-
-class _Scratch:
-    """A folder of copies of some tree files, where ``git apply`` may run freely."""
-
-    def __init__(self, queue: PatchQueue, root: Path) -> None:
-        self.queue = queue
-        self.root = root  # becomes txn/ when committed
-        self.files = root / "tree"
-        self.files.mkdir(parents=True)
-
-    def seed_from_tree(self, paths: list[str]) -> None:
-        for rel in paths:
-            src = self.queue.tree / rel
-            if src.is_symlink() or src.is_file():
-                _copy_entry(src, self.files / rel)
-
-    def digests(self, paths: list[str]) -> dict[str, Digest]:
-        return {rel: file_digest(self.files / rel) for rel in paths}
-
-    def apply(self, patches: list[Patch], *, reverse: bool = False,
-              include: list[str] | None = None) -> Result:
-        """``git apply`` of ``patches`` in order (one run per strip level)."""
-        result = Result([], 0)
-        groups: list[list[Patch]] = []
-        for patch in patches:  # consecutive patches of one strip level share a run
-            if groups and groups[-1][0].strip == patch.strip:
-                groups[-1].append(patch)
-            else:
-                groups.append([patch])
-        for group in groups:
-            argv = ["git", "apply", "--whitespace=nowarn", "-v", f"-p{group[0].strip}"]
-            if reverse:
-                argv.append("-R")
-            argv += [f"--include={p}" for p in include or []]
-            argv += [str(p.path) for p in group]
-            # outside any repository: git must not find the tree's git directory above
-            result = self.queue.executor.run(argv, cwd=self.files, check=False, mutates=False,
-                                             env={"GIT_CEILING_DIRECTORIES": str(self.root)})
-            if not result.ok:
-                return result
-        return result
-
-    def first_failure(self, patches: list[Patch], reverse: bool = False) -> PatchError | None:
-        """Apply ``patches`` one by one; the error naming the first that does not apply."""
-        for patch in patches:
-            result = self.apply([patch], reverse=reverse)
-            if not result.ok:
-                hunks = _HUNK_ERROR.findall(result.stdout)
-                where = hunks[0] if hunks else \
-                    f"{', '.join(self.queue._touched_by(patch)) or patch.name}: {result.tail(1)}"
-                if reverse:
-                    return PatchError(f"patch {patch.name} cannot be reverted: {where}",
-                                      "micropython/ was changed on top of it; `invoke patch --status`",
-                                      result.tail())
-                return PatchError(f"patch {patch.name} does not apply: {where}",
-                                  "refresh the patch against the pinned tree, or `invoke patch --status`",
-                                  result.tail())
-        return None
-
-    def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-class PatchQueue:
-    """The series of ``patches_dir`` against the git checkout ``tree``."""
-
-    def __init__(self, patches_dir: Path, tree: Path, executor: Executor) -> None:
-        # absolute: git runs in other folders (the tree, scratch folders) and must find them
-        self.patches_dir = Path(patches_dir).absolute()
-        self.tree = Path(tree).absolute()
-        self.executor = executor
-        #: things worth telling the user (an interrupted run finished, ...), newest last
-        self.notes: list[str] = []
-        self._touched_cache: dict[tuple[str, int], list[str]] = {}
-
-    # -- where the state lives -------------------------------------------------------------
-
-    def _query(self, *args: str) -> str:
-        """A read-only git query on the tree; "" when it fails. A git killed by a signal
-        (Ctrl-C reached it first) is an interruption, never an answer."""
-        result = self.executor.run(["git", "-C", str(self.tree), *args], check=False, mutates=False)
-        if result.returncode < 0 and not result.timed_out:
-            raise KeyboardInterrupt
-        return result.stdout.strip() if result.ok else ""
-
-    @property
-    def state_dir(self) -> Path:
-        out = self._query("rev-parse", "--absolute-git-dir")
-        if not out:
-            raise PatchError(f"{self.tree} is not a git checkout", "run `invoke fetch` first")
-        return Path(out) / STATE_DIR
-
-    def _head(self) -> str:
-        return self._query("rev-parse", "HEAD")
-
-    def _warn(self, line: str) -> None:
-        self.notes.append(line)
-
-    # -- the record --------------------------------------------------------------------------
-
-    def _read_record(self, state: Path) -> Record | None:
-        data = read_json(state / RECORD, self._warn, expect=(dict, list))
-        if not data:
-            return None
-        try:
-            if isinstance(data, list):  # an older mpforge: NNN.patch copies, no fingerprint
-                return Record([Patch(e["name"], state / f"{i:03d}.patch", e.get("strip", 1))
-                               for i, e in enumerate(data)])
-            patches = [Patch(e["name"], state / "patches" / f"{e['sha256']}.patch", e.get("strip", 1))
-                       for e in data["patches"]]
-            lost = [p.name for p in patches if not p.path.is_file()]
-            if lost:
-                raise PatchError(f"the patch record lost its copy of {', '.join(lost)} ({state})",
-                                 "`invoke patch --status` shows the tree; remove "
-                                 f"{state / RECORD} to forget the record")
-            files = {rel: (d[0], d[1]) for rel, d in data["files"].items()}
-            return Record(patches, files, data.get("head", ""))
-        except (KeyError, TypeError, IndexError, AttributeError):
-            self._warn(f"{state / RECORD} is damaged; treated as missing")
-            return None
-
-    def recorded(self) -> list[Patch]:
-        """The patches the record says are applied, as the copies saved at apply time."""
-        record = self._read_record(self.state_dir)
-        return record.patches if record else []
-
-    def applied(self) -> list[dict[str, str]]:
-        """Name and sha256 of each applied patch, for build manifests."""
-        return [{"name": p.name, "sha256": p.sha256} for p in self.recorded()]
-
-    @staticmethod
-    def _record_data(record: Record) -> dict:
-        return {"format": 2, "head": record.head,
-                "patches": [{"name": p.name, "sha256": p.sha256, "strip": p.strip}
-                            for p in record.patches],
-                "files": {rel: list(d) for rel, d in sorted((record.files or {}).items())}}
-
-    # -- what the patches touch ----------------------------------------------------------------
-
-    def _touched_by(self, patch: Patch) -> list[str]:
-        key = (patch.sha256, patch.strip)
-        if key not in self._touched_cache:
-            result = self.executor.run(["git", "-C", str(self.tree), "apply", "--numstat", "-z",
-                                        f"-p{patch.strip}", str(patch.path)],
-                                       check=False, mutates=False)
-            paths: list[str] = []
-            if not result.ok:  # a damaged patch: its headers say enough to find the files,
-                # and applying it will name the damage
-                for line in patch.path.read_text(errors="replace").splitlines():
-                    if line.startswith(("--- ", "+++ ")) and "/dev/null" not in line:
-                        parts = line[4:].split("\t")[0].strip().split("/")[patch.strip:]
-                        if parts and "/".join(parts) not in paths:
-                            paths.append("/".join(parts))
-                self._touched_cache[key] = paths
-                return paths
-            fields = result.stdout.split("\0")
-            i = 0
-            while i < len(fields):
-                entry = fields[i]
-                i += 1
-                if not entry:
-                    continue
-                _, _, rel = entry.split("\t", 2) if entry.count("\t") >= 2 else ("", "", "")
-                if rel:
-                    paths.append(rel)
-                else:  # a rename: the old and the new path follow
-                    paths += [p for p in fields[i:i + 2] if p and p not in paths]
-                    i += 2
-            self._touched_cache[key] = paths
-        return self._touched_cache[key]
-
-    def _touched(self, patches: list[Patch]) -> list[str]:
-        out: list[str] = []
-        for patch in patches:
-            out += [p for p in self._touched_by(patch) if p not in out]
-        return out
-
-    # -- scratch folders ---------------------------------------------------------------------
-
-    def _scratch(self, state: Path) -> _Scratch:
-        """A fresh scratch folder: in the state folder (it may become the journal), or, under
-        ``--dry-run``, in the system's temporary folder (a dry run writes nothing)."""
-        if self.executor.dry_run:
-            return _Scratch(self, Path(tempfile.mkdtemp(prefix="mpforge-scratch-")))
-        with disk_errors("cannot prepare the patch transaction"):
-            state.mkdir(parents=True, exist_ok=True)
-            root = Path(tempfile.mkdtemp(prefix=f"scratch-{os.getpid()}-", dir=state))
-        return _Scratch(self, root)
-
-    def _seed_from_commit(self, scratch: _Scratch, commit: str, paths: list[str]) -> None:
-        """Put the files ``paths`` as ``commit`` has them (as git checks them out) into the scratch.
-
-        Through a throw-away index in the scratch folder: ``read-tree`` fills it,
-        ``checkout-index --prefix`` writes the files; the tree's own index is never touched.
-        """
-        if not paths:
-            return
-        git = ["git", "-C", str(self.tree)]
-        present = self.executor.output(git + ["ls-tree", "-r", "-z", "--name-only", commit, "--", *paths],
-                                       check=False).split("\0")
-        present = [p for p in present if p in paths]
-        if not present:
-            return
-        env = {"GIT_INDEX_FILE": str(scratch.root / "index")}
-        self.executor.run(git + ["read-tree", commit], env=env, mutates=False, what="git read-tree")
-        self.executor.run(git + ["checkout-index", f"--prefix={scratch.files}/", "--", *present],
-                          env=env, mutates=False, what="git checkout-index")
-        (scratch.root / "index").unlink(missing_ok=True)
-
-    def _reference(self, patches: list[Patch], commit: str) -> dict[str, tuple[Digest, Digest]] | None:
-        """Each file ``patches`` change, with its sha256 at ``commit`` and after the patches
-        (None when they do not apply to that commit). Cached in the state folder."""
-        state = self.state_dir
-        key = hashlib.sha256(repr((commit, [(p.sha256, p.strip) for p in patches])).encode()).hexdigest()
-        cache = state / "reference" / f"{key[:32]}.json"
-        data = read_json(cache, None)
-        if data is not None and "files" in data:
-            return {rel: (d[0], d[1]) for rel, d in data["files"].items()} if data["files"] is not None \
-                else None
-        touched = self._touched(patches)
-        scratch = self._scratch(state)
-        try:
-            self._seed_from_commit(scratch, commit, touched)
-            before = scratch.digests(touched)
-            ok = scratch.apply(patches).ok
-            after = scratch.digests(touched)
-        finally:
-            scratch.remove()
-        files = {rel: (before[rel], after[rel]) for rel in touched if before[rel] != after[rel]} \
-            if ok else None
-        if not self.executor.dry_run:
-            write_json(cache, {"commit": commit, "files": {r: list(d) for r, d in files.items()}
-                               if files is not None else None})
-        return files
-
-    def _files_of(self, record: Record) -> dict[str, tuple[Digest, Digest]]:
-        if record.files is not None:
-            return record.files
-        files = self._reference(record.patches, self._head())
-        if files is None:
-            raise PatchError("the recorded patches do not apply to micropython/'s commit",
-                             "`git -C micropython status` shows the changes; "
-                             "`invoke fetch` then `invoke patch`")
-        record.files = files
-        return files
-
-    # -- classification ------------------------------------------------------------------------
-
-    def _classify(self, files: dict[str, tuple[Digest, Digest]]) -> tuple[TreeState, dict[str, str]]:
-        where: dict[str, str] = {}
-        for rel, (before, after) in files.items():
-            now = file_digest(self.tree / rel)
-            where[rel] = "after" if now == after else "before" if now == before else "other"
-        kinds = set(where.values())
-        if kinds <= {"after"}:
-            return TreeState.APPLIED, where
-        if kinds == {"before"}:
-            return TreeState.PRISTINE, where
-        if "other" not in kinds:
-            return TreeState.HALF, where
-        return TreeState.EDITED, where
 
     # -- the journal -------------------------------------------------------------------------
 
-    def interrupted(self) -> dict | None:
+    def _journal(self) -> Journal:
+        return Journal(self.tree, self.state_dir, self.executor, self.notes)
+
+    def interrupted(self) -> dict[str, Any] | None:
         """The journal of an operation that was stopped between its commit point and its end."""
-        journal = self.state_dir / "txn" / JOURNAL
-        return read_json(journal, None) if journal.exists() else None
+        return self._journal().interrupted()
 
     def recover(self) -> str | None:
-        """Finish an interrupted operation (see the module docstring); a line saying so, or None."""
-        state = self.state_dir
-        if not state.exists():
-            return None
-        for leftover in state.glob("scratch-*"):  # scratch-PID-XXXX: a computation cut short
-            pid = int(leftover.name.split("-")[1]) if leftover.name.split("-")[1].isdigit() else 0
-            if pid != os.getpid() and pid_alive(pid):
-                continue  # another live process (only ever a read-only `--status`)
-            if not self.executor.dry_run:
-                shutil.rmtree(leftover, ignore_errors=True)
-        txn = state / "txn"
-        journal_path = txn / JOURNAL
-        if not journal_path.exists():
-            if txn.exists() and not self.executor.dry_run:
-                shutil.rmtree(txn, ignore_errors=True)  # finished; only its cleanup was cut short
-            return None
-        journal = read_json(journal_path, self._warn)
-        if journal is None:
-            raise PatchError(f"the journal of an interrupted `invoke patch` is unreadable ({journal_path})",
-                             "check micropython/ with `git -C micropython status`, then remove "
-                             f"{txn} and run `invoke patch` again")
-        what = "`invoke patch --revert`" if journal.get("op") == "revert" else "`invoke patch`"
-        if self.executor.dry_run:
-            line = f"an interrupted {what} would be finished first"
-            self.notes.append(line)
-            return line
-        self._roll_forward(txn, journal)
-        line = f"finished an interrupted {what} ({len(journal['files'])} file(s))"
-        self.notes.append(line)
-        return line
+        """Finish an interrupted operation (see :mod:`mpforge.tree.journal`); a line saying so, or None."""
+        return self._journal().recover()
 
-    def _roll_forward(self, txn: Path, journal: dict) -> None:
-        files: dict[str, dict] = journal["files"]
-        changed_since = []
-        for rel, entry in files.items():
-            dest = self.tree / rel
-            _new_name(dest).unlink(missing_ok=True)  # a write cut short
-            now = file_digest(dest)
-            if now not in (entry["before"], entry["after"]):
-                changed_since.append(rel)
-        if changed_since:
-            raise PatchError(
-                f"an interrupted `invoke patch` left micropython/ half-done, and "
-                f"{', '.join(changed_since[:5])} changed since; nothing was overwritten",
-                f"put those files back (`git -C micropython diff` shows them), or remove {txn} "
-                "to give up the interrupted run")
-        with deferred_signals(), disk_errors("cannot write micropython/"):
-            for rel, entry in sorted(files.items()):
-                dest = self.tree / rel
-                if file_digest(dest) == entry["after"]:
-                    continue
-                if entry["after"] is None:
-                    dest.unlink(missing_ok=True)
-                    _remove_empty_parents(dest.parent, self.tree)
-                else:
-                    _replace_with(dest, txn / "tree" / rel)
-                fault_point("patch.write")
-            record = journal.get("record")
-            if record:
-                write_json(self.state_dir / RECORD, record)
-            else:
-                (self.state_dir / RECORD).unlink(missing_ok=True)
-            fsync_dir(self.state_dir)
-            fault_point("patch.record")
-            (txn / JOURNAL).unlink()
-            fsync_dir(txn)
-            shutil.rmtree(txn, ignore_errors=True)
-        self._drop_unused_copies(record)
-
-    def _drop_unused_copies(self, record: dict | None) -> None:
-        state = self.state_dir
-        keep = {f"{e['sha256']}.patch" for e in (record or {}).get("patches", [])}
-        for copy in [*state.glob("patches/*.patch"), *state.glob("[0-9][0-9][0-9].patch")]:
-            if copy.name not in keep or copy.parent == state:
-                copy.unlink(missing_ok=True)
-
-    def _commit(self, scratch: _Scratch, op: str, changes: dict[str, tuple[Digest, Digest]],
+    def _commit(self, scratch: Scratch, op: str, changes: dict[str, tuple[Digest, Digest]],
                 record: Record | None) -> None:
-        """Steps 1-4 of the transaction: ``changes`` maps a path to its digest now and after
-        (its new content is in the scratch folder)."""
+        """Commit ``changes`` (a path to its digest now and after; its new content is in the
+        scratch folder) and ``record`` (None: no record) as one transaction; under
+        ``--dry-run``, log what would be written."""
         if self.executor.dry_run:
             for rel in sorted(changes):
                 self.executor.log(f"would write micropython/{rel}")
@@ -552,26 +92,13 @@ class PatchQueue:
         state = self.state_dir
         record_data = self._record_data(record) if record else None
         with disk_errors("cannot prepare the patch transaction"):
-            if record_data:  # the patch copies first: the record refers to them
-                for patch, entry in zip(record.patches, record_data["patches"]):  # type: ignore[union-attr]
+            if record is not None and record_data:  # the patch copies first: the record refers to them
+                for patch, entry in zip(record.patches, record_data["patches"]):
                     copy = state / "patches" / f"{entry['sha256']}.patch"
                     if not copy.exists():
                         atomic_write_bytes(copy, patch.path.read_bytes())
-            journal = {"op": op, "head": self._head(),
-                       "files": {rel: {"before": b, "after": a} for rel, (b, a) in sorted(changes.items())},
-                       "record": record_data}
-            write_json(scratch.root / JOURNAL, journal)
-            fault_point("patch.journal")
-            if (state / "txn").exists():  # a finished transaction whose cleanup was cut short
-                shutil.rmtree(state / "txn")
-        # from the commit point to the end Ctrl-C and SIGTERM wait (milliseconds): only a
-        # SIGKILL or a power cut leaves the journal for the next command to finish
-        with deferred_signals():
-            with disk_errors("cannot commit the patch transaction"):
-                os.rename(scratch.root, state / "txn")  # the commit point
-                fsync_dir(state)
-            fault_point("patch.committed")
-            self._roll_forward(state / "txn", journal)
+        Journal(self.tree, state, self.executor, self.notes).commit(scratch, op, changes, record_data,
+                                                                    self._head())
 
     # -- the three operations ------------------------------------------------------------------
 
@@ -585,7 +112,7 @@ class PatchQueue:
         if record is None:
             if not series:
                 return []
-            files = self._reference(series, self._head())
+            files = self.reference(series, self._head())
             if files:  # an unrecorded series may be there already, in whole or in part
                 record = Record(series, files)
                 how, where = self._classify(files)
@@ -634,7 +161,7 @@ class PatchQueue:
         record = self._read_record(state)
         if record is None:
             series = read_series(self.patches_dir)
-            files = self._reference(series, self._head()) if series else None
+            files = self.reference(series, self._head()) if series else None
             if not files:
                 return []
             record = Record(series, files)
@@ -656,13 +183,14 @@ class PatchQueue:
         try:
             scratch.seed_from_tree(touched)
             now = scratch.digests(touched)
-            error = scratch.first_failure(list(reversed(record.patches)), reverse=True)
+            error = self._first_failure(scratch, list(reversed(record.patches)), reverse=True)
             if error is not None:
                 edited = [rel for rel, w in where.items() if w == "other"]
                 raise PatchError("the applied patches cannot be reverted: micropython/ was changed on top "
                                  f"of them ({', '.join(edited[:5]) or error.message})",
                                  "commit or stash your own changes in micropython/ first", error.details)
             after = scratch.digests(touched)
+            fault_point("patch.scratch")
             self._commit(scratch, "revert", {r: (now[r], after[r]) for r in touched if now[r] != after[r]},
                          None)
         finally:
@@ -678,13 +206,13 @@ class PatchQueue:
             scratch.seed_from_tree(touched)
             now = scratch.digests(touched)
             if old:
-                error = scratch.first_failure(list(reversed(old)), reverse=True)
+                error = self._first_failure(scratch, list(reversed(old)), reverse=True)
                 if error is not None:
                     raise PatchError("the applied patches cannot be reverted: micropython/ was changed "
                                      "on top of them", "commit or stash your own changes in micropython/ first",
                                      error.details)
             middle = scratch.digests(touched)
-            error = scratch.first_failure(series)
+            error = self._first_failure(scratch, series)
             if error is not None:
                 raise error  # nothing was touched
             after = scratch.digests(touched)
@@ -726,7 +254,7 @@ class PatchQueue:
         try:
             scratch.seed_from_tree(todo)
             now = scratch.digests(todo)
-            result = scratch.apply(patches, reverse=reverse, include=todo)
+            result = self._apply(scratch, patches, reverse=reverse, include=todo)
             got = scratch.digests(todo)
             index = 1 if goal == "after" else 0
             wrong = [rel for rel in todo if got[rel] != files[rel][index]]
@@ -747,7 +275,7 @@ class PatchQueue:
         scratch = self._scratch(state)
         try:
             scratch.seed_from_tree(touched)
-            return scratch.apply(list(reversed(record.patches)), reverse=True).ok
+            return self._apply(scratch, list(reversed(record.patches)), reverse=True).ok
         finally:
             scratch.remove()
 
@@ -803,7 +331,7 @@ class PatchQueue:
             if how == TreeState.EDITED and "before" in where.values() and "after" in where.values():
                 return [(p, PatchState.HALF) for p in series]
         elif series:
-            files = self._reference(series, self._head())
+            files = self.reference(series, self._head())
             if files:
                 how, where = self._classify(files)
                 partly = how == TreeState.EDITED and "after" in where.values() and (
@@ -832,10 +360,10 @@ class PatchQueue:
         refuses a patch that edits a file an earlier one creates (0015 edits the board
         0008 adds), so a pristine tree would call it conflicting. Changes nothing.
         """
-        scratch = _Scratch(self, Path(tempfile.mkdtemp(prefix="mpforge-check-")))
+        scratch = Scratch.temporary(self.tree, "mpforge-check-")
         try:
             scratch.seed_from_tree(self._touched(patches))
-            return scratch.apply(patches).ok
+            return self._apply(scratch, patches).ok
         finally:
             scratch.remove()
 
@@ -847,89 +375,5 @@ class PatchQueue:
                 *(["-R"] if reverse else []), f"-p{patches[0].strip}", *[str(p.path) for p in patches]]
         return self.executor.run(argv, check=False, mutates=False).ok
 
-    # -- the fingerprint -----------------------------------------------------------------------
-
-    def fingerprint(self, pin: str) -> TreeFingerprint:
-        """The tree's content against pin + series: a digest of each, and where they differ.
-
-        Only what differs from the pin is hashed (``git diff`` finds it, untracked files
-        included), plus the checked-out commit of each initialised submodule and its
-        local changes, so this is quick on the real tree.
-        """
-        series = read_series(self.patches_dir)
-        expected_files = (self._reference(series, pin) or {}) if series else {}
-        git = ["git", "-C", str(self.tree)]
-        changed = set(filter(None, self.executor.output(
-            git + ["diff", "--name-only", "-z", "--no-renames", "--ignore-submodules=all", pin],
-            check=False).split("\0")))
-        changed |= set(filter(None, self.executor.output(
-            git + ["ls-files", "--others", "--exclude-standard", "-z"], check=False).split("\0")))
-        # "pin" stands for "as at the pin"; everything else is a content digest
-        actual: dict[str, Digest] = {}
-        expected: dict[str, Digest] = {}
-        differing: list[str] = []
-        for rel in sorted(changed | set(expected_files)):
-            actual[rel] = file_digest(self.tree / rel) if rel in changed else "pin"
-            expected[rel] = expected_files[rel][1] if rel in expected_files else "pin"
-            if actual[rel] != expected[rel]:
-                differing.append(rel)
-        # not output(): stripping would eat the first line's status column
-        for line in self.executor.run(git + ["submodule", "status"], check=False,
-                                      mutates=False).stdout.splitlines():
-            fields = line[1:].split()
-            if len(fields) < 2 or line.startswith("-"):
-                continue  # not initialised: not part of what is built
-            sha, rel = fields[0], fields[1]
-            pinned = self.executor.output(git + ["ls-tree", pin, "--", rel], check=False).split()
-            pinned_sha = pinned[2] if len(pinned) >= 3 else ""
-            local = self.executor.output(["git", "-C", str(self.tree / rel), "diff", "HEAD", "--binary",
-                                          "--no-ext-diff"], check=False)
-            local_digest = hashlib.sha256(local.encode()).hexdigest() if local else ""
-            actual[rel] = f"{sha}+{local_digest}"
-            expected[rel] = f"{pinned_sha}+"
-            if actual[rel] != expected[rel]:
-                differing.append(f"{rel} (submodule: " + (f"at {sha[:10]}, pinned {pinned_sha[:10]}"
-                                                          if sha != pinned_sha else "local changes") + ")")
-
-        def digest(values: dict[str, Digest]) -> str:
-            h = hashlib.sha256(pin.encode())
-            for rel in sorted(values):
-                if values[rel] != "pin":
-                    h.update(f"\0{rel}\0{values[rel]}".encode())
-            return h.hexdigest()
-
-        return TreeFingerprint(pin, digest(actual), digest(expected), differing)
-
-
 def _same(old: list[Patch], series: list[Patch]) -> bool:
     return [(p.name, p.sha256) for p in old] == [(p.name, p.sha256) for p in series]
-
-
-def _new_name(dest: Path) -> Path:
-    """Where a tree file's new content is written before its rename (found again after a crash)."""
-    return dest.with_name(f".{dest.name}.mpforge-new")
-
-
-def _replace_with(dest: Path, src: Path) -> None:
-    """Replace ``dest`` by a copy of ``src`` in one rename (its mode included)."""
-    tmp = _new_name(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp.unlink(missing_ok=True)
-    if src.is_symlink():
-        os.symlink(os.readlink(src), tmp)
-    else:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.chmod(tmp, src.stat().st_mode & 0o7777)
-    os.replace(tmp, dest)
-
-
-def _remove_empty_parents(folder: Path, top: Path) -> None:
-    while folder != top and folder.is_relative_to(top):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent

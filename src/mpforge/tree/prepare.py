@@ -6,7 +6,7 @@
 (:mod:`mpforge.tree.fetch`), applies the patch series (:mod:`mpforge.tree.patches`,
 finishing or undoing an interrupted run first), and returns a :class:`TreeInfo`:
 the commit, the applied patches, and whether the content is exactly the pin plus
-the series (reported in each manifest, never refused).
+the series (:mod:`mpforge.tree.fingerprint`; reported in each manifest, never refused).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from mpforge.core.config import PortDef
 from mpforge.core.errors import MpforgeError
 from mpforge.core.project import TREE_DIR, Project, check_build_paths
 from mpforge.tree.fetch import fetch
+from mpforge.tree.fingerprint import TreeFingerprint, tree_fingerprint
 from mpforge.tree.git import Git
-from mpforge.tree.patches import PatchQueue, TreeFingerprint
+from mpforge.tree.patches import PatchQueue
 
 
 @dataclass
@@ -57,7 +58,7 @@ def prepare_tree(project: Project, ports: Sequence[PortDef], mirror: str | None,
     console.info(f"applied {len(newly)} patch(es)" if newly else "patch series up to date")
     git = Git(executor)
     pin = git.gitlink(project.root, TREE_DIR) if project.tree_is_submodule else git.head(project.tree)
-    fingerprint = queue.fingerprint(pin)
+    fingerprint = tree_fingerprint(queue, pin)
     if fingerprint.differing:
         shown = ", ".join(fingerprint.differing[:5]) + (" ..." if len(fingerprint.differing) > 5 else "")
         console.warn(f"micropython/ is not the pin plus the series: {len(fingerprint.differing)} "
