@@ -10,6 +10,8 @@ import pytest
 import serial
 
 from fakes.board import FakeBoard
+from mpforge.core.errors import MissingTool
+from mpforge.core.executor import Executor, Running, quote
 from mpforge.device.transport import RawRepl, TargetSilent, TestTimeout, TransportError, device_specs, open_device
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
@@ -91,9 +93,33 @@ def test_execpty_starts_the_program_and_opens_its_pty():
     assert opened.process.poll() is not None  # the program is stopped with the port
 
 
-def test_execpty_program_without_a_pty_is_explained():
+def test_execpty_program_is_started_through_the_executor(tmp_path):
+    logged: list[str] = []
+    opened = open_device(f"execpty:{sys.executable} {FAKE}", executor=Executor(log=logged.append))
+    try:
+        assert logged == [f"$ {quote([sys.executable, str(FAKE)])}"]  # logged, as every command
+        assert isinstance(opened.process, Running) and opened.process.poll() is None
+    finally:
+        opened.close()
+    assert opened.process.returncode is not None  # stopped with the port (Running.stop)
+    opened.close()  # closing twice is harmless: the stop sequence is idempotent
+
+
+def test_execpty_under_dry_run_starts_nothing_and_says_so(tmp_path):
+    logged: list[str] = []
+    marker = tmp_path / "started"
+    with pytest.raises(TransportError, match="dry run: .* was not started"):
+        open_device(f"execpty:{sys.executable} -c \"open({str(marker)!r}, 'w')\"",
+                    executor=Executor(log=logged.append, dry_run=True))
+    assert len(logged) == 1 and not marker.exists()
+
+
+def test_execpty_program_missing_or_without_a_pty_is_explained():
     with pytest.raises(TransportError, match="announced no pty"):
         open_device(f"execpty:{sys.executable} -c \"print('hello')\"")
+    with pytest.raises(MissingTool, match="program not found: no-such-emulator-xyz") as info:
+        open_device("execpty:no-such-emulator-xyz -serial pty")
+    assert "execpty:" in info.value.hint
 
 
 def test_device_specs_and_bad_ports():

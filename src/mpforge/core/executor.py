@@ -11,7 +11,21 @@ through :class:`Executor`. That gives, for free and in one place:
   output, and :class:`~mpforge.core.errors.MissingTool` when the program does not
   exist at all.
 
-Tests substitute the executor (see ``tests/test_executor.py``) or run it for
+Three ways in, for three kinds of program:
+
+* :meth:`Executor.run` runs a command to its end and returns its :class:`Result`.
+  A command that runs past its ``timeout`` is killed and says so in
+  :attr:`Result.timed_out` (never only in a return code).
+* :meth:`Executor.output` is a read-only query whose output is the answer: it
+  raises :class:`CommandFailed` when the query fails, so a failure can never be
+  read as empty output. :meth:`Executor.query` is the same query for a caller that
+  has an answer to "the query failed": it returns None then, never ``""``.
+* :meth:`Executor.start` starts a program that runs beside mpforge (QEMU, the
+  ``execpty:`` program of a device spec, later a gdb server) and returns a
+  :class:`Running` handle. :meth:`Running.stop` is the one way such a program is
+  stopped: SIGTERM, ``grace`` seconds to exit, then SIGKILL.
+
+Tests substitute the executor (see ``tests/core/test_executor.py``) or run it for
 real with ``sys.executable -c ...`` as the stand-in tool.
 """
 
@@ -20,19 +34,35 @@ from __future__ import annotations
 import io
 import os
 import re
+import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
 
 from mpforge.core.errors import CommandFailed, MissingTool
 
 #: How many trailing output lines an error carries.
 TAIL_LINES = 20
+#: How long a program started with :meth:`Executor.start` has to exit after SIGTERM
+#: before :meth:`Running.stop` kills it.
+STOP_GRACE = 5.0
+
+#: where a started program's input comes from (``inherit``: mpforge's own stdin)
+StdinChoice = Literal["devnull", "pipe", "inherit"]
+#: where a started program's output (stdout and stderr, merged) goes: ``pipe`` for the
+#: caller to read (:attr:`Running.stdout`), ``log`` appends it to ``log_file``,
+#: ``inherit`` shares mpforge's own stdout and stderr
+StdoutChoice = Literal["devnull", "pipe", "log", "inherit"]
+
+PathArg = str | os.PathLike[str]
 
 
 @dataclass
@@ -68,6 +98,107 @@ def quote(argv: Sequence[str]) -> str:
     return shlex.join(str(a) for a in argv)
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> bool:
+    """Stop ``process``: SIGTERM, up to ``grace`` s for it to exit, then SIGKILL; reaped
+    either way. The one stop sequence (:meth:`Running.stop` and the executor's own
+    clean-up use it). Returns True when SIGKILL was needed. A process that has already
+    exited is only reaped."""
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(grace)
+        return False
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return True
+
+
+@dataclass(eq=False)
+class Running:
+    """A program started with :meth:`Executor.start`, running beside mpforge.
+
+    ``process`` is None under dry-run: the program was logged, not started, and
+    every method is a no-op that says so (:attr:`dry_run`, ``returncode`` None).
+    Stop it with :meth:`stop` (idempotent), or use the handle as a context manager,
+    which stops it on leaving the block::
+
+        with executor.start(["qemu-system-arm", ...], stdout="pipe") as qemu:
+            ...
+    """
+
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None
+    what: str
+    #: SIGTERM was not enough: the last :meth:`stop` had to kill the program
+    killed: bool = False
+    _log: IO[str] | None = field(default=None, repr=False)
+
+    @property
+    def dry_run(self) -> bool:
+        """True when the program was not started (dry run)."""
+        return self.process is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def stdout(self) -> IO[bytes] | None:
+        """The program's merged output, with ``stdout="pipe"``; else None."""
+        return self.process.stdout if self.process else None
+
+    @property
+    def stdin(self) -> IO[bytes] | None:
+        """The program's input, with ``stdin="pipe"``; else None."""
+        return self.process.stdin if self.process else None
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status once it has ended (negative: killed by that signal); None while
+        it runs, and under dry-run."""
+        return self.process.returncode if self.process else None
+
+    def poll(self) -> int | None:
+        """The exit status if the program has ended, else None (always None under dry-run)."""
+        return self.process.poll() if self.process else None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the program to end by itself (``subprocess.TimeoutExpired`` after
+        ``timeout`` s); its exit status. Under dry-run there is nothing to wait for: None."""
+        if self.process is None:
+            return None
+        return self.process.wait(timeout)
+
+    def stop(self, grace: float = STOP_GRACE) -> int | None:
+        """Stop the program (see :func:`stop_process`) and close what mpforge holds of it
+        (its pipes, the log file). Idempotent: a second call, or a call after the program
+        ended by itself, only returns the exit status (None under dry-run)."""
+        if self.process is None:
+            return None
+        if stop_process(self.process, grace):
+            self.killed = True
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:  # a pipe the program left half-written
+                    pass
+        if self._log is not None and not self._log.closed:
+            how = f"killed after {grace:g} s" if self.killed else "stopped"
+            self._log.write(f"[mpforge: {self.what} {how}, status {self.process.returncode}]\n")
+            self._log.close()
+        return self.process.returncode
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
 @dataclass
 class Executor:
     """Runs commands; see the module docstring.
@@ -80,11 +211,25 @@ class Executor:
     dry_run: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
 
+    def _environment(self, env: Mapping[str, str] | None) -> dict[str, str] | None:
+        """The environment a command gets: None (mpforge's own) unless something is added."""
+        if env or self.env:
+            return {**os.environ, **self.env, **(env or {})}
+        return None
+
+    @staticmethod
+    def _require(program: str, env: Mapping[str, str] | None, hint: str) -> None:
+        """:class:`MissingTool` unless ``program`` is a path or found on the PATH."""
+        search_path = (env or os.environ).get("PATH")
+        if os.path.sep not in program and shutil.which(program, path=search_path) is None:
+            raise MissingTool(program, f"program not found: {program}",
+                              hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
+
     def run(
         self,
-        argv: Sequence[str | os.PathLike[str]],
+        argv: Sequence[PathArg],
         *,
-        cwd: str | os.PathLike[str] | None = None,
+        cwd: PathArg | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
         log_file: Path | None = None,
@@ -100,7 +245,9 @@ class Executor:
 
         Output (stdout and stderr merged) is captured; with ``log_file`` it is
         also appended there. ``check`` raises :class:`CommandFailed` on a
-        non-zero exit, naming ``what`` (defaults to the program name).
+        non-zero exit or a timeout, naming ``what`` (defaults to the program name).
+        ``timeout`` kills the command after that many seconds: the result says
+        ``timed_out`` (whichever of the three ways below it ran).
         ``mutates=False`` marks read-only queries (``git rev-parse``, version
         probes) that still run under dry-run, so a dry run can plan.
         ``measure=True`` records the process's own CPU time (``os.wait4``),
@@ -112,36 +259,21 @@ class Executor:
         self.log(f"$ {quote(args)}{where}")
         if self.dry_run and mutates:
             return Result(args, dry_run=True)
-        full_env = None
-        if env or self.env:
-            full_env = {**os.environ, **self.env, **(env or {})}
-        search_path = (full_env or os.environ).get("PATH")
-        if os.path.sep not in args[0] and shutil.which(args[0], path=search_path) is None:
-            raise MissingTool(args[0], f"program not found: {args[0]}",
-                              hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
+        full_env = self._environment(env)
+        self._require(args[0], full_env, hint)
         start = time.monotonic()
         usage = None
-        timed_out = False
         try:
             if on_line is not None:
-                code, output = _run_streamed(args, cwd, full_env, timeout, on_line)
+                code, output, timed_out = _run_streamed(args, cwd, full_env, timeout, on_line)
             elif measure:
-                code, output, usage = _run_measured(args, cwd, full_env, timeout, pass_fds)
+                code, output, usage, timed_out = _run_measured(args, cwd, full_env, timeout, pass_fds)
             else:
-                proc = subprocess.run(
-                    args, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    timeout=timeout, check=False, pass_fds=pass_fds,
-                )
-                output = proc.stdout.decode("utf-8", "replace")
-                code = proc.returncode
+                code, output, timed_out = _run_captured(args, cwd, full_env, timeout, pass_fds)
         except FileNotFoundError as exc:
             raise MissingTool(args[0], f"program not found: {args[0]}",
                               hint or "install it or add its folder to PATH") from exc
-        except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or b"").decode("utf-8", "replace")
-            code = -9  # subprocess kills the program on a timeout
-            timed_out = True
+        if timed_out:
             output += f"\n[mpforge: timed out after {timeout:g} s]"
         result = Result(args, code, output, time.monotonic() - start, timed_out=timed_out)
         if usage is not None:
@@ -159,52 +291,190 @@ class Executor:
                                 result.tail(), code)
         return result
 
-    def output(self, argv: Sequence[str | os.PathLike[str]], **kwargs) -> str:
+    def output(
+        self,
+        argv: Sequence[PathArg],
+        *,
+        cwd: PathArg | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        what: str | None = None,
+        hint: str = "",
+        mutates: bool = False,
+    ) -> str:
         """Run a read-only query and return its stripped output.
 
-        With ``check=False`` a failing query returns ``""`` (never its error text).
+        A query that fails (non-zero exit, timeout) raises :class:`CommandFailed`:
+        its output is never read as the answer. A caller that can go on without the
+        answer uses :meth:`query`.
         """
-        kwargs.setdefault("mutates", False)
-        result = self.run(argv, **kwargs)
-        return result.stdout.strip() if result.ok else ""
+        return self.run(argv, cwd=cwd, env=env, timeout=timeout, what=what, hint=hint,
+                        mutates=mutates).stdout.strip()
+
+    def query(
+        self,
+        argv: Sequence[PathArg],
+        *,
+        cwd: PathArg | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        hint: str = "",
+    ) -> str | None:
+        """Run a read-only query: its stripped output, or None when it failed (non-zero
+        exit, timeout): a failure is never ``""``, so it cannot pass for an empty answer.
+        A program that does not exist is still :class:`MissingTool`."""
+        result = self.run(argv, cwd=cwd, env=env, timeout=timeout, hint=hint,
+                          check=False, mutates=False)
+        return result.stdout.strip() if result.ok else None
+
+    def start(
+        self,
+        argv: Sequence[PathArg],
+        *,
+        cwd: PathArg | None = None,
+        env: Mapping[str, str] | None = None,
+        log_file: Path | None = None,
+        what: str | None = None,
+        hint: str = "",
+        pass_fds: tuple[int, ...] = (),
+        stdin: StdinChoice = "devnull",
+        stdout: StdoutChoice = "devnull",
+    ) -> Running:
+        """Start ``argv`` to run beside mpforge and return its :class:`Running` handle.
+
+        The command is logged like :meth:`run`'s (and, with ``log_file``, written
+        there, followed by the program's output when ``stdout="log"``). Under
+        dry-run nothing starts: the handle's :attr:`Running.dry_run` says so.
+        A program that does not exist is :class:`MissingTool` (``hint`` says what
+        to do). ``stdin`` and ``stdout`` choose where the program reads and writes
+        (stderr always goes with stdout). Stop the program with
+        :meth:`Running.stop`, or start it in a ``with`` block.
+        """
+        args = [os.fspath(a) for a in argv]
+        name = what or Path(args[0]).name
+        if stdout == "log" and log_file is None:
+            raise ValueError("start(stdout='log') needs a log_file")
+        where = f" (in {cwd})" if cwd else ""
+        self.log(f"$ {quote(args)}{where}")
+        if self.dry_run:
+            return Running(args, None, name)
+        full_env = self._environment(env)
+        self._require(args[0], full_env, hint)
+        log: IO[str] | None = None
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            log = log_file.open("a", encoding="utf-8")
+            log.write(f"$ {quote(args)}{where}\n")
+            log.flush()
+        out: int | IO[str] | None = {"devnull": subprocess.DEVNULL, "pipe": subprocess.PIPE,
+                                     "log": log, "inherit": None}[stdout]
+        try:
+            process = subprocess.Popen(
+                args, cwd=cwd, env=full_env, pass_fds=pass_fds,
+                stdin={"devnull": subprocess.DEVNULL, "pipe": subprocess.PIPE, "inherit": None}[stdin],
+                stdout=out, stderr=None if stdout == "inherit" else subprocess.STDOUT)
+        except FileNotFoundError as exc:
+            if log is not None:
+                log.close()
+            raise MissingTool(args[0], f"program not found: {args[0]}",
+                              hint or "install it or add its folder to PATH") from exc
+        except BaseException:
+            if log is not None:
+                log.close()
+            raise
+        return Running(args, process, name, _log=log)
 
 
-def _run_measured(args: list[str], cwd, env, timeout: float | None, pass_fds=()):
-    """Run to completion; return (exit code, output, the child's own rusage).
+def _run_captured(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
+                  timeout: float | None, pass_fds: tuple[int, ...]) -> tuple[int, str, bool]:
+    """Run to completion; return (exit code, output, timed out)."""
+    try:
+        proc = subprocess.run(
+            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=timeout, check=False, pass_fds=pass_fds,
+        )
+    except subprocess.TimeoutExpired as exc:
+        # subprocess kills the program on a timeout (SIGKILL)
+        return -9, (exc.stdout or b"").decode("utf-8", "replace"), True
+    return proc.returncode, proc.stdout.decode("utf-8", "replace"), False
+
+
+class _Deadline:
+    """Calls ``kill`` after ``timeout`` s (None: never), unless :meth:`cancel` came first,
+    and remembers that it did: whether a run timed out is this flag (and the kill's
+    status), never a guess from the return code alone."""
+
+    def __init__(self, kill: Callable[[], None], timeout: float | None) -> None:
+        self.fired = False
+        self._kill = kill
+        self._lock = threading.Lock()
+        self._over = False
+        self._timer = threading.Timer(timeout, self._fire) if timeout else None
+        if self._timer:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._over:
+                self.fired = True
+                self._kill()
+
+    def cancel(self) -> None:
+        """The process has ended: no kill from now on."""
+        with self._lock:
+            self._over = True
+        if self._timer:
+            self._timer.cancel()
+
+    def timed_out(self, returncode: int) -> bool:
+        """The run ended because of this deadline (it fired and the program died of SIGKILL)."""
+        return self.fired and returncode == -signal.SIGKILL
+
+
+def _kill_pid(pid: int) -> None:
+    """SIGKILL by pid, for a child that ``os.wait4`` (not Popen) reaps."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # already gone
+        pass
+
+
+def _run_measured(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
+                  timeout: float | None, pass_fds: tuple[int, ...] = ()
+                  ) -> tuple[int, str, resource.struct_rusage | None, bool]:
+    """Run to completion; return (exit code, output, the child's own rusage, timed out).
 
     The child is reaped with ``os.wait4`` so its CPU time is its own, not the
     sum over every child this process ever had.
     """
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds)
-    timer = threading.Timer(timeout, proc.kill) if timeout else None
-    if timer:
-        timer.start()
+    deadline = _Deadline(lambda: _kill_pid(proc.pid), timeout)
     try:
         output = proc.stdout.read() if proc.stdout else b""
         _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
     finally:
-        if timer:
-            timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
-    if proc.stdout:
-        proc.stdout.close()
-    if timer and not timer.is_alive() and proc.returncode < 0 and timeout:
-        raise subprocess.TimeoutExpired(args, timeout, output)
-    return proc.returncode, output.decode("utf-8", "replace"), usage
+        deadline.cancel()
+        if proc.returncode is None:  # interrupted before the child was reaped
+            stop_process(proc, grace=0)
+        if proc.stdout:
+            proc.stdout.close()
+    return proc.returncode, output.decode("utf-8", "replace"), usage, deadline.timed_out(proc.returncode)
 
 
-def _run_streamed(args: list[str], cwd, env, timeout: float | None,
-                  on_line: Callable[[str], None]) -> tuple[int, str]:
-    """Run to completion, handing each output line to ``on_line`` as it comes.
+def _run_streamed(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
+                  timeout: float | None, on_line: Callable[[str], None]) -> tuple[int, str, bool]:
+    """Run to completion, handing each output line to ``on_line`` as it comes;
+    return (exit code, output, timed out).
 
     A carriage return ends a line too: progress meters redraw one line with ``\\r``.
     """
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    timer = threading.Timer(timeout, proc.kill) if timeout else None
-    if timer:
-        timer.start()
+    deadline = _Deadline(proc.kill, timeout)
     output: list[str] = []
     pending = ""
     try:
@@ -221,9 +491,8 @@ def _run_streamed(args: list[str], cwd, env, timeout: float | None,
             on_line(pending)
         proc.wait()
     finally:
-        if timer:
-            timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, "".join(output)
+        deadline.cancel()
+        stop_process(proc, grace=0)  # on_line raised, or Ctrl-C: the program goes too
+        if proc.stdout:
+            proc.stdout.close()
+    return proc.returncode, "".join(output), deadline.timed_out(proc.returncode)

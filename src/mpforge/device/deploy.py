@@ -80,7 +80,8 @@ class DfuDevice:
 
 def dfu_devices(executor, usb_id: str) -> list[DfuDevice]:
     """The DFU devices with ``usb_id`` that ``dfu-util -l`` lists."""
-    out = executor.output(["dfu-util", "-l"], check=False)
+    # a failing listing raises (CommandFailed): it must not read as "no DFU device attached"
+    out = executor.output(["dfu-util", "-l"], hint="`dfu-util -l` lists the DFU devices; check USB access")
     seen: dict[str, DfuDevice] = {}
     for line in out.splitlines():
         if f"[{usb_id}]" in line:

@@ -15,7 +15,6 @@ for other clients (``mpremote connect PTY``, the tree's ``tools/pyboard.py``).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError
+from mpforge.core.executor import Executor, Running
 from mpforge.core.project import Project, Target
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class EmulatorPlan:
 class Emulation:
     """A running emulator and the pty its UART is on."""
 
-    process: subprocess.Popen[bytes]
+    process: Running
     pty: str
 
 
@@ -61,25 +61,18 @@ def plan(project: Project, port: PortDef, emulator: str = "qemu") -> EmulatorPla
 
 
 @contextmanager
-def running(command: str, timeout: float = 15.0) -> Iterator[Emulation]:
-    """Start ``command`` (which must announce a pty) and stop it on leaving the block."""
+def running(command: str, timeout: float = 15.0, executor: Executor | None = None) -> Iterator[Emulation]:
+    """Start ``command`` (which must announce a pty) through ``executor`` (a plain
+    :class:`Executor` when None) and stop it on leaving the block."""
     from mpforge.core.lock import release_held
     from mpforge.device.transport import start_pty_program
 
-    process, pty = start_pty_program(command, timeout)
-    # the emulator only reads dist/: other commands (a test on its pty, say) may use the
-    # checkout while it runs
-    release_held()
-    try:
+    process, pty = start_pty_program(command, timeout, executor)
+    with process:  # Running.stop on the way out: the executor's one stop sequence
+        # the emulator only reads dist/: other commands (a test on its pty, say) may use the
+        # checkout while it runs
+        release_held()
         yield Emulation(process, pty)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def attach_terminal(pty: str | serial.SerialBase, greet: bytes = b"") -> None:

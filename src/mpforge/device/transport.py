@@ -8,6 +8,10 @@ Device specs (as mpremote and the tree's ``pyboard.py`` write them):
 ``execpty:<command>``                      start a program that offers a pty (QEMU with
                                            ``-serial pty``) and talk to that pty
 
+An ``execpty:`` program is started through the executor (logged, refused under dry
+run, :class:`~mpforge.core.errors.MissingTool` when absent) and stopped with the
+device (:meth:`Opened.close`, the executor's one stop sequence).
+
 The raw REPL protocol (MicroPython's ``pyexec.c``): Ctrl-A enters it
 (``raw REPL; CTRL-B to exit`` then ``>``); Ctrl-D on an empty line soft-resets
 (``soft reboot``); code followed by Ctrl-D is acknowledged with ``OK``, then
@@ -33,7 +37,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ import serial
 from serial.tools import list_ports
 
 from mpforge.core.errors import TargetSilent, TestTimeout, TransportError, UnsendableCode
+from mpforge.core.executor import Executor, Running
 
 #: USB VID:PID of boards running MicroPython (pyboard in its normal mode)
 KNOWN_USB_IDS = {(0xF055, 0x9800): "pyboard (MicroPython)"}
@@ -84,57 +88,73 @@ class ScriptRun:
 
 @dataclass
 class Opened:
+    """An open device: its port and, for an ``execpty:`` spec, the program behind it."""
+
     port: serial.SerialBase
-    process: subprocess.Popen | None = None
+    process: Running | None = None
 
     def close(self) -> None:
+        """Close the port, then stop the program (the executor's one stop sequence)."""
         try:
             self.port.close()
         finally:
-            if self.process is not None and self.process.poll() is None:
-                self.process.terminate()
-                try:
-                    self.process.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
+            if self.process is not None:
+                self.process.stop()
 
 
 def find_boards() -> list[str]:
     return [p.device for p in list_ports.comports() if (p.vid, p.pid) in KNOWN_USB_IDS]
 
 
-def start_pty_program(command: str, timeout: float) -> tuple[subprocess.Popen, str]:
-    """Start ``command`` and find the pty it announces (QEMU: "char device redirected to /dev/pts/N")."""
+def start_pty_program(command: str, timeout: float, executor: Executor | None = None) -> tuple[Running, str]:
+    """Start ``command`` through ``executor`` (logged; a plain :class:`Executor` when None)
+    and find the pty it announces (QEMU: "char device redirected to /dev/pts/N").
+
+    A program that does not exist is :class:`MissingTool`; one that announces no pty
+    within ``timeout`` s is stopped and :class:`TransportError`. Under dry-run nothing
+    starts, so there is no pty: :class:`TransportError` says so.
+    """
+    executor = executor if executor is not None else Executor()
     argv = shlex.split(command)
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-    except FileNotFoundError:
-        raise TransportError(f"execpty: program not found: {argv[0]}",
-                             "install it or give its full path") from None
+    if not argv:
+        raise TransportError("execpty: no command given", "write the program after execpty:")
+    program = executor.start(argv, stdout="pipe", what=f"execpty program {argv[0]}",
+                             hint="install it or give its full path in the execpty: spec")
+    if program.dry_run:
+        raise TransportError(f"execpty: dry run: {argv[0]} was not started, so it offers no pty",
+                             "run without --dry-run to talk to it")
+    stdout = program.stdout
+    assert stdout is not None
     deadline = time.monotonic() + timeout
     seen = b""
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline:
-        chunk = proc.stdout.read() or b""
-        seen += chunk
-        match = re.search(rb"(/dev/pts/\d+)", seen)
-        if match:
-            return proc, match.group(1).decode()
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
+    try:
+        os.set_blocking(stdout.fileno(), False)
+        while time.monotonic() < deadline:
+            seen += stdout.read() or b""
+            match = re.search(rb"(/dev/pts/\d+)", seen)
+            if match:
+                return program, match.group(1).decode()
+            if program.poll() is not None:
+                break
+            time.sleep(0.05)
+    except BaseException:
+        program.stop(grace=1)
+        raise
+    program.stop(grace=1)
     raise TransportError(f"execpty: {argv[0]} announced no pty within {timeout:g} s",
                          "start it with -serial pty (QEMU)", seen.decode("utf-8", "replace")[-500:])
 
 
-def open_device(spec: str, baudrate: int = 115200) -> Opened:
-    """Open a device spec (see the module docstring)."""
+def open_device(spec: str, baudrate: int = 115200, executor: Executor | None = None) -> Opened:
+    """Open a device spec (see the module docstring). An ``execpty:`` program is started
+    through ``executor`` (a plain :class:`Executor` when None: not logged anywhere)."""
     if spec.startswith("execpty:"):
-        proc, path = start_pty_program(spec[len("execpty:"):], 15)
-        return Opened(serial.Serial(path, baudrate, timeout=0), proc)
+        program, path = start_pty_program(spec[len("execpty:"):], 15, executor)
+        try:
+            return Opened(serial.Serial(path, baudrate, timeout=0), program)
+        except BaseException:
+            program.stop(grace=1)
+            raise
     if spec == "auto":
         boards = find_boards()
         if not boards:

@@ -138,7 +138,9 @@ class Ccache:
 
     def counters(self) -> dict[str, int]:
         """ccache's counters now (``--print-stats``); empty when ccache cannot tell."""
-        out = self.executor.output(["ccache", "--print-stats"], check=False)
+        out = self.executor.query(["ccache", "--print-stats"])
+        if out is None:  # a ccache older than 3.7 has no --print-stats
+            return {}
         counters: dict[str, int] = {}
         for line in out.splitlines():
             name, _, value = line.partition("\t")

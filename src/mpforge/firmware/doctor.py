@@ -126,8 +126,8 @@ def aclocal_dirs(project: Project) -> list[Path]:
     ``ACLOCAL_PATH`` and the ``dirlist`` file."""
     if shutil.which("aclocal") is None:
         return []
-    acdir = project.executor.output(["aclocal", "--print-ac-dir"], check=False)
-    if not acdir:
+    acdir = project.executor.query(["aclocal", "--print-ac-dir"])
+    if not acdir:  # None: aclocal could not say; "": it has no folder
         return []
     base = Path(acdir)
     dirs = [base, *sorted(base.parent.glob(f"{base.name}-*"))]
