@@ -8,16 +8,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mpforge.bench.gc import Cell, EmuReport, threshold_label
-from mpforge.bench.runs import MIB, BuildBench, Report, TestBench
+from mpforge.bench.build import ONE_AT_A_TIME, BuildBench
+from mpforge.bench.gc.guest import threshold_label
+from mpforge.bench.gc.host import MIB, Report
+from mpforge.bench.gc.results import Cell, EmuReport
+from mpforge.bench.targets import BenchTarget
+from mpforge.bench.testsuite import TestBench
 from mpforge.cli.ui import Console
 from mpforge.core.errors import MpforgeError
 
 
-def _targets(console: Console, targets: list[tuple[str, float, float, bool]]) -> None:
-    console.table("targets", ["target", "measured", "limit", "met"],
-                  [(name, f"{value:.3f}", f"{limit:g}", "yes" if met else "NO")
-                   for name, value, limit, met in targets])
+def target_rows(targets: list[BenchTarget]) -> list[tuple[str, ...]]:
+    """target, measured, limit, met, note: one row each."""
+    return [(t.name, f"{t.measured:.3f}", f"{t.limit:g}", "yes" if t.met else "NO", t.note)
+            for t in targets]
+
+
+def _targets(console: Console, targets: list[BenchTarget]) -> None:
+    if not targets:
+        console.warn("targets: this run's figures cover none of them")
+        return
+    console.table("targets", ["target", "measured", "limit", "met", "note"], target_rows(targets))
 
 
 def show_gc_host(console: Console, report: Report, repeat: int) -> None:
@@ -33,8 +44,7 @@ def show_gc_host(console: Console, report: Report, repeat: int) -> None:
                       f"{report.callgrind_rounds} objects, threshold off)",
                       ["binary", "instructions"],
                       [(k, f"{v:,}") for k, v in report.instructions.items()])
-    console.table("targets", ["target", "measured", "limit", "met"],
-                  [(n, str(v), str(lim), "yes" if ok else "NO") for n, v, lim, ok in report.targets])
+    _targets(console, report.targets)
 
 
 def show_gc_emulated(console: Console, report: EmuReport) -> None:
@@ -62,22 +72,29 @@ def show_gc_emulated(console: Console, report: EmuReport) -> None:
     else:
         console.warn(f"not deterministic: the runs of a cell differ by up to "
                      f"{report.max_spread:.4%} (median shown)")
-    console.table("targets", ["target", "measured", "limit", "met", "note"],
-                  [(n, f"{v:.3f}", f"{lim:.2f}", "yes" if ok else "NO", why)
-                   for n, v, lim, ok, why in report.targets])
+    _targets(console, report.targets)
+
+
+def build_bench_rows(result: BuildBench) -> list[tuple[str, str]]:
+    """``bench-build``'s figures, each named for what ran."""
+    cores = f"{result.cpu_total / result.jobs:.1f} s" if result.jobs else ""
+    return [
+        ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
+        ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
+        ("CPU seconds / cores", cores),
+        (ONE_AT_A_TIME.format(jobs=result.jobs), f"{result.sequential_wall:.1f} s"),
+    ]
 
 
 def show_build_bench(console: Console, result: BuildBench) -> None:
-    """``bench-build``: the matrix against the same targets made one after another."""
-    console.table(f"bench-build: {len(result.targets)} targets, {result.jobs} cores", ["figure", "value"], [
-        ("matrix wall time (parallel phase)", f"{result.matrix_wall:.1f} s"),
-        ("CPU seconds of all compiles", f"{result.cpu_total:.1f} s"),
-        ("CPU seconds / cores", f"{result.cpu_total / result.jobs:.1f} s"),
-        (f"plain make -j{result.jobs}, one target after another", f"{result.sequential_wall:.1f} s"),
-    ])
+    """``bench-build``: the matrix against the same targets built one at a time."""
+    console.table(f"bench-build: {len(result.targets)} targets, {result.jobs} cores", ["figure", "value"],
+                  build_bench_rows(result))
     _targets(console, result.limits)
     if result.failed:
-        console.warn(f"failed (left out of the figures): {', '.join(result.failed)}")
+        console.warn(f"failed: {', '.join(result.failed)}")
+    if result.skipped:
+        console.warn(f"skipped (left out of the figures): {', '.join(result.skipped)}")
 
 
 def show_test_bench(console: Console, result: TestBench) -> None:
