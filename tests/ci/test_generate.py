@@ -70,7 +70,17 @@ def test_generated_pipelines_parse_and_name_only_existing_tasks(fixture_project,
     jobs = jobs_of(provider, data)
     ports = {p.stem for p in (fixture_project / "ports").glob("*.toml")}
     # one job per port, but none for pic16bit: XC16 cannot be installed, so it could only fail
-    assert {j.replace("_", "-") for j in jobs} == ports - {"pic16bit"}
+    # ... and one more for stmhal's emulated boards (minimal has no board matrix: one job tests it)
+    assert {j.replace("_", "-") for j in jobs} == ports - {"pic16bit"} | {"stmhal-qemu"}
+    emulated = jobs["stmhal_qemu"]
+    steps = emulated["steps"] if provider == "github" else emulated["script"]
+    commands = [s.get("run", "") if isinstance(s, dict) else s for s in steps]
+    assert any("invoke ci --ports stmhal --boards PYBV10_QEMU --out ci-out" in c for c in commands)
+    board_steps = jobs["stmhal"]["steps"] if provider == "github" else jobs["stmhal"]["script"]
+    assert any("--tests none" in (s.get("run", "") if isinstance(s, dict) else s) for s in board_steps)
+    if runner == "container":  # QEMU comes from the port's emulator data, for the jobs that test
+        assert "qemu-system-arm" in text.split("stmhal_qemu")[1].split("\n\n")[0] or "qemu-system-arm" in text
+        assert all("qemu-system-arm" not in str(jobs[j]) for j in ("unix", "bare_arm"))
     assert re.search(r"^#\s+pic16bit: toolchain xc16 has no Debian package: pass --with-xc16 PATH",
                      text, re.MULTILINE)
     assert "pic16bit left out" in result.stderr
@@ -88,7 +98,7 @@ def test_generated_pipelines_parse_and_name_only_existing_tasks(fixture_project,
     assert "dist/" in flat and "ci-out/" in flat
     for name, job in jobs.items():
         commands = job_text(provider, job)
-        port = name.replace("_", "-")
+        port = {"stmhal_qemu": "stmhal"}.get(name, name.replace("_", "-"))
         # the machine is checked first, then the same `invoke ci` a laptop runs
         assert commands.index(f"invoke doctor --port {port}") < commands.index(f"invoke ci --ports {port}")
         if runner == "shell":  # self-hosted shell runners: toolchains preinstalled
@@ -135,7 +145,7 @@ def test_packages_are_the_catalogs_plus_ccache(fixture_project, fixture_mirror):
     catalog = project.catalog
     for port, job in jobs.items():
         assert job.packages == list(dict.fromkeys(
-            [*cigen.IMAGE_PACKAGES, *catalog.debian_packages([port]),
+            [*cigen.IMAGE_PACKAGES, *catalog.debian_packages([port], emulators=True),
              *ccache_mod.debian_packages(project)]))
     assert "libltdl-dev" in jobs["unix"].packages  # libtool alone lacks LT_SYS_SYMBOL_USCORE
     assert "ccache" in jobs["bare-arm"].packages

@@ -321,9 +321,9 @@ def test_a_frozen_file_that_does_not_compile_is_named_with_its_line_before_make(
     broken.write_text("x = 1\ndef settle(\n    pass\n")
     result = build(fixture_project, fixture_mirror, "--app", str(example))
     assert result.returncode == 1
-    (line,) = result.stderr.strip().splitlines() or [result.stdout]
+    (line,) = result.stderr.strip().splitlines()
     # the user's file (as mpy-cross was told to name it) and line, not the staged copy nor make's words
-    assert line.startswith(f"{broken}:2: SyntaxError: invalid syntax"), line
+    assert f" {broken}:2: SyntaxError: invalid syntax (" in line, line
     assert "make" not in line.split("(")[0] and "app/frozen" not in line
     assert not (fixture_project / "dist" / "unix").exists()
     assert not (fixture_project / "build" / "unix" / "app" / "frozen").exists()  # checked before staging

@@ -50,7 +50,7 @@ import hashlib
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -113,6 +113,9 @@ class Job:
     key: str = ""
     restore_keys: list[str] = field(default_factory=list)
     rolling_key: str = ""
+    #: more of ``invoke ci``'s options (`` --tests none`` in a board matrix whose port's
+    #: suite runs in its emulated job; `` --boards PYBV10_QEMU`` there)
+    ci_args: str = ""
 
 
 @dataclass
@@ -168,7 +171,7 @@ def boards_with_series(project: Project, port: PortDef) -> list[str]:
     mode = re.compile(r"^\s*(create|delete) mode \d+ (\S+)$")
     for patch in read_series(project.patches_dir):
         summary = project.executor.output(["git", "apply", "--summary", f"-p{patch.strip}",
-                                           str(patch.path)], cwd=project.tree, check=False)
+                                           str(patch.path)], cwd=project.tree)
         for line in summary.splitlines():
             match = mode.match(line)
             if not match or not match.group(2).startswith(folder):
@@ -221,9 +224,19 @@ def plan(project: Project, settings: Settings) -> Pipeline:
         if reason:
             left_out[name] = reason
             continue
-        job = _job(project, catalog.port(name), toolchains, settings, pin, patches)
-        job.key, job.restore_keys, job.rolling_key = cache_keys(job, settings.provider)
-        jobs.append(job)
+        port = catalog.port(name)
+        job = _job(project, port, toolchains, settings, pin, patches)
+        found = [job]
+        emulators = port.test.emulators if port.test.device is not None else {}
+        if emulators and job.boards:
+            # the board matrix builds; one job more tests on the emulated board
+            emulator = sorted(emulators)[0]
+            board = emulators[emulator].board or port.default_board
+            job.ci_args = " --tests none"
+            found.append(replace(job, id=f"{job.id}_{emulator}", boards=[], ci_args=f" --boards {board}"))
+        for each in found:
+            each.key, each.restore_keys, each.rolling_key = cache_keys(each, settings.provider)
+        jobs += found
     return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix())
 
 
@@ -232,7 +245,7 @@ def _job(project: Project, port: PortDef, toolchains: list[ToolchainDef], settin
     """One port's job (its cache keys are added by :func:`cache_keys`)."""
     catalog = project.catalog
     container = settings.runner == "container"
-    packages = (list(dict.fromkeys([*IMAGE_PACKAGES, *catalog.debian_packages([port.name]),
+    packages = (list(dict.fromkeys([*IMAGE_PACKAGES, *catalog.debian_packages([port.name], emulators=True),
                                     *ccache_mod.debian_packages(project)]))
                 if container else [])
     env = {t.path_env: settings.toolchain_dirs[t.name] for t in toolchains

@@ -1,10 +1,16 @@
 """``invoke ci``: a whole pipeline, non-interactively, with results CI systems show.
 
 Steps (each one result: ok / failed / skipped, with its time): doctor, fetch,
-patch, build (the matrix of the selected ports and boards), test (the host
-suite when a host port is selected; failures retried ``retries`` times, default
-once, and a test that passes on a retry is "flaky", named but not failing),
-size (against a baseline when given). Everything that can run runs; the exit
+patch, build (the matrix of the selected ports and boards), test, size
+(against a baseline when given).
+
+The test step runs every suite the selected ports' data declares
+(:func:`suites`): a host port's suite (on its coverage variant with
+``coverage``), then each of its ``[test.host.variants]`` (``--emit native``,
+``thread/``), each with its own baseline; a port without a host suite but with an
+emulator (stmhal: QEMU) runs its device suite on emulated boards, one per shard.
+Failures are retried ``retries`` times (default once); a test that passes on a
+retry is "flaky", named but not failing. Everything that can run runs; the exit
 status is non-zero if anything failed. :func:`run_ci` returns a
 :class:`CiReport`; the result files (``summary.json``, ``junit.xml``,
 ``summary.md``, ``size.md``) are written from it by :mod:`mpforge.cli.render.ci`.
@@ -13,17 +19,19 @@ status is non-zero if anything failed. :func:`run_ci` returns a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mpforge.core.errors import MpforgeError
+from mpforge.core.config import PortDef
+from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import size as size_mod
 from mpforge.firmware.matrix import MatrixReport, Progress, Status
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
 from mpforge.firmware.selection import Selection
-from mpforge.testing.testrun import TestReport, Verdict, run_for_target
+from mpforge.testing.testrun import RunOptions, TestReport, Verdict, run_for_target
 
 
 @dataclass
@@ -34,11 +42,38 @@ class Step:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Suite:
+    """One test suite of a CI run: a name for the reports, and how to run it."""
+
+    name: str
+    port: PortDef
+    run: RunOptions = RunOptions()
+    emulator: str = ""  # run on the port's emulated boards
+    coverage: bool = False  # on the port's coverage variant
+
+
+def suites(ports: Sequence[PortDef], *, coverage: bool = False) -> list[Suite]:
+    """The suites a CI run tests, from the ports' data; see the module docstring."""
+    found: list[Suite] = []
+    for port in ports:
+        host = port.test.host
+        if host is not None:
+            measured = coverage and "coverage" in port.variants
+            found.append(Suite(port.name + ("-coverage" if measured else ""), port, coverage=measured))
+            found += [Suite(f"{port.name}-{v.name}", port, RunOptions.of(v)) for v in host.variants.values()]
+        elif port.test.device is not None and port.test.emulators:
+            emulator = sorted(port.test.emulators)[0]
+            found.append(Suite(f"{port.name} ({emulator})", port, emulator=emulator))
+    return found
+
+
 @dataclass
 class CiReport:
     steps: list[Step] = field(default_factory=list)
     matrix: MatrixReport | None = None
-    tests: TestReport | None = None
+    #: one report per suite, in the order run
+    tests: list[TestReport] = field(default_factory=list)
     sizes: list = field(default_factory=list)
     #: the sizes were compared with a baseline (the size table then shows deltas)
     size_baseline: bool = False
@@ -71,11 +106,17 @@ def _step(report: CiReport, name: str, console, action) -> object:
 
 def run_ci(selection: Selection, *, mirror: str | None, options: BuildOptions,
            size_baseline: Path | None = None, retries: int = 1,
-           progress: Progress | None = None) -> CiReport:
+           progress: Progress | None = None, coverage: Path | None = None,
+           tests: str = "all") -> CiReport:
     """Run the pipeline; see the module docstring. Never raises for what a step ran
     into: that is recorded in the report (``ok`` is then false).
     ``options``: how the targets are built (its job budget also shards the tests);
-    ``progress``: what hears of each target's progress in the build step."""
+    ``progress``: what hears of each target's progress in the build step;
+    ``coverage``: measure the host suites on their coverage variant, reports there;
+    ``tests``: ``all`` (every suite the data declares) or ``none`` (build only: a board
+    matrix whose suite runs in a job of its own)."""
+    if tests not in ("all", "none"):
+        raise ConfigError(f"--tests {tests}: not a choice", "use all or none")
     project = selection.project
     console = project.console
     pipeline = Pipeline(project, mirror, keep_going=True, options=options)
@@ -106,21 +147,39 @@ def run_ci(selection: Selection, *, mirror: str | None, options: BuildOptions,
             step.status = "failed"
 
     def test(step: Step) -> None:
-        host = [p for p in selection.ports if p.test.host]
-        if not host:
-            step.detail = "no host port selected"
+        if tests == "none":
+            step.detail = "--tests none"
             return
-        target = project.target(host[0].name)
-        if report.matrix and any(r.target == target.name and r.status == Status.FAILED
-                                 for r in report.matrix.results):
-            step.status, step.detail = "skipped", f"{target.name} did not build"
+        planned = suites(selection.ports, coverage=coverage is not None)
+        if not planned:
+            step.detail = "no port with a host or emulated test suite selected"
             return
-        report.tests = run_for_target(pipeline, target, jobs=options.budget, retries=retries)
-        t = report.tests
-        step.detail = _test_counts(t)
-        if t.aborted:
-            step.detail += f"; aborted: {t.aborted}"
-        if not t.ok:
+        details, failed = [], False
+        for suite in planned:
+            target = project.target(suite.port.name)
+            if report.matrix and any(r.target == target.name and r.status == Status.FAILED
+                                     for r in report.matrix.results):
+                details.append(f"{suite.name}: skipped, {target.name} did not build")
+                continue
+            try:
+                result = run_for_target(pipeline, target, jobs=options.budget, retries=retries,
+                                       emulator=suite.emulator or None, run=suite.run, name=suite.name,
+                                       coverage=(coverage / suite.port.name) if suite.coverage and coverage
+                                       else None)
+            except MpforgeError as exc:  # one suite that cannot run does not hide the others
+                details.append(f"{suite.name}: {exc.one_line()}")
+                failed = True
+                continue
+            report.tests.append(result)
+            detail = f"{suite.name}: {_test_counts(result)}"
+            if result.aborted:
+                detail += f"; aborted: {result.aborted}"
+            if result.coverage is not None:
+                detail += f"; coverage {result.coverage.percent:.1f}% of lines"
+            details.append(detail)
+            failed = failed or not result.ok
+        step.detail = "; ".join(details)
+        if failed:
             step.status = "failed"
 
     def size(step: Step) -> None:

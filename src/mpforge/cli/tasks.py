@@ -14,6 +14,7 @@ import functools
 import inspect
 import json as json_lib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -24,7 +25,12 @@ from typing import Any
 from invoke import Collection, Context, Exit, ParseError, Task
 from invoke import task as invoke_task
 
-from mpforge.bench import runs as bench_mod
+from mpforge.bench import build as build_bench
+from mpforge.bench import record as record_mod
+from mpforge.bench import testsuite as test_bench
+from mpforge.bench.gc import host as gc_host
+from mpforge.bench.targets import BenchTarget
+from mpforge.bench.targets import require as require_targets
 from mpforge.ci import generate as cigen_mod
 from mpforge.ci import run as ci_mod
 from mpforge.cli import render
@@ -46,7 +52,7 @@ from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import size as size_mod
 from mpforge.firmware.deplibs import build_deplibs
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
-from mpforge.firmware.selection import list_boards, select
+from mpforge.firmware.selection import list_boards, select, split_names
 from mpforge.testing import testrun as testrun_mod
 from mpforge.tree.fetch import fetch as fetch_tree
 from mpforge.tree.patches import PatchQueue, PatchState
@@ -367,15 +373,19 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
                  clean="start from empty build dirs",
                  strict="a target skipped for a missing toolchain fails the run",
                  ccache="compile through ccache when it is installed (default on; "
-                        "MPFORGE_CCACHE=0 turns it off for every task)"))
+                        "MPFORGE_CCACHE=0 turns it off for every task)",
+                 variant="build the port's variant NAME ([variants] in its data: coverage, debug) "
+                         "into dist/<target>-NAME/"))
 @reports_errors
 def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
           jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
           mirror: str | None = None, verbose: bool = False, debug: bool = False,
-          dry_run: bool = False, app: str | None = None, board_dir: str | None = None) -> None:
+          dry_run: bool = False, app: str | None = None, board_dir: str | None = None,
+          variant: str | None = None) -> None:
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = _project(verbose, dry_run)
-    chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app)
+    chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app,
+                    variant=variant)
     pipeline = _pipeline(project, mirror, keep_going=chosen.many)
     if board == "list":  # the boards a build can take: the tree's (patched), and the folder given
         if not dry_run:
@@ -411,11 +421,19 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)",
     retry_failed="re-run failed tests up to N times on the same shard; one that then "
                  "passes is 'flaky' and does not fail the run (default 0)",
-    no_exp_cache="compute every expected output with CPython (default: cached in build/test-cache)"))
+    no_exp_cache="compute every expected output with CPython (default: cached in build/test-cache)",
+    coverage="run the port's coverage variant and write Cobertura XML, HTML and coverage per patch "
+             "(gcovr) into --coverage-out",
+    coverage_out="where --coverage writes its reports (default build/coverage)",
+    emit="the runner's code emitter: bytecode (default) or native (its own baseline)",
+    heapsize="the interpreter's heap size for every test, e.g. 32k (its own baseline)",
+    dirs="test folders to run instead of the port's, e.g. thread (their own baseline)"))
 @reports_errors
 def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None,
          json: str | None = None, k: str | None = None, device: str | None = None,
          emulator: str | None = None, retry_failed: int = 0, no_exp_cache: bool = False,
+         coverage: bool = False, coverage_out: str = "build/coverage", emit: str | None = None,
+         heapsize: str | None = None, dirs: str | None = None,
          mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
@@ -423,7 +441,10 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
     report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
                                         jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
                                         emulator=emulator, retries=retry_failed,
-                                        exp_cache=not no_exp_cache)
+                                        exp_cache=not no_exp_cache,
+                                        coverage=project.root / coverage_out if coverage else None,
+                                        run=testrun_mod.RunOptions(emit or "", heapsize or "",
+                                                                   tuple(split_names(dirs or ""))))
     unwritten = None
     try:  # the result files first: whatever else happens, they are there
         render_tests.write_outputs(report, junit, json)
@@ -476,6 +497,46 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
     _console(project).ok("everything the requested ports need is installed")
 
 
+_CHECK_HELP = "exit 1 when a figure misses its target (or the run covers no target)"
+_RECORD_HELP = "also write the figures and the run (commit, host, date, command) to bench-results/"
+
+
+def _command_line() -> str:
+    """The command as typed, for a result file: ``invoke <task> <options>``, with the
+    mirror's location and absolute paths left out (a committed file names no machine path)."""
+    words: list[str] = []
+    for word in sys.argv[1:]:
+        if words and words[-1] == "--mirror":
+            word = "<mirror>"
+        elif word.startswith("--mirror="):
+            word = "--mirror=<mirror>"
+        elif os.path.isabs(word):
+            word = f"<path>/{os.path.basename(word)}"
+        words.append(word)
+    return "invoke " + shlex.join(words)
+
+
+def _bench_results(project: Project, name: str, figures: dict[str, Any], targets: list[BenchTarget],
+                   *, json: str | None, record: bool, check: bool) -> None:
+    """After a benchmark's tables: its result file(s), then ``--check``'s verdict.
+
+    ``--json F`` and ``--record`` (``bench-results/<name>.json``) write the figures with
+    the run that produced them (:func:`mpforge.bench.record.provenance`); ``--check`` raises
+    :class:`~mpforge.core.errors.TargetMissed` when a target was missed, so the task
+    exits 1 (the files are written first: a missed target is a figure worth keeping)."""
+    paths = [Path(json)] if json else []
+    if record:
+        paths.append(record_mod.record_path(project, name))
+    if paths:
+        data = {"run": record_mod.provenance(project, _command_line()), **figures}
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_json(str(path), data)
+            _console(project).ok(f"figures written to {path}")
+    if check:
+        require_targets(targets, name)
+
+
 @task(name="bench-gc", help=helps(
     "mirror", "verbose", "debug",
     heaps="heap sizes, comma separated (default 8M,512M; host only)",
@@ -486,7 +547,8 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
            "the runs must give the same instruction counts)",
     callgrind="count instructions with valgrind (default on; --no-callgrind to skip; host only)",
     callgrind_rounds="objects per callgrind run (default 50000; host only)",
-    feature="the patch to compare against its absence (default gc-alloc-threshold)",
+    feature="the patch to compare against its absence (default gc-alloc-threshold); "
+            "'unpatched' is the series minus only that patch",
     emulator="measure on the port's emulated board instead (qemu: PYBV10_QEMU, instructions "
              "counted with -icount, heap figures over the raw REPL)",
     workloads="emulated: churn,pidigits,float,chaos (the default) or some of them",
@@ -494,7 +556,9 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
              "(default 93e353e; none to skip)",
     plot="emulated: write a PNG of largest free block and cost against the threshold "
          "(needs the plot extra: pip install -e '.[plot]')",
-    json="also write the figures to this JSON file",
+    json="also write the figures (and the run: commit, host, date, command) to this JSON file",
+    record=_RECORD_HELP + "bench-gc.json (emulated: bench-gc-qemu.json)",
+    check=_CHECK_HELP,
     jobs="parallel make jobs for the builds"))
 @reports_errors
 def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
@@ -502,45 +566,48 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
              callgrind_rounds: int = 50_000, feature: str = "gc-alloc-threshold",
              emulator: str | None = None, workloads: str = "churn,pidigits,float,chaos",
              upstream: str = "93e353e", plot: str | None = None,
-             json: str | None = None, jobs: int = 0, mirror: str | None = None,
-             verbose: bool = False, debug: bool = False) -> None:
+             json: str | None = None, record: bool = False, check: bool = False, jobs: int = 0,
+             mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Benchmark the GC threshold: on the host (RSS, CPU, instructions) or an emulated board."""
     project = _project(verbose)
     if emulator:
         _bench_gc_emulated(project, emulator, thresholds, repeat or 2, feature, workloads,
-                           upstream, plot, json, jobs, mirror)
+                           upstream, plot, json, record, check, mirror)
         return
     if plot:
         raise Exit("--plot draws the emulated figures: add --emulator qemu", code=1)
     repeat = repeat or 3
-    report = bench_mod.bench_gc(
-        project, heaps=[bench_mod.parse_size(h) for h in heaps.split(",")],
-        thresholds=[bench_mod.parse_size(t) for t in (thresholds or "off,1M").split(",")],
+    report = gc_host.bench_gc(
+        project, heaps=[gc_host.parse_size(h) for h in heaps.split(",")],
+        thresholds=[gc_host.parse_size(t) for t in (thresholds or "off,1M").split(",")],
         rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
-        feature=feature, jobs=jobs or None)
+        feature=feature, mirror=mirror, options=_build_options())
     render_bench.show_gc_host(_console(project), report, repeat)
-    _write_json(json, report.as_dict())
+    _bench_results(project, "bench-gc", report.as_dict(), report.targets, json=json, record=record,
+                   check=check)
 
 
 def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, repeat: int,
                        feature: str, workloads: str, upstream: str, plot: str | None,
-                       json: str | None, jobs: int, mirror: str | None) -> None:
-    """``bench-gc --emulator``: the figures of :mod:`mpforge.bench.gc` as tables, JSON, PNG."""
-    from mpforge.bench import gc as gcbench
+                       json: str | None, record: bool, check: bool, mirror: str | None) -> None:
+    """``bench-gc --emulator``: the figures of :mod:`mpforge.bench.gc.emulated` as tables,
+    JSON, PNG."""
+    from mpforge.bench.gc import emulated, guest
 
-    report = gcbench.bench_emulated(
-        project, emulator=emulator, workloads=gcbench.parse_workloads(workloads),
-        divisors=(gcbench.parse_thresholds(thresholds) if thresholds
-                  else list(gcbench.DEFAULT_DIVISORS)),
+    report = emulated.bench_emulated(
+        project, emulator=emulator, workloads=guest.parse_workloads(workloads),
+        divisors=(guest.parse_thresholds(thresholds) if thresholds
+                  else list(guest.DEFAULT_DIVISORS)),
         repeat=repeat, feature=feature,
         upstream=None if upstream.lower() in ("", "none", "off") else upstream,
-        mirror=mirror, jobs=jobs or None)
+        mirror=mirror, options=_build_options())
     console = _console(project)
     render_bench.show_gc_emulated(console, report)
-    _write_json(json, report.as_dict())
     if plot:
         render_bench.write_plot(report, Path(plot))
         console.ok(f"plot: {plot}")
+    _bench_results(project, "bench-gc-qemu", report.as_dict(), report.targets, json=json,
+                   record=record, check=check)
 
 
 @task(name="bench-build", help=helps(
@@ -548,36 +615,43 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
     port="ports: NAME, A,B or all (default all)",
     board="'all' (default) or one board name",
     jobs="job budget (default: CPU count)",
-    json="also write the figures to this JSON file"))
+    json="also write the figures (and the run: commit, host, date, command) to this JSON file",
+    record=_RECORD_HELP + "bench-build.json",
+    check=_CHECK_HELP))
 @reports_errors
 def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0,
-                json: str | None = None, mirror: str | None = None, verbose: bool = False,
-                debug: bool = False) -> None:
-    """Benchmark the build matrix against plain make, target after target (both from clean)."""
+                json: str | None = None, record: bool = False, check: bool = False,
+                mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
+    """Benchmark the build matrix against the same targets built one at a time (both from clean)."""
     project = _project(verbose)
     jobs = jobs or os.cpu_count() or 1
     pipeline = _pipeline(project, mirror, keep_going=True)
     targets = select(project, port, board).targets(pipeline)
-    result = bench_mod.bench_build(pipeline, targets, jobs)
+    result = build_bench.bench_build(pipeline, targets, jobs)
     render_bench.show_build_bench(_console(project), result)
-    _write_json(json, result.as_dict())
+    _bench_results(project, "bench-build", result.as_dict(), result.limits, json=json, record=record,
+                   check=check)
 
 
 @task(name="bench-test", help=helps(
     "mirror", "verbose", "debug", port="port whose suite to time (default unix)",
     jobs="shards (default: CPU count)", k="only tests matching this",
     emulator="time emulated boards (qemu) instead of the host",
-    json="also write the figures to this JSON file"))
+    json="also write the figures (and the run: commit, host, date, command) to this JSON file",
+    record=_RECORD_HELP + "bench-test.json",
+    check=_CHECK_HELP))
 @reports_errors
 def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = None,
-               emulator: str | None = None, json: str | None = None, mirror: str | None = None,
-               verbose: bool = False, debug: bool = False) -> None:
+               emulator: str | None = None, json: str | None = None, record: bool = False,
+               check: bool = False, mirror: str | None = None, verbose: bool = False,
+               debug: bool = False) -> None:
     """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
     project = _project(verbose)
-    result = bench_mod.bench_test(_pipeline(project, mirror), select(project, port).target(),
-                                  jobs or os.cpu_count() or 1, k, emulator)
+    result = test_bench.bench_test(_pipeline(project, mirror), select(project, port).target(),
+                                   jobs or os.cpu_count() or 1, k, emulator)
     render_bench.show_test_bench(_console(project), result)
-    _write_json(json, result.as_dict())
+    _bench_results(project, "bench-test", result.as_dict(), result.limits, json=json, record=record,
+                   check=check)
 
 
 @task(help=helps("verbose", "debug",
@@ -611,11 +685,15 @@ def size(c: Context, baseline: str | None = None, save: str | None = None,
     out="folder for summary.json, junit.xml, size.md, summary.md (default ci-out)",
     size_baseline="compare sizes with this baseline (from `invoke size --save`)",
     jobs="job budget (default: CPU count)",
-    retry_failed="re-run failed host tests up to N times; one that then passes is "
-                 "'flaky' and does not fail the run (default 1)"))
+    retry_failed="re-run failed tests up to N times; one that then passes is "
+                 "'flaky' and does not fail the run (default 1)",
+    coverage="run the host suites on their coverage variant; Cobertura, HTML and coverage per "
+             "patch into OUT/coverage/<port>/",
+    tests="all (every suite the ports' data declares: host, its variants, emulated boards) or none"))
 @reports_errors
 def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "ci-out",
-       size_baseline: str | None = None, jobs: int = 0, retry_failed: int = 1,
+       size_baseline: str | None = None, jobs: int = 0, retry_failed: int = 1, coverage: bool = False,
+       tests: str = "all",
        mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """The whole pipeline (doctor, fetch, patch, build, test, size) with CI result files."""
     project = _project(verbose)
@@ -627,14 +705,15 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     else:
         report = ci_mod.run_ci(chosen, mirror=mirror, options=_build_options(),
                                size_baseline=Path(size_baseline) if size_baseline else None,
-                               retries=retry_failed,
+                               retries=retry_failed, coverage=Path(out) / "coverage" if coverage else None,
+                               tests=tests,
                                progress=lambda targets: render.BuildProgress(console, targets))
     try:  # the result files first: whatever else happens, they are there
         render_ci.write_outputs(report, Path(out))
     except ReportError as exc:
         report.output_error = exc.one_line()
-    if report.tests:
-        render_tests.show_test_report(console, report.tests)
+    for suite in report.tests:
+        render_tests.show_test_report(console, suite)
     render_ci.show_ci(console, report)
     if report.output_error:
         console.error(report.output_error)
@@ -823,3 +902,4 @@ def _write_stdout(data: bytes) -> None:
 
 ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, emulate, size, ci, ci_generate,
                 bench_gc, bench_build, bench_test, repl, run)
+ns.add_task(__import__("mpforge.cli.farm", fromlist=["farm"]).farm)  # its module imports this one

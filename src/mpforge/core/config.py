@@ -86,9 +86,11 @@ PORT_SCHEMA: Schema = {
     # invoke build/test --variant NAME: the same target built another way (its own build
     # folder and dist/<target>-NAME/), e.g. coverage or an -O0 debug build
     "variants": {"*": {"description": None, "make_vars": None, "append_vars": None}},
-    "test": {"host": {"binary": None, "dirs": None, "target": None},
+    "test": {"host": {"binary": None, "dirs": None, "target": None,
+                      # invoke ci runs each of these too, with baselines of their own
+                      "variants": {"*": {"description": None, "emit": None, "heapsize": None, "dirs": None}}},
              "device": {"target": None, "dirs": None},
-             "emulator": {"*": {"board": None, "command": None}}},
+             "emulator": {"*": {"board": None, "command": None, "tools": None}}},
 }
 TOOLCHAIN_SCHEMA: Schema = {
     "description": None, "cross_compile": None, "probe": None, "debian": None, "hint": None,
@@ -290,12 +292,26 @@ class FlashDef:
 
 
 @dataclass(frozen=True)
+class RunVariantDef:
+    """``[test.host.variants.NAME]``: the suite run another way, by the tree's runner's own
+    options: ``emit`` (``--emit native``), ``heapsize`` (``--heapsize 32k``), or other test
+    folders (``dirs = ["thread"]``). ``invoke ci`` runs every variant a port lists."""
+
+    name: str
+    description: str = ""
+    emit: str = ""
+    heapsize: str = ""
+    dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SuiteDef:
     """``[test.host]`` or ``[test.device]``: which folders of ``tests/`` run, and how."""
 
     dirs: list[str]
     target: str = "unix"  # run-tests --target (pyboard for a board)
     binary: str = ""  # the artifact run-tests runs, for host ports (MICROPY_MICROPYTHON)
+    variants: dict[str, RunVariantDef] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -304,6 +320,7 @@ class EmulatorDef:
 
     command: str  # ``{dist}`` is the board's dist folder; must offer its UART on a pty
     board: str = ""  # the variant to build (default: the port's default board)
+    tools: tuple[str, ...] = ()  # host tools it runs (their Debian packages reach CI jobs)
 
 
 @dataclass(frozen=True)
@@ -321,12 +338,16 @@ class TestDef:
 def _suite(raw: Any, where: Path) -> SuiteDef | None:
     if not raw:
         return None
+    variants = {name: RunVariantDef(name, str(v.get("description", "")), str(v.get("emit", "")),
+                                    str(v.get("heapsize", "")), tuple(_str_list(v, "dirs", where)))
+                for name, v in raw.get("variants", {}).items()}
     return SuiteDef(_str_list(raw, "dirs", where), str(raw.get("target", "unix")),
-                    str(raw.get("binary", "")))
+                    str(raw.get("binary", "")), variants)
 
 
 def _test_def(raw: Mapping[str, Any], where: Path) -> TestDef:
-    emulators = {name: EmulatorDef(_need(spec, "command", str, where), str(spec.get("board", "")))
+    emulators = {name: EmulatorDef(_need(spec, "command", str, where), str(spec.get("board", "")),
+                                   tuple(_str_list(spec, "tools", where)))
                  for name, spec in raw.get("emulator", {}).items()}
     return TestDef(_suite(raw.get("host"), where), _suite(raw.get("device"), where), emulators)
 
@@ -540,7 +561,8 @@ class Catalog:
                 if need not in self.ports:
                     raise ConfigError(f"{port.name}.toml needs unknown port '{need}'",
                                       "fix 'needs'")
-            for tool in self.tools_for(port):
+            emulated = [t for e in port.test.emulators.values() for t in e.tools]
+            for tool in [*self.tools_for(port), *emulated]:
                 if tool not in self.tools:
                     raise ConfigError(f"{port.name}.toml needs unknown host tool '{tool}'",
                                       "define it in toolchains/host-tools.toml")
@@ -577,19 +599,22 @@ class Catalog:
         """:meth:`with_needs` for ports themselves: ``ports`` preceded by what they need."""
         return [self.port(name) for name in self.with_needs([p.name for p in ports])]
 
-    def debian_packages(self, ports: list[str]) -> list[str]:
+    def debian_packages(self, ports: list[str], *, emulators: bool = False) -> list[str]:
         """The Debian packages that give ``ports`` everything they need, in a stable order.
 
         This one list feeds the README's install line, ``.ci/run``, ``invoke doctor
         --fix`` and the generated pipelines: the project tools, each port's
         toolchain and host tools, and the packages of its deplibs' aclocal macros.
-        Tools packaged elsewhere (esptool from PyPI, XC16) add nothing here.
+        ``emulators`` adds the tools of the ports' emulators (QEMU), which a CI job that
+        tests on emulated boards needs. Tools packaged elsewhere (esptool from PyPI,
+        XC16) add nothing here.
         """
         packages: list[str] = []
         for name in self.with_needs(ports):
             port = self.port(name)
             packages += self.toolchain_for(port).debian
-            for tool in self.tools_for(port):
+            emulated = [t for e in port.test.emulators.values() for t in e.tools] if emulators else []
+            for tool in [*self.tools_for(port), *emulated]:
                 packages += self.tools[tool].debian
             packages += [pkg for d in port.deplibs for pkg in d.aclocal_macros.values()]
         if not ports:

@@ -148,3 +148,29 @@ class DeviceError(MpforgeError):
 
 class GuestError(MpforgeError):
     """The guest program failed (a Python exception on the board, or output we cannot read)."""
+
+
+class BenchError(MpforgeError):
+    """A benchmark has nothing to measure (an empty selection, no target built, no test)."""
+
+
+class TargetMissed(BenchError):
+    """``--check``: a benchmark's figure missed its target (or the run checked none)."""
+
+
+# --- a board farm (raised by mpforge.device.labgrid and mpforge.device.farm) -------------
+
+
+class FarmError(TransportError):
+    """The board farm could not serve: no coordinator at the address, a device spec
+    ``labgrid:...`` that names no place, a place without a serial port, a local farm that
+    would not start."""
+
+
+class PlaceBusy(FarmError):
+    """The place (or every place matching the tags) is held by someone else; ``holders``
+    names them (``host/user`` as labgrid says it), place by place."""
+
+    def __init__(self, message: str, hint: str = "", holders: dict[str, str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.holders = dict(holders or {})

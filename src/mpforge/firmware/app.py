@@ -282,7 +282,7 @@ def check_sources(target: Target) -> None:
             line = found.group("line") if found else "?"
             last = [t for t in result.stdout.strip().splitlines() if t.strip()]
             error = last[-1].strip() if last else f"mpy-cross exited with status {result.returncode}"
-            details = result.tail()
+            details = ""  # the message already says all the compiler said that matters
         else:
             try:
                 compile(item.path.read_bytes(), where, "exec", dont_inherit=True)

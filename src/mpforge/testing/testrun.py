@@ -47,10 +47,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from mpforge.core.config import PortDef
+from mpforge.core.config import PortDef, RunVariantDef
 from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
 from mpforge.firmware.pipeline import Pipeline
+from mpforge.testing.coverage import CoverageReport, collect, coverage_target, reset_counters
 from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
@@ -109,6 +110,8 @@ class TestReport:
     baseline: str = ""
     aborted: str = ""
     retries: int = 0  # the retry budget the run had (--retry-failed)
+    #: with ``coverage``: what gcovr measured and wrote (:mod:`mpforge.testing.coverage`)
+    coverage: CoverageReport | None = None
 
     def count(self, verdict: Verdict) -> int:
         return sum(r.verdict == verdict for r in self.results)
@@ -160,8 +163,10 @@ def load_baseline(path: Path) -> dict[str, str]:
                           "each [[known]] needs test = \"dir/name.py\" and reason = \"...\"") from exc
 
 
-def baseline_path(project: Project, python: str) -> Path:
-    """``tests/baselines/v1.8.2-cpython3.11.toml`` for this tree and this CPython."""
+def baseline_path(project: Project, python: str, flavour: str = "") -> Path:
+    """``tests/baselines/v1.8.2-cpython3.11.toml`` for this tree and this CPython; with a
+    ``flavour`` (a build or run variant: ``native``, ``coverage``), the file of the
+    differences that variant adds, ``v1.8.2-cpython3.11-native.toml``."""
     from mpforge.tree.git import Git
     described = Git(project.executor).query(project.tree, "describe", "--tags", "--always")
     version = described.split("-")[0] or "unknown"
@@ -169,7 +174,38 @@ def baseline_path(project: Project, python: str) -> Path:
         minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     else:
         minor = project.executor.output([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    return project.root / "tests" / "baselines" / f"{version}-cpython{minor}.toml"
+    suffix = f"-{flavour}" if flavour else ""
+    return project.root / "tests" / "baselines" / f"{version}-cpython{minor}{suffix}.toml"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the tree's runner runs the suite, beyond the target: its own options.
+
+    ``emit`` (``--emit native``), ``heapsize`` (``--heapsize 32k``), ``dirs`` (other
+    test folders than the port's, e.g. ``thread``). Each non-default choice is a
+    *flavour* with a baseline of its own (:func:`baseline_path`), whose known
+    differences add to the port's usual ones.
+    """
+
+    emit: str = ""
+    heapsize: str = ""
+    dirs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, variant: RunVariantDef) -> RunOptions:
+        return cls(variant.emit, variant.heapsize, variant.dirs)
+
+    def args(self) -> list[str]:
+        return [*(["--emit", self.emit] if self.emit else []),
+                *(["--heapsize", self.heapsize] if self.heapsize else [])]
+
+    def flavours(self) -> list[str]:
+        return [f for f in (self.emit if self.emit not in ("", "bytecode") else "",
+                            "heapsize" if self.heapsize else "", *self.dirs) if f]
+
+    def describe(self) -> str:
+        return " ".join([*self.args(), *(["-d", *self.dirs] if self.dirs else [])])
 
 
 def apply_baseline(results: list[TestResult], known: Mapping[str, str]) -> None:
@@ -340,15 +376,25 @@ def exp_cache_dir(project: Project) -> Path:
 def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
                    device: str | None = None, emulator: str | None = None,
                    on_result: Callable[[TestResult], None] | None = None,
-                   retries: int = 0, exp_cache: bool = True) -> TestReport:
+                   retries: int = 0, exp_cache: bool = True,
+                   coverage: Path | None = None, run: RunOptions | None = None,
+                   name: str = "") -> TestReport:
     """Run the suite of ``target``'s port: on the host (the target built first, through
     ``pipeline``: a no-op when it is current), on ``device``, or on ``jobs`` instances of
     the port's ``emulator``; failures (not known ones) are retried up to ``retries`` times
     on the shard they ran on. ``exp_cache``: CPython's expected outputs come from the
-    cache where known (:mod:`mpforge.testing.expcache`); False computes every one."""
+    cache where known (:mod:`mpforge.testing.expcache`); False computes every one.
+    ``coverage``: run the port's coverage variant on the host and write its reports into
+    that folder (:mod:`mpforge.testing.coverage`). ``run``: the runner's own options
+    (:class:`RunOptions`). ``name``: what the report calls the suite (default: the
+    port, or the board's run-tests target)."""
     project, port = pipeline.project, target.port
     if retries < 0:
         raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
+    if coverage is not None:
+        if device is not None or emulator:
+            raise ConfigError("--coverage measures the host build", "drop --device/--emulator")
+        target = coverage_target(target)
     if emulator:
         device = emulator_device(pipeline, port, emulator)
     plan = TestPlan.for_port(port, device is not None)
@@ -363,27 +409,38 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
     if device is None:
         result = pipeline.build_one(target)
         env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
+        if coverage is not None:
+            reset_counters(target)
 
-        def runner_args(index: int) -> list[str]:
-            return []
+        specs: list[str] = []
     else:
         from mpforge.device.transport import device_specs
         specs = device_specs(device, jobs)
         jobs = len(specs)
+    run = run or RunOptions()
 
-        def runner_args(index: int) -> list[str]:
-            return ["--target", plan.target, "--device", specs[index]]
-    tests = select_tests(tests_dir, plan.dirs, pattern)
+    def runner_args(index: int) -> list[str]:
+        """Shard ``index``'s options: its board (on devices), then the run's own."""
+        board = ["--target", plan.target, "--device", specs[index]] if specs else []
+        return [*board, *run.args()]
+    tests = select_tests(tests_dir, list(run.dirs) or plan.dirs, pattern)
     if not tests:
         raise MpforgeError(f"no tests match {pattern!r}" if pattern else "no tests found",
                            "check -k, or the port's [test] dirs")
-    path = baseline_path(project, python)
-    known = load_baseline(path)  # before the run: known differences are not retried
+    flavours = [*run.flavours(), *([target.variant] if target.variant else [])]
+    paths = [p for p in [baseline_path(project, python)] + [baseline_path(project, python, f) for f in flavours]
+             if p.exists()]
+    known: dict[str, str] = {}
+    for path in paths:  # before the run: known differences are not retried
+        known.update(load_baseline(path))
     project.console.step(f"test {port.name}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
                          + (f", failures retried up to {retries} time(s)" if retries else ""))
     report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
                        runner_args=runner_args, env=env, python=python, on_result=on_result,
-                       target=plan.target if device else port.name, launcher=launcher,
+                       target=name or (plan.target if device else port.name), launcher=launcher,
                        known=known, retries=retries)
-    report.baseline = str(path.relative_to(project.root)) if path.exists() else ""
+    report.baseline = ", ".join(str(p.relative_to(project.root)) for p in paths)
+    if coverage is not None:
+        project.console.step(f"coverage of {target.name}: gcovr")
+        report.coverage = collect(target, coverage)
     return report

@@ -3,8 +3,8 @@
 Into ``--out`` (default ``ci-out/``):
 
 ``summary.json``  every step and target: status, time, sizes, test counts
-``junit.xml``     a testsuite of build targets (one testcase each) plus the
-                  host test suite: a red build shows as a failed testcase
+``junit.xml``     a testsuite of build targets (one testcase each) plus one
+                  testsuite per test suite run: a red build shows as a failed testcase
                   (built as one element tree, every text made XML-safe by
                   :mod:`mpforge.cli.render.files`, so it loads whatever a test printed)
 ``size.md``       the size table (with deltas against a baseline)
@@ -22,7 +22,7 @@ from pathlib import Path
 from mpforge.ci.run import CiReport
 from mpforge.cli.render.files import element, json_clean, readable, write_files, xml_text
 from mpforge.cli.render.sizes import to_markdown as sizes_markdown
-from mpforge.cli.render.tests import junit_suite
+from mpforge.cli.render.tests import coverage_rows, junit_suite
 from mpforge.cli.ui import Console
 from mpforge.core.errors import ReportError
 from mpforge.firmware.matrix import Status
@@ -43,9 +43,13 @@ def _summary(report: CiReport) -> dict:
                             "reason": r.reason, "size": r.size} for r in report.matrix.results]
         data["ccache"] = report.matrix.ccache.as_dict() if report.matrix.ccache else None
     if report.tests:
-        data["tests"] = {v.value: report.tests.count(v) for v in Verdict}
-        data["flaky_tests"] = [r.test for r in report.tests.flaky]
-        data["failed_tests"] = [r.test for r in report.tests.failures]
+        data["tests"] = {v.value: sum(t.count(v) for t in report.tests) for v in Verdict}
+        data["flaky_tests"] = [f"{t.target}: {r.test}" for t in report.tests for r in t.flaky]
+        data["failed_tests"] = [f"{t.target}: {r.test}" for t in report.tests for r in t.failures]
+        data["suites"] = [{"name": t.target, "baseline": t.baseline, "aborted": t.aborted or None,
+                           **{v.value: t.count(v) for v in Verdict},
+                           **({"coverage": t.coverage.as_dict()} if t.coverage else {})}
+                          for t in report.tests]
     return json_clean(data)  # type: ignore[return-value]
 
 
@@ -66,8 +70,8 @@ def _junit(report: CiReport) -> str:
                 element(case, "failure", {"message": r.reason}, r.details or r.reason)
             elif r.status == Status.SKIPPED:
                 element(case, "skipped", {"message": r.reason})
-    if report.tests:
-        suites.append(junit_suite(report.tests))
+    for tests in report.tests:
+        suites.append(junit_suite(tests))
     return xml_text(suites)
 
 
@@ -85,8 +89,7 @@ def _markdown(report: CiReport) -> str:
                   + f" | {readable(r.reason)} |" for r in report.matrix.results]
         if report.matrix.ccache:
             lines += ["", report.matrix.ccache.markdown()]
-    if report.tests:
-        t = report.tests
+    for t in report.tests:
         lines += ["", f"Tests ({t.target}): {t.count(Verdict.PASS)} passed, {t.count(Verdict.FAIL)} failed, "
                   f"{t.count(Verdict.SKIP)} skipped, {t.count(Verdict.KNOWN)} known differences, "
                   f"{t.count(Verdict.FLAKY)} flaky"]
@@ -95,6 +98,12 @@ def _markdown(report: CiReport) -> str:
         if t.flaky:
             lines += ["", "Flaky (failed, then passed on a retry; fix them or list them): "
                       + ", ".join(f"`{readable(r.test)}`" for r in t.flaky)]
+        if t.coverage is not None:
+            c = t.coverage
+            lines += ["", f"Coverage ({t.target}): {c.percent:.1f}% of {c.lines} lines, "
+                      f"`py/` {c.core_percent:.1f}% of {c.core_lines}", "",
+                      "| patch | added lines gcov counts | covered | % |", "|---|---|---|---|"]
+            lines += [f"| {patch} | {n} | {covered} | {pct} |" for patch, n, covered, pct in coverage_rows(c)]
     return "\n".join(lines) + "\n"
 
 

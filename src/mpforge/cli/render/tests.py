@@ -14,6 +14,7 @@ from pathlib import Path
 from mpforge.cli.render.files import element, json_clean, write_files, xml_text
 from mpforge.cli.render.files import readable as safe
 from mpforge.cli.ui import Console
+from mpforge.testing.coverage import CoverageReport
 from mpforge.testing.testrun import TestReport, TestResult, Verdict
 
 
@@ -81,6 +82,7 @@ def to_json(report: TestReport) -> dict:
         "retry_failed": report.retries,
         "counts": {v.value: report.count(v) for v in Verdict},
         "flaky": [r.test for r in report.flaky],
+        **({"coverage": report.coverage.as_dict()} if report.coverage else {}),
         "results": [{"test": r.test, "verdict": r.verdict.value, "seconds": r.seconds,
                      **({"attempts": r.attempts} if r.attempts != 1 else {}),
                      **({"reason": r.reason} if r.reason else {}),
@@ -125,7 +127,23 @@ def show_test_report(console: Console, report: TestReport) -> None:
         console.warn(f"{len(report.flaky)} flaky test(s), passed on a retry (fix them or list "
                      f"them in {report.baseline or 'the baseline'}): "
                      + ", ".join(safe(r.test) for r in report.flaky))
+    if report.coverage is not None:
+        show_coverage(console, report.coverage)
     if report.aborted:
         console.error(f"test run aborted: {report.aborted}")
     elif report.ok:
         console.ok("no unexpected failure")
+
+
+def coverage_rows(coverage: CoverageReport) -> list[tuple[str, str, str, str]]:
+    """The per-patch table: patch, added executable lines, covered, percent."""
+    return [(row.patch, str(row.lines), str(row.covered),
+             "-" if row.percent is None else f"{row.percent:.1f}%") for row in coverage.patches]
+
+
+def show_coverage(console: Console, coverage: CoverageReport) -> None:
+    """Line coverage overall and of ``py/``, the per-patch table, and where the reports are."""
+    console.table(f"coverage: {coverage.percent:.1f}% of {coverage.lines} lines, "
+                  f"py/ {coverage.core_percent:.1f}% of {coverage.core_lines}",
+                  ["patch", "added lines run by gcov", "covered", "%"], coverage_rows(coverage))
+    console.info(f"coverage reports: {coverage.cobertura} (Cobertura), {coverage.html} (HTML)")
