@@ -639,16 +639,16 @@ def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0
     emulator="time emulated boards (qemu) instead of the host",
     json="also write the figures (and the run: commit, host, date, command) to this JSON file",
     record=_RECORD_HELP + "bench-test.json",
-    check=_CHECK_HELP))
+    check=_CHECK_HELP, rounds="rounds of run-tests, cold and warm invoke test (default 3; medians)"))
 @reports_errors
 def bench_test(c: Context, port: str = "unix", jobs: int = 0, k: str | None = None,
                emulator: str | None = None, json: str | None = None, record: bool = False,
-               check: bool = False, mirror: str | None = None, verbose: bool = False,
+               check: bool = False, rounds: int = 3, mirror: str | None = None, verbose: bool = False,
                debug: bool = False) -> None:
-    """Benchmark invoke test against the tree's run-tests (same tests, verdicts compared)."""
+    """Benchmark invoke test (cold and warm) against the tree's run-tests, verdicts compared."""
     project = _project(verbose)
     result = test_bench.bench_test(_pipeline(project, mirror), select(project, port).target(),
-                                   jobs or os.cpu_count() or 1, k, emulator)
+                                   jobs or os.cpu_count() or 1, k, emulator, rounds)
     render_bench.show_test_bench(_console(project), result)
     _bench_results(project, "bench-test", result.as_dict(), result.limits, json=json, record=record,
                    check=check)

@@ -99,9 +99,13 @@ def show_build_bench(console: Console, result: BuildBench) -> None:
 
 def show_test_bench(console: Console, result: TestBench) -> None:
     """``bench-test``: ``invoke test`` against the tree's own runner, verdict by verdict."""
-    console.table(f"bench-test: {result.where}, {result.tests} tests", ["figure", "value"], [
-        ("tree's run-tests, one process", f"{result.runner_seconds:.1f} s"),
-        (f"invoke test, {result.jobs} shards", f"{result.ours_seconds:.1f} s"),
+    console.table(f"bench-test: {result.where}, {result.tests} tests, median of {result.rounds} round(s)",
+                  ["figure", "value"], [
+        ("tree's run-tests, one process", f"{result.runner_seconds:.2f} s"),
+        (f"invoke test, {result.jobs} shards, cold (no expected output cached)",
+         f"{result.cold_seconds:.2f} s ({result.cold_ratio:.2f} of run-tests)"),
+        (f"invoke test, {result.jobs} shards, warm", f"{result.warm_seconds:.2f} s ({result.warm_ratio:.2f})"),
+        ("rounds (run-tests, cold, warm)", "; ".join(f"{a:.2f}, {b:.2f}, {c:.2f} s" for a, b, c in result.samples)),
         ("identical verdicts", "yes" if result.same_verdicts else f"NO: {', '.join(result.differing)}"),
         ("unexpected failures", ", ".join(result.unexpected_failures) or "none"),
     ])
