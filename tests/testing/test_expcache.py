@@ -111,3 +111,39 @@ def test_other_calls_pass_through_untouched(tmp_path):
     assert hook(["py3", "-c", "print(1)"]) == b"real"  # not a file
     assert hook(["py3", "x.py"], stdin=None) == b"real"  # arguments the cache does not model
     assert len(calls) == 3 and not any(tmp_path.iterdir())
+
+
+CASES = {
+    "plain.py": "print('a', 1 + 1)\nprint('\\u3041')\n",
+    "argv.py": "import sys\nprint(sys.argv, __name__, __file__)\n",
+    "exits.py": "import sys\nprint('before')\nsys.exit(3)\n",
+    "message.py": "import sys\nsys.exit('no such thing')\n",
+    "raises.py": "print('half')\nraise ValueError('x')\n",
+    "neighbour.py": "import types\nprint(types.VALUE)\n",  # the folder's types.py, as for python3
+    "types.py": "VALUE = 'the folder types'\n",
+    "stdlib_first.py": "import json\nprint(json.dumps([1]))\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_forked_run_prints_what_python3_dash_b_prints(tmp_path, name):
+    folder = tmp_path / "basics"
+    folder.mkdir()
+    for case, text in CASES.items():
+        (folder / case).write_text(text)
+
+    def outcome(run):
+        try:
+            return 0, run()
+        except subprocess.CalledProcessError as exc:
+            return exc.returncode, exc.output
+
+    args = [sys.executable, "-B", f"basics/{name}"]
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        real = outcome(lambda: subprocess.check_output(args, stderr=subprocess.DEVNULL))
+        forked = outcome(lambda: expcache.run_forked(args))
+    finally:
+        os.chdir(here)
+    assert forked == real

@@ -22,16 +22,29 @@ every other ``.py`` file in its folder (a test may import its neighbours, as the
 sees it as before. Entries are written atomically (a temporary file renamed), so shards
 that compute the same entry at once cannot leave half of one.
 
+A missing output is computed without starting CPython afresh when the runner's CPython
+is the interpreter running the runner (the usual case: both are ``sys.executable``) and
+its only option is ``-B``: the runner's process forks, and the child runs the file as
+``python3 -B FILE`` would (:func:`run_forked`: ``__main__``, ``sys.argv``, ``sys.path[0]``
+the file's folder, every module a fresh interpreter has not loaded at start forgotten,
+stdout a fresh pipe, an uncaught exception a traceback and exit status 1). A fork costs about a millisecond, an
+interpreter's start-up some twenty, which is most of a cold run's work.
+
 ``invoke test --no-exp-cache`` runs without it; ``invoke bench-test`` measures it cold
 (an empty cache) and warm.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
+import io
 import json
 import os
 import subprocess
+import sys
+import traceback
+import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,8 +103,96 @@ class ExpectedOutputs:
         os.replace(tmp, path)
 
 
+def _exit_status(exc: SystemExit) -> int:
+    """The status ``sys.exit(code)`` gives, as CPython computes it (a message: printed, 1)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+_STARTUP_MODULES: set[str] | None = None
+
+
+def startup_modules(cpython: str) -> set[str]:
+    """The modules a fresh ``cpython -B`` has loaded before it runs a file (once a process)."""
+    global _STARTUP_MODULES
+    if _STARTUP_MODULES is None:
+        listed = subprocess.run([cpython, "-B", "-c", "import sys; print(' '.join(sys.modules))"],
+                                capture_output=True, text=True, check=True).stdout
+        _STARTUP_MODULES = set(listed.split())
+    return _STARTUP_MODULES
+
+
+def run_forked(args: Sequence[str]) -> bytes:
+    """What ``python3 -B FILE`` prints (``args`` is that command), computed in a forked child
+    of this interpreter (``types``, ``builtins`` and ``sys`` are loaded by every interpreter
+    at start); :class:`subprocess.CalledProcessError` for a non-zero exit, as
+    ``check_output`` raises it. See the module docstring."""
+    file = str(args[-1])
+    preloaded = startup_modules(str(args[0]))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 1
+        try:
+            os.close(read)
+            os.dup2(write, 1)
+            os.close(write)
+            folder = os.path.dirname(os.path.abspath(file))
+            # forget what this process imported that a fresh interpreter had not loaded: the
+            # file imports it afresh, from its own folder first, as under python3 -B (where
+            # float/types.py, say, is the types that a later `import json` meets)
+            for name in [m for m in sys.modules if m not in preloaded and m != "__main__"]:
+                del sys.modules[name]
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding=sys.stdout.encoding,
+                                          errors=sys.stdout.errors)
+            sys.argv = [file]
+            launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyboard_shim")
+            sys.path[:] = [folder, *(p for p in sys.path if p not in ("", os.getcwd(), launcher))]
+            sys.dont_write_bytecode = True
+            try:
+                # by hand, not runpy: runpy imports more (pkgutil, types) once the folder
+                # is on the path, where float/types.py would be found first
+                with open(file, "rb") as source:
+                    code = compile(source.read(), file, "exec", dont_inherit=True)
+                main = types.ModuleType("__main__")
+                main.__file__ = os.path.abspath(file)  # as CPython 3.9+ sets it
+                main.__builtins__ = builtins  # type: ignore[attr-defined]
+                sys.modules["__main__"] = main
+                exec(code, main.__dict__)
+                status = 0
+            except SystemExit as exc:
+                status = _exit_status(exc)
+            except BaseException:
+                traceback.print_exc()
+                status = 1
+            sys.stdout.flush()
+        finally:
+            os._exit(status)
+    os.close(write)
+    chunks = []
+    with os.fdopen(read, "rb") as pipe:
+        while chunk := pipe.read(65536):
+            chunks.append(chunk)
+    _, wait = os.waitpid(pid, 0)
+    output = b"".join(chunks)
+    code = os.waitstatus_to_exitcode(wait)
+    if code != 0:
+        raise subprocess.CalledProcessError(code, list(args), output)
+    return output
+
+
+def _forkable(cpython: str, options: Sequence[str]) -> bool:
+    """True when a fork of this interpreter computes what ``cpython *options FILE`` would."""
+    same = os.path.realpath(cpython) == os.path.realpath(sys.executable) or cpython == sys.executable
+    return same and list(options) == ["-B"] and hasattr(os, "fork")
+
+
 def cached_check_output(cache: ExpectedOutputs, cpython: str, version: str,
-                        real: Callable[..., Any]) -> Callable[..., Any]:
+                        real: Callable[..., Any], fork: bool = True) -> Callable[..., Any]:
     """A ``subprocess.check_output`` that answers ``[cpython, *options, FILE.py]`` from
     ``cache`` and hands every other call to ``real``."""
     memo: dict[Path, str] = {}
@@ -107,7 +208,9 @@ def cached_check_output(cache: ExpectedOutputs, cpython: str, version: str,
         found = cache.get(entry)
         if found is not None:
             return found
-        output = real(args)  # a CPython crash raises, and is not stored
+        options = [str(a) for a in args[1:-1]]
+        # a CPython crash raises, and is not stored
+        output = run_forked(args) if fork and _forkable(cpython, options) else real(args)
         cache.put(entry, output)
         return output
 
