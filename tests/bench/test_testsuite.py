@@ -15,13 +15,14 @@ from mpforge.core.errors import BenchError
 from mpforge.firmware.pipeline import Pipeline
 
 
-def figures(runner: float, cold: float, warm: float) -> TestBench:
-    return TestBench("unix (host)", 10, runner, cold, warm, 2, True, [], [])
+def figures(runner: float, cold: float, warm: float, differing: tuple[str, ...] = ()) -> TestBench:
+    return TestBench("unix (host)", 10, runner, cold, warm, 2, not differing, list(differing), [])
 
 
-def test_the_ratios_and_their_targets() -> None:
-    assert [(t.measured, t.met) for t in figures(10.0, 5.0, 3.0).limits] == [(0.5, True), (0.3, True)]
-    assert [t.met for t in figures(10.0, 7.0, 4.5).limits] == [False, False]
+def test_the_ratios_and_the_verdicts_are_its_targets() -> None:
+    assert [(t.measured, t.met) for t in figures(10.0, 5.0, 3.0).limits] == [(0, True), (0.5, True), (0.3, True)]
+    assert [t.met for t in figures(10.0, 7.0, 4.5).limits] == [True, False, False]
+    assert [t.met for t in figures(10.0, 5.0, 3.0, ("basics/a.py",)).limits] == [False, True, True]
 
 
 def test_a_runner_that_took_no_time_gives_no_target_and_no_crash() -> None:
@@ -45,7 +46,8 @@ def test_bench_test_times_the_runner_and_invoke_test_cold_and_warm(fixture_proje
     assert figures["same_verdicts"] and figures["differing"] == []
     assert all(s > 0 for sample in figures["samples"] for s in sample)
     assert [t["name"] for t in figures["targets_checked"]] == [
-        "invoke test, cold / the tree's run-tests", "invoke test, warm / the tree's run-tests"]
+        "verdicts that differ from run-tests'", "invoke test, cold / the tree's run-tests",
+        "invoke test, warm / the tree's run-tests"]
     # the timed commands ran under no lock of the bench's, and left the cache warm
     assert "cold" in result.stdout and "warm" in result.stdout
 

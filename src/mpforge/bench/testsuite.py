@@ -66,10 +66,14 @@ class TestBench:
 
     @property
     def limits(self) -> list[BenchTarget]:
-        """The targets, when there is a runner time to compare with."""
+        """The targets, when there is a runner time to compare with: the two ratios, and
+        not one verdict that differs from the runner's (a faster run that judges
+        differently is no win)."""
         if not self.runner_seconds:
             return []
-        return [BenchTarget("invoke test, cold / the tree's run-tests", round(self.cold_ratio, 3),
+        return [BenchTarget("verdicts that differ from run-tests'", len(self.differing), 0, not self.differing,
+                            ", ".join(self.differing)),
+                BenchTarget("invoke test, cold / the tree's run-tests", round(self.cold_ratio, 3),
                             self.COLD_LIMIT, self.cold_ratio <= self.COLD_LIMIT),
                 BenchTarget("invoke test, warm / the tree's run-tests", round(self.warm_ratio, 3),
                             self.WARM_LIMIT, self.warm_ratio <= self.WARM_LIMIT)]
