@@ -19,13 +19,14 @@ status is non-zero if anything failed. :func:`run_ci` returns a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge.core.config import PortDef
 from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.core.report import Reporter
 from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import size as size_mod
 from mpforge.firmware.matrix import MatrixReport, Progress, Status
@@ -85,7 +86,7 @@ class CiReport:
         return all(s.status != "failed" for s in self.steps) and not self.output_error
 
 
-def _step(report: CiReport, name: str, console, action) -> object:
+def _step(report: CiReport, name: str, console: Reporter, action: Callable[[Step], object]) -> object:
     """Run one step, recording its outcome; a library error fails the step, not the run."""
     step = Step(name)
     report.steps.append(step)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, TextIO
 
 from rich.console import Console as RichConsole
 from rich.table import Table
@@ -115,7 +116,7 @@ class Console:
         """The rich console behind this one, for widgets (progress bars) on a terminal."""
         return self._rich
 
-    def live(self, render):
+    def live(self, render: Callable[[], Any]) -> Any:
         """A live-updating view on a terminal (``render()`` returns a rich renderable); None in plain mode."""
         if self.plain:
             return None
@@ -123,7 +124,7 @@ class Console:
         return Live(render(), console=self._rich, refresh_per_second=4, transient=False,
                     get_renderable=render)
 
-    def status(self, text: str):
+    def status(self, text: str) -> AbstractContextManager[Any]:
         """A context manager showing a spinner on a terminal (a line otherwise)."""
         if self.plain:
             self.step(text)

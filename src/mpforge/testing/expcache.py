@@ -157,12 +157,12 @@ def run_forked(args: Sequence[str]) -> bytes:
                 # by hand, not runpy: runpy imports more (pkgutil, types) once the folder
                 # is on the path, where float/types.py would be found first
                 with open(file, "rb") as source:
-                    code = compile(source.read(), file, "exec", dont_inherit=True)
+                    compiled = compile(source.read(), file, "exec", dont_inherit=True)
                 main = types.ModuleType("__main__")
                 main.__file__ = os.path.abspath(file)  # as CPython 3.9+ sets it
                 main.__builtins__ = builtins  # type: ignore[attr-defined]
                 sys.modules["__main__"] = main
-                exec(code, main.__dict__)
+                exec(compiled, main.__dict__)
                 status = 0
             except SystemExit as exc:
                 status = _exit_status(exc)
