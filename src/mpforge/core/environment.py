@@ -90,6 +90,8 @@ FAULT_POINTS: dict[str, str] = {
     "patch.committed": "mpforge.tree.journal: txn/ committed, no tree file written yet",
     "patch.write": "mpforge.tree.journal: after each tree file replaced (or removed)",
     "patch.record": "mpforge.tree.journal: applied.json replaced (or removed), journal.json still there",
+    "patch.author": "mpforge.tree.authoring: patch file and authoring.json written; series and record not yet",
+    "mirror.fetched": "mpforge.tree.mirror: a new repository's commits fetched into its temporary folder, not renamed",
     "publish.copy": "mpforge.firmware.dist: after each artifact copied into the staging folder",
     "publish.swap": "mpforge.firmware.dist: between the two renames that swap dist/<target>",
 }

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge.core.errors import CommandFailed, GitError, OfflineError
-from mpforge.core.executor import Executor
+from mpforge.core.executor import Executor, Result
+from mpforge.tree.bundle import unpack_bundle
 
 GITHUB = "https://github.com/"
 #: Seconds a reachability probe of a remote may take before we call it unreachable.
@@ -28,12 +29,17 @@ GIT_ENV = {
 
 
 def normalise_mirror(mirror: str | None) -> str | None:
-    """A mirror base as git wants it: absolute for folders, no trailing slash."""
+    """A mirror base as git wants it: absolute for folders, no trailing slash; a bundle file
+    (``invoke mirror DIR --bundle FILE``) is unpacked into a cache folder, which is the mirror
+    (see :mod:`mpforge.tree.bundle`)."""
     if not mirror:
         return None
     if "://" in mirror or mirror.startswith("git@"):
         return mirror.rstrip("/")
-    return str(Path(mirror).expanduser().resolve())
+    path = Path(mirror).expanduser().resolve()
+    if path.is_file():
+        return str(unpack_bundle(path))
+    return str(path)
 
 
 def mirrored(url: str, mirror: str | None) -> str:
@@ -57,7 +63,7 @@ class Git:
                 "-c", f"url.{self.mirror}/.insteadOf={GITHUB}"]
 
     def run(self, repo: Path, *args: str, check: bool = True, mutates: bool = True,
-            timeout: float | None = None, what: str = "git", hint: str = ""):
+            timeout: float | None = None, what: str = "git", hint: str = "") -> Result:
         return self.executor.run(["git", *self.config_args(), "-C", str(repo), *args],
                                  env=GIT_ENV, check=check, mutates=mutates,
                                  timeout=timeout, what=what, hint=hint)

@@ -31,12 +31,13 @@ found, and named, before anything changed.
 
 from __future__ import annotations
 
+import hashlib
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from mpforge.core.errors import PatchError
-from mpforge.core.state import atomic_write_bytes, disk_errors, fault_point
+from mpforge.core.state import atomic_write_bytes, disk_errors, fault_point, read_json
 from mpforge.tree.files import Digest
 from mpforge.tree.journal import Journal, Scratch
 from mpforge.tree.record import Record, RecordedTree, TreeState
@@ -44,6 +45,10 @@ from mpforge.tree.series import Patch, read_series
 
 #: importable from here, as before the series, record and journal had modules of their own
 __all__ = ["Patch", "PatchQueue", "PatchState", "Record", "TreeState", "read_series"]
+
+#: in the state folder: a patch written by ``patch --new``/``--refresh`` whose record is not
+#: written yet (see :mod:`mpforge.tree.authoring`; :meth:`PatchQueue.recover` finishes it)
+AUTHORING = "authoring.json"
 
 
 class PatchState(str, Enum):
@@ -76,8 +81,42 @@ class PatchQueue(RecordedTree):
         return self._journal().interrupted()
 
     def recover(self) -> str | None:
-        """Finish an interrupted operation (see :mod:`mpforge.tree.journal`); a line saying so, or None."""
-        return self._journal().recover()
+        """Finish an interrupted operation (see :mod:`mpforge.tree.journal`) and an interrupted
+        ``patch --new``/``--refresh`` (:meth:`_finish_authoring`); a line saying so, or None."""
+        line = self._journal().recover()
+        return self._finish_authoring() or line
+
+    def _finish_authoring(self, interrupted: bool = True) -> str | None:
+        """Write the record a ``patch --new``/``--refresh`` announced in :data:`AUTHORING`, when the
+        series file and the patch file are the ones it wrote (else the run stopped before the
+        series changed: nothing to finish); then remove the marker."""
+        marker = self.state_dir / AUTHORING
+        if not marker.exists() or self.executor.dry_run:
+            return None
+        data = read_json(marker, self.notes.append)
+        if data is None:  # damaged (reported): nothing it says can be trusted
+            marker.unlink(missing_ok=True)
+            return None
+        series_file = self.patches_dir / "series"
+        patch_file = self.patches_dir / str(data.get("patch", ""))
+        line = None
+        try:
+            same = (hashlib.sha256(series_file.read_bytes()).hexdigest() == data.get("series")
+                    and hashlib.sha256(patch_file.read_bytes()).hexdigest() == data.get("patch_sha256"))
+        except OSError:
+            same = False
+        if same:
+            series = read_series(self.patches_dir)
+            recorded = [(e["name"], e["sha256"]) for e in data["record"]["patches"]]
+            files = {rel: (d[0], d[1]) for rel, d in data["record"]["files"].items()}
+            if _same_entries(series, recorded) and self._classify(files)[0] in (TreeState.APPLIED,
+                                                                                TreeState.EDITED):
+                self._write_record_only(Record(series, files, data["record"].get("head", "")))
+                if interrupted:
+                    line = f"finished an interrupted `invoke patch --new/--refresh` ({patch_file.name})"
+                    self.notes.append(line)
+        marker.unlink(missing_ok=True)
+        return line
 
     def _commit(self, scratch: Scratch, op: str, changes: dict[str, tuple[Digest, Digest]],
                 record: Record | None) -> None:
@@ -374,6 +413,10 @@ class PatchQueue(RecordedTree):
         argv = ["git", "-C", str(self.tree), "apply", "--check", "--whitespace=nowarn",
                 *(["-R"] if reverse else []), f"-p{patches[0].strip}", *[str(p.path) for p in patches]]
         return self.executor.run(argv, check=False, mutates=False).ok
+
+def _same_entries(series: list[Patch], entries: list[tuple[str, str]]) -> bool:
+    return [(p.name, p.sha256) for p in series] == entries
+
 
 def _same(old: list[Patch], series: list[Patch]) -> bool:
     return [(p.name, p.sha256) for p in old] == [(p.name, p.sha256) for p in series]
