@@ -74,7 +74,7 @@ def test_artifact_formats_of_the_other_runners_are_checked():
 
 
 def test_the_registry_holds_every_runner_by_its_name():
-    assert sorted(RUNNERS) == ["cc3200", "dfu-util", "esptool", "pydfu", "teensy"]
+    assert sorted(RUNNERS) == ["cc3200", "dfu-util", "esptool", "openocd", "pydfu", "pyocd", "teensy"]
     for name, runner in RUNNERS.items():
         assert runner.name == name and issubclass(runner, Runner)
         assert isinstance(runner_named(name), runner)
@@ -94,10 +94,11 @@ def test_an_unknown_name_fails_naming_the_nearest_runner_and_all_of_them():
         runner_named("dfu-utl")
     assert isinstance(typo.value, ConfigError)
     assert typo.value.message == "unknown runner 'dfu-utl'"
-    assert typo.value.hint == "did you mean 'dfu-util'? runners: cc3200, dfu-util, esptool, pydfu, teensy"
+    assert typo.value.hint == ("did you mean 'dfu-util'? runners: cc3200, dfu-util, esptool, openocd, "
+                               "pydfu, pyocd, teensy")
     with pytest.raises(UnknownRunner) as far_off:
-        runner_named("openocd")
-    assert far_off.value.hint == "runners: cc3200, dfu-util, esptool, pydfu, teensy"
+        runner_named("jlink")
+    assert far_off.value.hint == "runners: cc3200, dfu-util, esptool, openocd, pydfu, pyocd, teensy"
 
 
 def _flash_names(port) -> list[str]:
@@ -147,7 +148,8 @@ def test_an_unknown_runner_option_is_refused(project):
 
 #: a port (and board) each runner flashes
 PORT_OF = {"dfu-util": ("stmhal", "PYBV11"), "pydfu": ("stmhal", "PYBV11"), "esptool": ("esp8266", None),
-           "teensy": ("teensy", None), "cc3200": ("cc3200", None)}
+           "teensy": ("teensy", None), "cc3200": ("cc3200", None),
+           "openocd": ("stmhal", "PYBV11"), "pyocd": ("teensy", None)}
 
 
 @pytest.fixture
@@ -169,8 +171,11 @@ def test_erase_is_planned_only_for_a_runner_that_can_erase(project, name):
     device = "/dev/ttyUSB0" if RUNNERS[name].needs_serial else None
     if RUNNERS[name].can_erase:
         commands = _plan(project, name, device=device, erase=True).commands
-        assert commands[0][-1] == "erase_flash"
-        assert all("erase_flash" not in argv for argv in _plan(project, name, device=device).commands)
+        plain = _plan(project, name, device=device).commands
+        # one erase command first (esptool's erase_flash, pyocd's erase --chip), then the same writes
+        erase_words = {"erase_flash", "erase"}
+        assert commands[1:] == plain and erase_words & set(commands[0])
+        assert not any(erase_words & set(argv) for argv in plain)
     else:
         with pytest.raises(DeployError, match=f"runner {name} cannot erase"):
             _plan(project, name, device=device, erase=True)

@@ -23,6 +23,11 @@ String values may contain placeholders, filled by :func:`expand`:
 ``{dist_root}``  the ``dist/`` folder (to use another target's artifact)
 ``{deplibs}``    the port's deplib folder (``build/deplibs/<port>``)
 ``{src-NAME}``   the checkout of the port's pinned source NAME
+
+Why one long module: it is the whole data model (every table a data file may hold,
+its schema and its typed form, and the catalog that checks the references between
+files), kept together so that a key added to a schema and its dataclass are read and
+reviewed side by side; it holds no behaviour beyond loading and checking.
 """
 
 from __future__ import annotations
@@ -86,6 +91,11 @@ PORT_SCHEMA: Schema = {
     # invoke build/test --variant NAME: the same target built another way (its own build
     # folder and dist/<target>-NAME/), e.g. coverage or an -O0 debug build
     "variants": {"*": {"description": None, "make_vars": None, "append_vars": None}},
+    # invoke debug (and the SWD runners of invoke deploy): the debugger, the file it reads,
+    # and the probe's gdb server and flashing tool (see mpforge.device.debug)
+    "debug": {"gdb": None, "elf": None, "server": None,
+              "openocd": {"interface": None, "target": None, "commands": None},
+              "pyocd": {"target": None, "options": None}},
     "test": {"host": {"binary": None, "dirs": None, "target": None,
                       # invoke ci runs each of these too, with baselines of their own
                       "variants": {"*": {"description": None, "emit": None, "heapsize": None, "dirs": None}}},
@@ -292,6 +302,68 @@ class FlashDef:
 
 
 @dataclass(frozen=True)
+class OpenOcdDef:
+    """``[debug.openocd]``: the OpenOCD configs of the board's probe and chip, as OpenOCD
+    finds them in its scripts folder (``interface/stlink.cfg``, ``target/stm32f4x.cfg``),
+    and commands run after them (``-c``), e.g. a reset configuration."""
+
+    interface: str
+    target: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PyOcdDef:
+    """``[debug.pyocd]``: pyOCD's name for the chip (``-t``, ``pyocd list --targets``) and
+    its other options (``-O KEY=VALUE``, ``--pack FILE`` ...), passed as given."""
+
+    target: str
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DebugDef:
+    """``[debug]``: how ``invoke debug`` debugs the port's firmware, and what the SWD runners
+    (``openocd``, ``pyocd``) of ``invoke deploy`` drive.
+
+    ``gdb`` is the debugger (a host tool of ``toolchains/host-tools.toml``:
+    ``gdb-multiarch`` for firmware, ``gdb`` for a host program); ``elf`` the file of
+    ``dist/<target>/`` it reads (symbols and, built with ``-g``, file and line); ``server``
+    the probe's gdb server on hardware (``openocd`` or ``pyocd``, whose tables say how
+    to reach the board). An emulated board needs no server: QEMU's gdb stub serves.
+    """
+
+    gdb: str = ""
+    elf: str = ""
+    server: str = ""
+    openocd: OpenOcdDef | None = None
+    pyocd: PyOcdDef | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.gdb)
+
+
+def _debug_def(raw: Mapping[str, Any], where: Path) -> DebugDef:
+    if not raw:
+        return DebugDef()
+    openocd = raw.get("openocd")
+    pyocd = raw.get("pyocd")
+    server = str(raw.get("server", ""))
+    if server and server not in ("openocd", "pyocd"):
+        raise ConfigError(f"{where.name}: [debug] server = '{server}' is not a gdb server mpforge runs",
+                          "use 'openocd' or 'pyocd'")
+    if server and not raw.get(server):
+        raise ConfigError(f"{where.name}: [debug] server = '{server}' needs a [debug.{server}] table",
+                          f"add it to {where}")
+    return DebugDef(
+        gdb=_need(raw, "gdb", str, where), elf=_need(raw, "elf", str, where), server=server,
+        openocd=OpenOcdDef(_need(openocd, "interface", str, where), _need(openocd, "target", str, where),
+                           tuple(_str_list(openocd, "commands", where))) if openocd else None,
+        pyocd=PyOcdDef(_need(pyocd, "target", str, where), tuple(_str_list(pyocd, "options", where)))
+        if pyocd else None)
+
+
+@dataclass(frozen=True)
 class RunVariantDef:
     """``[test.host.variants.NAME]``: the suite run another way, by the tree's runner's own
     options: ``emit`` (``--emit native``), ``heapsize`` (``--heapsize 32k``), or other test
@@ -422,6 +494,8 @@ class PortDef:
     test: TestDef = field(default_factory=TestDef)
     #: ``[variants.NAME]``: other ways to build the port's targets (see :class:`VariantDef`)
     variants: dict[str, VariantDef] = field(default_factory=dict)
+    #: ``[debug]``: the debugger and the probe (see :class:`DebugDef`; empty: none declared)
+    debug: DebugDef = field(default_factory=DebugDef)
     source: Path | None = None
 
     def variant(self, name: str) -> VariantDef:
@@ -511,6 +585,7 @@ class PortDef:
             flash=_flash_def(data.get("flash", {}), path),
             test=_test_def(data.get("test", {}), path),
             variants=_variants(data.get("variants", {}), path),
+            debug=_debug_def(data.get("debug", {}), path),
             source=path,
         )
 

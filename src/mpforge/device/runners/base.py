@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from mpforge.core.config import DebugDef, PortDef
 from mpforge.core.errors import DeployError, UnknownRunner
 from mpforge.core.project import Target
 
@@ -50,6 +51,8 @@ class FlashJob:
     tree: Path | None = None
     dfu_path: str = ""  # the one DFU device to write (dfu-util -p), when known
     dfu_serial: str = ""  # ... or its serial number (dfu-util -S)
+    probe_serial: str = ""  # the one SWD probe to write through (its USB serial), when known
+    debug: DebugDef | None = None  # the port's [debug]: the probe's configs (SWD runners)
 
 
 class Runner:
@@ -91,6 +94,21 @@ class Runner:
     def writes_file_named(self, name: str) -> bool:
         """Whether a file called ``name`` is of a kind this runner writes (by its suffix)."""
         return any(name.endswith(kind.suffix) for kind in self.writes)
+
+    def artifact_name(self, port: PortDef) -> str:
+        """The file of ``dist/<target>/`` this runner writes for ``port``: ``[flash] artifact``
+        when it is of a kind the runner writes, else the port's first artifact that is
+        (an SWD runner writes stmhal's ``firmware.hex``, not the ``.dfu`` DFU writes); else
+        ``[flash] artifact``, which the deploy flow then refuses, naming the kinds."""
+        wanted = port.flash.artifact
+        if not wanted or self.writes_file_named(wanted) or not self.writes:
+            return wanted
+        return next((a.name for a in port.artifacts if a.dist and self.writes_file_named(a.name)), wanted)
+
+    def prepare(self, target: Target, job: FlashJob, device: str | None) -> FlashJob:
+        """The job completed with what this runner needs of the target and ``--device``
+        (an SWD runner: the probe's configs and serial); the default needs nothing more."""
+        return job
 
     def check(self, job: FlashJob) -> None:
         """Refuse a job that asks for what this runner cannot do or lacks what it needs."""

@@ -75,8 +75,12 @@ def flash_regions(target: Target) -> list[tuple[int, int]]:
     ld = flash.ld_file
     if flash.ld_file_var:
         mk = target.board_folder / "mpconfigboard.mk"  # the tree's, or one outside it (--board-dir)
-        match = re.search(rf"^{flash.ld_file_var}\s*=\s*(\S+)", mk.read_text(), re.MULTILINE) \
-            if mk.exists() else None
+        text = mk.read_text() if mk.exists() else ""
+        # a board built like another includes its make file (PYBV10_QEMU: boards/PYBV10/...)
+        for included in re.findall(r"^include\s+(\S+)", text, re.MULTILINE):
+            if (target.port_dir / included).is_file():
+                text += "\n" + (target.port_dir / included).read_text()
+        match = re.search(rf"^{flash.ld_file_var}\s*=\s*(\S+)", text, re.MULTILINE)
         if not match:
             raise DeployError(f"{mk.name} of {target.board} names no {flash.ld_file_var}",
                               "is the tree fetched?")
