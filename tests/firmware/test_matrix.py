@@ -46,8 +46,8 @@ def test_boards_come_from_the_tree_and_one_failure_does_not_stop_the_others(fixt
     assert "board.c:3:12: error" in result.stderr  # the first compiler error, shown
     for name in ("stmhal-PYBV10", "stmhal-PYBV11"):
         dist = fixture_project / "dist" / name
-        assert {p.name for p in dist.iterdir()} == {"firmware.dfu", "firmware.hex",
-                                                    "firmware.elf", "manifest.json"}
+        assert {p.name for p in dist.iterdir()} == {"firmware.dfu", "firmware.hex", "firmware.elf",
+                                                    "manifest.json", "sbom.spdx.json", "provenance.intoto.json"}
         manifest = json.loads((dist / "manifest.json").read_text())
         assert manifest["board"] == name.split("-")[1]
         assert manifest["size"]["text"] > 0

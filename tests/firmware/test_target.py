@@ -31,8 +31,8 @@ def test_build_from_mirror_produces_working_binary_and_manifest(fixture_project,
     assert lines[1] == "collections 3"
 
     manifest = json.loads((binary.parent / "manifest.json").read_text())
-    (artifact,) = manifest["artifacts"]
-    assert artifact["name"] == "micropython"
+    artifact, debug_info = manifest["artifacts"]
+    assert (artifact["name"], debug_info["name"]) == ("micropython", "micropython.debug")  # gdb's
     # the link map is moved out of the tree too, but not published (it embeds paths)
     assert (fixture_project / "build" / "unix" / "out" / "micropython.map").exists()
     assert manifest["size"]["text"] > 0
@@ -165,3 +165,42 @@ def test_an_interrupted_build_starts_from_a_fresh_build_directory(fixture_projec
     assert "the last build was interrupted: starting a fresh build directory" in result.stdout
     assert not half.exists()
     assert json.loads(stamp.read_text())["state"] == "done"
+
+
+def test_the_manifest_names_the_version_and_a_user_edit_makes_it_dirty(fixture_project, fixture_mirror):
+    from mpforge.firmware.manifest import series_id
+
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    dist = fixture_project / "dist" / "unix"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    clean = manifest["version"]
+    assert clean == manifest["tree"]["describe"].removesuffix("-dirty") + "+s." + series_id(manifest["patches"])
+    (fixture_project / "micropython" / "py" / "gc.c").write_text(
+        (fixture_project / "micropython" / "py" / "gc.c").read_text() + "\n/* a user's edit */\n")
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    dirty = json.loads((dist / "manifest.json").read_text())
+    assert dirty["version"] == clean + ".dirty"
+    statement = json.loads((dist / "provenance.intoto.json").read_text())
+    env = statement["predicate"]["buildDefinition"]["internalParameters"]["environment"]
+    assert env["MPFORGE_VERSION_SUFFIX"] == "+s." + series_id(manifest["patches"]) + ".dirty"
+
+
+def test_a_build_missing_its_sbom_or_attestation_is_published_again(fixture_project, fixture_mirror):
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    dist = fixture_project / "dist" / "unix"
+    sbom = (dist / "sbom.spdx.json").read_bytes()
+    (dist / "sbom.spdx.json").unlink()
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    assert (dist / "sbom.spdx.json").read_bytes() == sbom  # the same build: the same document
+    assert (dist / "provenance.intoto.json").is_file()
+
+
+def test_the_assembler_gets_the_debug_prefix_map_too():
+    from mpforge.firmware.target import with_assembler_prefix_maps
+
+    flags = ["-ffile-prefix-map={root}=.", "-g"]
+    assert with_assembler_prefix_maps(flags) == ["-ffile-prefix-map={root}=.", "-g",
+                                                 "-fdebug-prefix-map={root}=."]
+    assert with_assembler_prefix_maps(["-fdebug-prefix-map=/a=.", "-ffile-prefix-map=/a=."]) == [
+        "-fdebug-prefix-map=/a=.", "-ffile-prefix-map=/a=."]
+    assert with_assembler_prefix_maps(["-O2"]) == ["-O2"]

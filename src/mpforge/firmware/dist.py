@@ -46,11 +46,13 @@ def tidy_dist(dist_root: Path) -> list[str]:
 published: list[str] = []
 
 
-def publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) -> None:
+def publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict,
+            documents: dict[str, dict] | None = None) -> None:
     """Replace ``dist/<target>/`` with the new artifacts; it never holds half a build.
 
     The artifacts are copied (from any file system: ``build/`` may be on another
-    disk) into a staging folder inside ``dist/`` with the manifest, and flushed to
+    disk) into a staging folder inside ``dist/`` with the manifest and the
+    ``documents`` (file name -> JSON: the SBOM and the attestation), and flushed to
     disk; two renames within ``dist/`` then swap it in (the old folder aside, the
     new one in place), with Ctrl-C and SIGTERM held back between them. A process
     killed between the two leaves the old build aside, which :func:`tidy_dist`
@@ -72,6 +74,8 @@ def publish(target: Target, artifacts: list[tuple[str, Path]], manifest: dict) -
                     os.fsync(fh.fileno())
                 fault_point("publish.copy")
             write_json(staging / "manifest.json", manifest)
+            for name, document in (documents or {}).items():
+                write_json(staging / name, document)
             final = target.dist_dir
             old = dist_root / f".{target.name}.old-{os.getpid()}"
             with deferred_signals():

@@ -17,11 +17,19 @@ steps, each a no-op when already done:
    (:func:`first_error`);
 4. the artifacts are published to ``dist/<target>/`` atomically
    (:mod:`mpforge.firmware.dist`) with ``manifest.json``: each artifact's sha256 and
-   size, the tree, the patches, the toolchain, the make variables, the sizes.
+   size, the tree, the patches, the toolchain, the make variables, the sizes, the
+   version string; with ``sbom.spdx.json`` (:mod:`mpforge.firmware.sbom`) and
+   ``provenance.intoto.json`` (:mod:`mpforge.firmware.provenance`) next to it.
+
+The version the firmware shows (banner, ``os.uname()``) is
+:func:`~mpforge.firmware.manifest.version_string`: make gets its suffix (the series
+id, ``.dirty``) as ``MPFORGE_VERSION_SUFFIX``, which the tree's
+``py/makeversionhdr.py`` appends (patch 0017), and the manifest names the same string.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shutil
@@ -36,9 +44,20 @@ from mpforge.core.errors import BuildFailed, CommandFailed
 from mpforge.core.project import Target
 from mpforge.core.state import move_file, read_json, write_json
 from mpforge.firmware import app as app_mod
+from mpforge.firmware import materials as materials_mod
 from mpforge.firmware.ccache import Ccache, CcacheStats
 from mpforge.firmware.dist import publish, tidy_dist
-from mpforge.firmware.manifest import files_digest, inputs_key, sha256_file, source_date_epoch, tree_facts
+from mpforge.firmware.manifest import (
+    files_digest,
+    inputs_key,
+    sha256_file,
+    source_date_epoch,
+    tree_facts,
+    version_string,
+    version_suffix,
+)
+from mpforge.firmware.provenance import PROVENANCE_NAME, statement
+from mpforge.firmware.sbom import SBOM_NAME, sbom_document
 from mpforge.firmware.size import elf_size
 from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
 from mpforge.tree.prepare import TreeInfo
@@ -102,7 +121,7 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     for name, value in [*extra_vars.items(), *(variant.append_vars.items() if variant else ())]:
         # deplib flags and a variant's added flags add to the port's own
         variables[name] = f"{variables[name]} {value}" if name in variables else value
-    flags = target.toolchain.cc_flags + port.cc_flags
+    flags = with_assembler_prefix_maps(target.toolchain.cc_flags + port.cc_flags)
     if flags or cc_prefix:
         variables["CC"] = " ".join([*(cc_prefix or []), "{cc}", *flags])
     passes = port.make_passes or [MakePass("", {}, [])]
@@ -115,6 +134,21 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
         argv += [expand(t, values) for t in (make_pass.targets or port.make_targets)]
         argvs.append(argv)
     return argvs
+
+
+def with_assembler_prefix_maps(flags: list[str]) -> list[str]:
+    """``flags`` with a ``-fdebug-prefix-map`` for each ``-ffile-prefix-map``.
+
+    gcc (12) hands the assembler (``as --debug-prefix-map``) the debug map only: a ``.S``
+    file built with ``-g`` (stmhal's ``startup_stm32.S``) otherwise keeps the absolute
+    folder as its DWARF compilation directory, and the ELF differs between checkouts."""
+    out = list(flags)
+    for flag in flags:
+        if flag.startswith("-ffile-prefix-map="):
+            debug = "-fdebug-prefix-map=" + flag.split("=", 1)[1]
+            if debug not in out:
+                out.append(debug)
+    return out
 
 
 @dataclass
@@ -152,6 +186,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     """
     project = target.project
     started = time.monotonic()
+    started_on = datetime.datetime.now(datetime.UTC)
     found = toolchain
     if found is None:  # a caller without a pipeline: probe what the pipeline probes once
         found = find_toolchain(target.toolchain, project.executor)
@@ -160,7 +195,9 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     cache = Ccache.for_build(project, ccache)
     argvs = make_argvs(target, deplib_vars, jobs, cache.prefix if cache else None)
     epoch = source_date_epoch(project)
-    inputs = _inputs(target, tree, found, deplib_vars, epoch)
+    clean_tree = tree.fingerprint is not None and tree.fingerprint.matches
+    version = version_string(tree.describe, tree.patches, clean_tree)
+    inputs = _inputs(target, tree, found, deplib_vars, epoch, version)
     key = inputs_key(inputs)
     differs = tree.fingerprint.differing if tree.fingerprint else []
 
@@ -169,7 +206,10 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         return BuildResult(target.name, target.dist_dir, old, False, time.monotonic() - started,
                            cached=True, tree_differs=differs)
     mark = _fresh_build_dir(target, inputs, clean)
-    env = {"SOURCE_DATE_EPOCH": str(epoch), **(cache.env if cache else {}), **(make_env or {})}
+    # what the firmware says it is: the tree's makeversionhdr.py appends the suffix
+    build_env = {"SOURCE_DATE_EPOCH": str(epoch),
+                 "MPFORGE_VERSION_SUFFIX": version_suffix(tree.patches, clean_tree)}
+    env = {**build_env, **(cache.env if cache else {}), **(make_env or {})}
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
@@ -188,6 +228,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                       for name, path in artifacts],
         "size": elf_size(target, Path(expand(target.port.size_elf, target.placeholders())))
         if target.port.size_elf else {},
+        "version": version,
         "tree": {"commit": tree.commit, "describe": tree.describe, **tree_facts(tree)},
         "patches": tree.patches,
         "toolchain": {"name": found.name, "version": found.version},
@@ -203,8 +244,15 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         "mpforge": __version__,
     }
     if old is None or old.get("artifacts") != manifest["artifacts"] \
-            or old.get("inputs_key") != key or not target.dist_dir.is_dir():
-        publish(target, artifacts, manifest)
+            or old.get("inputs_key") != key or not _has_documents(target):
+        files = [materials_mod.FileDigest(name, *materials_mod.digests(path)) for name, path in artifacts]
+        components = materials_mod.collect(target, tree, found.version)
+        documents = {
+            SBOM_NAME: sbom_document(manifest, files, components),
+            PROVENANCE_NAME: statement(target, manifest, files, components, build_env, started_on,
+                                       datetime.datetime.now(datetime.UTC)),
+        }
+        publish(target, artifacts, manifest, documents)
         changed = True
     else:  # the same firmware again: what dist/ holds stays, with its build time
         manifest, changed = old, False
@@ -214,15 +262,18 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
 
 #: inputs that make itself notices (a changed file) or that change no object file:
 #: left out of the key that decides whether the build folder starts afresh
-_NOT_FOR_MAKE = ("tree_state", "port_data", "app_files")
+_NOT_FOR_MAKE = ("tree_state", "port_data", "app_files", "version")
 
 
 def _inputs(target: Target, tree: TreeInfo, found: Found, deplib_vars: dict[str, str],
-            epoch: int) -> dict:
+            epoch: int, version: str) -> dict:
     """Everything a build depends on that make cannot see, as hashable data."""
     return {
         "tree_commit": tree.commit,
         "tree_state": tree.state,
+        # the version string make hands the tree (MPFORGE_VERSION_SUFFIX): a change
+        # regenerates mpversion.h, which make notices
+        "version": version,
         "patches": tree.patches,
         "toolchain": [target.toolchain.name, found.version],
         "source_date_epoch": epoch,
@@ -255,8 +306,14 @@ def _published_manifest(target: Target) -> dict | None:
 
 def _is_current(target: Target, manifest: dict, key: str) -> bool:
     """True when the published build has these inputs and all its artifacts."""
-    return manifest.get("inputs_key") == key and all(
+    return manifest.get("inputs_key") == key and _has_documents(target) and all(
         (target.dist_dir / a.get("name", "")).is_file() for a in manifest.get("artifacts", []))
+
+
+def _has_documents(target: Target) -> bool:
+    """True when ``dist/<target>/`` holds the SBOM and the attestation (a build published
+    before they existed gets them on its next build)."""
+    return all((target.dist_dir / name).is_file() for name in (SBOM_NAME, PROVENANCE_NAME))
 
 
 def _fresh_build_dir(target: Target, inputs: dict, clean: bool) -> Callable[[str], None]:

@@ -1,0 +1,75 @@
+"""``invoke verify dist/<target> [--rebuild]``: is this firmware what its papers say?
+
+Checks the artifacts of a ``dist/<target>/`` against its manifest, its SBOM and its
+build attestation (:func:`mpforge.firmware.verify.verify_dist`); with ``--rebuild``,
+builds the target again from the recorded inputs in a scratch folder and compares
+byte for byte (:func:`mpforge.firmware.verify.rebuild`), naming each artifact that
+differs (also when the checks failed: a changed artifact is then named by both).
+Exit 0 only when every check holds. :mod:`mpforge.cli.tasks` registers this
+task in its collection.
+
+It changes nothing in the checkout (a rebuild works in its own scratch clone), so it
+never takes the checkout's lock: a long rebuild does not hold up other commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Context, Exit
+
+from mpforge.cli.tasks import READ_ONLY_TASKS, _console, _options, _project, _task_help, helps, reports_errors, task
+from mpforge.firmware import verify as verify_mod
+
+READ_ONLY_TASKS.add("verify")  # before @reports_errors reads it
+
+
+@task(help=helps(
+    "mirror", "verbose", "debug",
+    path="the built target's folder, e.g. dist/unix or dist/stmhal-PYBV10",
+    rebuild="build the target again from its recorded inputs in a scratch folder and "
+            "compare every artifact byte for byte",
+    jobs="make jobs for --rebuild (default: CPU count)",
+    keep="with --rebuild: build in this folder and leave it (default: a temporary one, removed)"),
+    positional=["path"])
+@reports_errors
+def verify(c: Context, path: str, rebuild: bool = False, mirror: str | None = None,
+           jobs: int = 0, keep: str | None = None, verbose: bool = False,
+           debug: bool = False) -> None:
+    """Check dist/<target> against its manifest, SBOM and attestation; --rebuild compares a fresh build."""
+    if path in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
+        _task_help("verify")
+    project = _project(verbose)
+    console = _console(project)
+    dist_dir = Path(path)
+    verdict = verify_mod.verify_dist(dist_dir)
+    for check in verdict.checks:
+        if check.ok:
+            console.detail(f"ok    {check.what}")
+        else:
+            console.error(f"{check.what}: {check.detail}")
+    failed = sum(not c.ok for c in verdict.checks)
+    if failed and not rebuild:
+        raise Exit(f"{dist_dir.name}: {failed} of {len(verdict.checks)} checks failed", code=1)
+    if not failed:
+        console.ok(f"{dist_dir.name}: artifacts, manifest, SBOM and attestation agree "
+                   f"({len(verdict.checks)} checks)")
+    if not rebuild:
+        return
+    options = _options()
+    console.step(f"rebuild {dist_dir.name} from its recorded inputs")
+    again, how = verify_mod.rebuild(project, dist_dir, options.mirror, options.jobs,
+                                    Path(keep).resolve() if keep else None)
+    console.info(f"rebuilt from {how}")
+    for check in again.checks:
+        if check.ok:
+            console.detail(f"ok    {check.what}")
+        else:
+            console.error(f"{check.what}: {check.detail}")
+    if again.differing:
+        raise Exit(f"{dist_dir.name}: the rebuild differs in {len(again.differing)} artifact(s): "
+                   + ", ".join(again.differing), code=1)
+    console.ok(f"{dist_dir.name}: the rebuild is identical, byte for byte "
+               f"({len(again.checks)} artifact(s))")
+    if failed:  # the rebuild matches, but the folder's papers do not
+        raise Exit(f"{dist_dir.name}: {failed} of {len(verdict.checks)} checks failed", code=1)

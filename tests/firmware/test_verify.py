@@ -1,0 +1,149 @@
+"""The attestation and ``invoke verify`` (:mod:`mpforge.firmware.provenance`,
+:mod:`mpforge.firmware.verify`, :mod:`mpforge.cli.verify`) on the fixture tree, through the CLI:
+a build's papers agree with its artifacts; a changed byte, a stale SBOM or attestation is
+named; ``--rebuild`` builds again in a scratch clone and compares byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import Mirror, git, run_cli
+from mpforge.firmware.verify import compare, verify_dist
+
+
+@pytest.fixture
+def built(fixture_project: Path, fixture_mirror: Mirror) -> Path:
+    result = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return fixture_project / "dist" / "unix"
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_the_attestation_is_an_in_toto_slsa_statement_of_the_artifacts_and_materials(
+        built: Path, fixture_project: Path, fixture_mirror: Mirror):
+    statement, manifest = read(built / "provenance.intoto.json"), read(built / "manifest.json")
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert statement["subject"] == [
+        {"name": a["name"], "digest": {"sha256": hashlib.sha256((built / a["name"]).read_bytes()).hexdigest()}}
+        for a in manifest["artifacts"]]
+    definition = statement["predicate"]["buildDefinition"]
+    external = definition["externalParameters"]
+    # the exact invocation, the target, the checkout at its commit
+    assert external["invocation"] == ["mpforge", "build", "--mirror", str(fixture_mirror.base)]
+    assert external["target"] == {"name": "unix", "port": "unix", "board": None, "variant": None,
+                                  "app": None, "board_dir": None}
+    assert external["source"]["digest"] == {"gitCommit": git(fixture_project, "rev-parse", "HEAD")}
+    assert external["source"]["clean"] is True
+    internal = definition["internalParameters"]
+    assert internal["environment"]["MPFORGE_VERSION_SUFFIX"] == manifest["version"].removeprefix(
+        manifest["tree"]["describe"].removesuffix("-dirty"))
+    assert internal["environment"]["SOURCE_DATE_EPOCH"] == str(manifest["source_date_epoch"])
+    deps = {d["name"]: d for d in definition["resolvedDependencies"]}
+    assert deps["tree:micropython"]["digest"] == {"gitCommit": fixture_mirror.tree_sha}
+    for patch in manifest["patches"]:
+        assert deps[f"patch:{patch['name']}"]["digest"] == {"sha256": patch["sha256"]}
+    assert deps["submodule:lib/libffi"]["digest"]["gitCommit"] == git(
+        fixture_project / "micropython" / "lib" / "libffi", "rev-parse", "HEAD")
+    assert deps["toolchain:gcc"]["annotations"]["version"]
+    assert statement["predicate"]["runDetails"]["builder"]["id"].startswith("https://")
+
+
+def test_verify_passes_on_a_fresh_build_and_names_a_changed_byte(built: Path, fixture_project: Path):
+    ok = run_cli(fixture_project, "verify", "dist/unix")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "unix: artifacts, manifest, SBOM and attestation agree" in ok.stdout
+
+    binary = built / "micropython"
+    data = bytearray(binary.read_bytes())
+    data[100] ^= 0x01
+    binary.write_bytes(bytes(data))
+    bad = run_cli(fixture_project, "verify", "dist/unix")
+    assert bad.returncode == 1
+    out = bad.stdout + bad.stderr
+    assert "artifact micropython: sha256 as in the manifest" in out
+    assert "SBOM: micropython's checksums are the file's" in out
+    assert "attestation subjects are the artifacts with their sha256: differing: micropython" in out
+    assert "Traceback" not in out
+
+
+def test_a_stale_sbom_or_attestation_is_named(built: Path, tmp_path: Path):
+    assert verify_dist(built).ok
+    for name, change, expected in [
+        ("sbom.spdx.json", lambda d: d["packages"][0].update(versionInfo="v0"),
+         "SBOM describes the firmware at the manifest's version"),
+        ("sbom.spdx.json", lambda d: next(p for p in d["packages"] if p["SPDXID"].startswith("SPDXRef-patch-"))[
+            "checksums"][0].update(checksumValue="0" * 64), "SBOM lists the manifest's patches with their sha256"),
+        ("provenance.intoto.json", lambda d: d["subject"].pop(),
+         "attestation subjects are the artifacts with their sha256"),
+        ("provenance.intoto.json",
+         lambda d: d["predicate"]["buildDefinition"]["resolvedDependencies"][0]["digest"].update(gitCommit="0"),
+         "attestation names the manifest's tree commit"),
+    ]:
+        copy = tmp_path / f"case-{expected[:20].replace(' ', '-')}-{name}"
+        shutil.copytree(built, copy)
+        doc = read(copy / name)
+        change(doc)
+        (copy / name).write_text(json.dumps(doc))
+        failed = [c.what for c in verify_dist(copy).checks if not c.ok]
+        assert failed == [expected], (name, failed)
+
+
+def test_a_missing_document_or_folder_is_one_line_with_a_hint(built: Path, fixture_project: Path):
+    (built / "provenance.intoto.json").unlink()
+    ran = run_cli(fixture_project, "verify", "dist/unix")
+    assert ran.returncode == 1
+    assert "unix/provenance.intoto.json is missing" in ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stdout + ran.stderr
+    nothing = run_cli(fixture_project, "verify", "dist/nothing")
+    assert nothing.returncode == 1 and "dist/nothing is not a folder" in nothing.stdout + nothing.stderr
+
+
+def test_a_file_in_the_folder_that_the_manifest_does_not_list_is_named(built: Path):
+    (built / "extra.bin").write_bytes(b"x")
+    failed = [(c.what, c.detail) for c in verify_dist(built).checks if not c.ok]
+    assert failed == [("no file in the folder is missing from the manifest", "extra.bin")]
+
+
+def test_rebuild_in_a_scratch_clone_is_identical_and_a_changed_artifact_is_named(
+        built: Path, fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path):
+    keep = tmp_path / "scratch"
+    ran = run_cli(fixture_project, "verify", "dist/unix", "--rebuild", "--mirror", str(fixture_mirror.base),
+                  "--keep", str(keep))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "rebuilt from a fresh clone of this checkout at" in ran.stdout
+    assert "unix: the rebuild is identical, byte for byte" in ran.stdout
+    rebuilt = keep / "checkout" / "dist" / "unix"
+    assert (rebuilt / "micropython").read_bytes() == (built / "micropython").read_bytes()
+
+    data = bytearray((built / "micropython").read_bytes())
+    data[-1] ^= 0x01
+    (built / "micropython").write_bytes(bytes(data))
+    assert compare(built, rebuilt).differing == ["micropython"]
+    again = run_cli(fixture_project, "verify", "dist/unix", "--rebuild", "--mirror", str(fixture_mirror.base))
+    assert again.returncode == 1
+    assert "unix: the rebuild differs in 1 artifact(s): micropython" in again.stdout + again.stderr
+
+
+def test_rebuild_of_a_checkout_with_changes_copies_its_files(built: Path, fixture_project: Path,
+                                                             fixture_mirror: Mirror, tmp_path: Path):
+    # the build ran with a change in the checkout's data: a clone of the commit would miss it
+    toml = fixture_project / "ports" / "unix.toml"
+    toml.write_text(toml.read_text() + "\n# a local note\n")
+    assert run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert read(built / "provenance.intoto.json")["predicate"]["buildDefinition"][
+        "externalParameters"]["source"]["changed"] == ["ports/unix.toml"]
+    keep = tmp_path / "scratch"
+    ran = run_cli(fixture_project, "verify", "dist/unix", "--rebuild", "--mirror", str(fixture_mirror.base),
+                  "--keep", str(keep))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "rebuilt from this checkout's files as they are now" in ran.stdout
+    assert (keep / "checkout" / "ports" / "unix.toml").read_text().endswith("# a local note\n")
