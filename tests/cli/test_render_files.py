@@ -284,3 +284,33 @@ def test_a_flaky_test_on_a_device_is_retried_on_it_and_does_not_fail_the_run(
     assert flaky["attempts"] == 2 and "-4" in flaky["diff"] and "+5" in flaky["diff"]
     case = cases(junit)["misc/flaky.py"]
     assert case.is_passed and "+5" in case.system_out
+
+
+def test_a_farm_run_names_the_firmware_and_the_board_of_every_verdict(tmp_path):
+    firmware = {"firmware-target": "stmhal-PYBV10_QEMU", "firmware-artifact": "firmware.dfu",
+                "firmware-sha256": "7c" * 32, "firmware-version": "v1.8.2-20-g04c27e5eaa+s.b9b19e51",
+                "tree-describe": "v1.8.2-20-g04c27e5eaa-dirty", "tree-fingerprint": "b5" * 32}
+    boards = [{"place": "pyb-1", "exporter": "mpforge-farm", "host": "127.0.0.1", "coordinator": "c:1",
+               "banner": "MicroPython v1.8.2-20-g04c27e5eaa on 2026-12-03; PYBv1.0-QEMU"},
+              {"place": "pyb-2", "exporter": "mpforge-farm", "host": "127.0.0.1", "coordinator": "c:1"}]
+    report = TestReport([TestResult("basics/a.py", Verdict.PASS, board="pyb-1"),
+                         TestResult("basics/b.py", Verdict.FAIL, board="pyb-2", output="target said nothing\n",
+                                    reason="crash: pyb-2 stopped answering")],
+                        1.0, 2, "pyboard", firmware=firmware, boards=boards,
+                        notes=["pyb-2: power-cycled through labgrid"])
+    junit = tmp_path / "j.xml"
+    junit.write_text(to_junit(report))
+    suite = next(iter(JUnitXml.fromfile(str(junit))))
+    props = {p.name: p.value for p in suite.properties()}
+    assert {k: props[k] for k in firmware} == firmware
+    assert props["board.pyb-1.banner"].startswith("MicroPython v1.8.2") and props["board.pyb-2.host"] == "127.0.0.1"
+    assert props["note"] == "pyb-2: power-cycled through labgrid"
+    cases = {case.name: case for case in suite}
+    for name, place in (("a.py", "pyb-1"), ("b.py", "pyb-2")):
+        named = {p.get("name"): p.get("value") for p in cases[name]._elem.iter("property")}
+        assert named == {"board": place, "place": place, "exporter": "mpforge-farm", "host": "127.0.0.1",
+                         "firmware-sha256": "7c" * 32}
+    assert cases["b.py"].result[0].message == "crash: pyb-2 stopped answering"
+    data = to_json(report)
+    assert data["firmware"] == firmware and data["boards"] == boards
+    assert [r["board"] for r in data["results"]] == ["pyb-1", "pyb-2"]

@@ -12,7 +12,15 @@ import serial
 from fakes.board import FakeBoard
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import Executor, Running, quote
-from mpforge.device.transport import RawRepl, TargetSilent, TestTimeout, TransportError, device_specs, open_device
+from mpforge.device.transport import (
+    PortBusy,
+    RawRepl,
+    TargetSilent,
+    TestTimeout,
+    TransportError,
+    device_specs,
+    open_device,
+)
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
 
@@ -242,3 +250,35 @@ def test_ctrl_c_on_the_host_is_passed_on_to_the_script(board):
     ran = repl.exec_stream(b"print('waiting')\nwhile True:\n    board_read()\n", out)
     assert ran.interrupted and b"KeyboardInterrupt" in ran.error
     assert fake.interrupts == 1
+
+
+def test_a_local_port_is_opened_exclusively_and_a_busy_one_waited_for_or_refused(board):
+    fake, _ = board()  # the fixture's own pyserial client holds fake.path now (no exclusive lock)
+    first = open_device(fake.path)
+    try:
+        started = time.monotonic()
+        with pytest.raises(PortBusy) as caught:
+            open_device(fake.path, wait=0.5)
+        assert time.monotonic() - started >= 0.5  # it waited, then refused
+        assert caught.value.message == f"{fake.path} is in use by another program (waited 0.5 s)"
+        assert "--wait" in caught.value.hint
+        with pytest.raises(serial.SerialException, match="exclusively lock"):  # other pyserial clients too
+            serial.Serial(fake.path, exclusive=True)
+    finally:
+        first.close()
+    again = open_device(fake.path)  # free again once closed
+    again.close()
+
+
+def test_rfc2217_urls_are_opened_with_ign_set_control(monkeypatch):
+    opened: list[str] = []
+    real = serial.serial_for_url
+
+    def fake_for_url(url: str, **kwargs):
+        opened.append(url)
+        return real("loop://", **kwargs)
+
+    monkeypatch.setattr(serial, "serial_for_url", fake_for_url)
+    open_device("rfc2217://127.0.0.1:4000").close()
+    open_device("socket://127.0.0.1:4000").close()
+    assert opened == ["rfc2217://127.0.0.1:4000?ign_set_control", "socket://127.0.0.1:4000"]

@@ -5,6 +5,11 @@ It announces its pty as QEMU does and, like ``qemu-system-arm -S``, starts stopp
 (one client at a time, as QEMU's ``server=on``): the greeting, ``qmp_capabilities``,
 ``stop`` (the board hears nothing and says nothing), ``system_reset`` (the next
 ``cont`` boots it: banner, ``>>> ``), ``cont`` and ``query-status``.
+
+Boards that stop answering, for the recovery tests (``python qmp_board.py SOCKET INDEX``, as
+the farm's ``{index}`` gives it): ``FAKE_HANG=I:N`` makes board I go silent after N runs of
+code on its first power-on (a power cycle brings it back); ``FAKE_DEAD=I:N`` makes board I
+go silent after N runs and never come back.
 """
 
 from __future__ import annotations
@@ -20,13 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.board import FakeBoard  # noqa: E402
 
 
+def _knob(name: str, index: int) -> int | None:
+    """N of ``NAME=I:N`` when I is this board's index."""
+    board, _, after = os.environ.get(name, "").partition(":")
+    return int(after) if board and int(board) == index else None
+
+
 class PoweredBoard:
-    def __init__(self, qmp_path: str) -> None:
+    def __init__(self, qmp_path: str, index: int = 0) -> None:
         self.board = FakeBoard(start_in="friendly")
         self.board.silent_after = 0  # stopped, as QEMU started with -S
         self.running = False
         self.reset = True
         self.qmp_path = qmp_path
+        self.hang_after = _knob("FAKE_HANG", index)  # on the first power-on only
+        self.dead_after = _knob("FAKE_DEAD", index)  # and never back
+        self.power_ons = 0
 
     def command(self, name: str) -> dict[str, object]:
         if name == "stop":
@@ -38,8 +52,11 @@ class PoweredBoard:
             if not self.running:
                 self.running = True
                 self.board.runs = 0
-                self.board.silent_after = None
-                if self.reset:
+                self.power_ons += 1
+                self.board.silent_after = self.hang_after if self.power_ons == 1 else None
+                if self.dead_after is not None:
+                    self.board.silent_after = self.dead_after if self.power_ons == 1 else 0
+                if self.reset and self.board.silent_after != 0:
                     self.board.send(self.board.banner + b"\r\n>>> ")
                 self.reset = False
         elif name == "query-status":
@@ -70,4 +87,4 @@ class PoweredBoard:
 
 
 if __name__ == "__main__":
-    PoweredBoard(sys.argv[1]).serve()
+    PoweredBoard(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0).serve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -84,6 +85,20 @@ def test_baseline_makes_the_run_green_and_junit_is_valid(fixture_project, fixtur
     counts = json.loads(out.read_text())["counts"]
     assert counts == {"pass": 6, "fail": 0, "skip": 1, "known": 1, "fixed": 1, "flaky": 0}
 
+    # what was tested: the binary's sha256, the tree version and fingerprint (dist/unix's manifest)
+    from junitparser import JUnitXml
+
+    manifest = json.loads((fixture_project / "dist" / "unix" / "manifest.json").read_text())
+    binary = fixture_project / "dist" / "unix" / "micropython"
+    props = {p.name: p.value for p in next(iter(JUnitXml.fromfile(str(junit)))).properties()}
+    assert props["firmware-sha256"] == hashlib.sha256(binary.read_bytes()).hexdigest()
+    assert props["firmware-artifact"] == "micropython" and props["firmware-target"] == "unix"
+    assert props["firmware-version"] == (manifest.get("version") or manifest["tree"]["describe"]) != ""
+    assert props["tree-describe"] == manifest["tree"]["describe"]
+    assert props["tree-fingerprint"] == manifest["tree"]["fingerprint"] != ""
+    assert json.loads(out.read_text())["firmware"] == \
+        {k: v for k, v in props.items() if k.startswith(("firmware-", "tree-"))}
+
 
 def test_junit_failure_text_is_the_diff(fixture_project, fixture_mirror, tmp_path):
     junit = tmp_path / "junit.xml"
@@ -115,11 +130,30 @@ def test_device_suite_runs_over_execpty_through_our_transport(fixture_project, f
     assert result.returncode == 1
 
 
-def test_a_target_that_stops_answering_aborts_the_run_with_a_clear_error(fixture_project,
-                                                                          fixture_mirror, tmp_path):
+def test_a_target_that_stops_answering_is_a_crash_and_the_run_goes_on(fixture_project, fixture_mirror, tmp_path):
     assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    out = tmp_path / "r.json"
     result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "1",
-                     "--device", f"execpty:{sys.executable} {FAKE}",
-                     env={"FAKE_SILENT_AFTER": "2", "MPFORGE_SILENCE": "1"}, timeout=120)
+                     "--device", f"execpty:{sys.executable} {FAKE}", "--json", str(out),
+                     env={"FAKE_SILENT_AFTER": "2", "MPFORGE_SILENCE": "1"}, timeout=240)
     assert result.returncode == 1
-    assert "test run aborted: target said nothing for 1 s" in result.stderr
+    data = json.loads(out.read_text())
+    tests = [r["test"] for r in data["results"]]
+    assert sorted(tests) == sorted(set(tests)) and len(tests) == 9  # every test once
+    crashes = [r for r in data["results"] if r.get("reason", "").startswith("crash")]
+    assert crashes and all(r["verdict"] == "fail" and "stopped answering" in r["reason"] for r in crashes)
+    assert any(r["verdict"] == "pass" for r in data["results"])  # the emulator came back, fresh
+    assert not data["aborted"]
+    said = result.stdout + result.stderr
+    assert "stopped answering" in said and "reported as a crash" in said
+
+
+def test_a_baseline_entry_can_be_a_known_difference_of_some_ports_only(tmp_path):
+    from mpforge.testing.testrun import load_baseline
+
+    path = tmp_path / "b.toml"
+    path.write_text('[[known]]\ntest = "a.py"\nreason = "everywhere"\n\n'
+                    '[[known]]\ntest = "b.py"\nreason = "unix only"\nports = ["unix"]\n')
+    assert load_baseline(path, "unix") == {"a.py": "everywhere", "b.py": "unix only"}
+    assert load_baseline(path, "stmhal") == {"a.py": "everywhere"}
+    assert load_baseline(path) == {"a.py": "everywhere", "b.py": "unix only"}

@@ -38,6 +38,16 @@ tree pin (the gitlink of ``micropython``) and the patch series (``patches/**``):
   names a per-board key that every job also pushes ``.ccache`` to, so a job
   whose inputs changed starts from the newest objects of its board.
 
+**A device-test job on a labgrid farm** (``--farm 'labgrid:board=PYBV10_QEMU'``,
+``Settings.farm``): one job more (:class:`FarmJob`) builds the board the spec's
+``board`` tag names (of the port that has it) and runs ``invoke test --device SPEC
+--jobs N --retry-failed 1`` on the farm's places, with its JUnit as the job's report.
+It runs on a runner tagged :data:`FARM_RUNNER_TAG` (one that reaches the coordinator
+and the exporters' hosts); ``LG_COORDINATOR`` (``HOST:PORT``) is a variable of the
+pipeline (GitHub: the repository variable ``vars.LG_COORDINATOR``; GitLab: a CI/CD
+variable, which overrides the empty default the file declares), and each job is its
+own labgrid user (``LG_USERNAME``: the job's id), so that two jobs never share a place.
+
 ``CCACHE_DIR`` points into the workspace, as the job sees it: GitLab's
 ``$CI_PROJECT_DIR/.ccache``, and on GitHub a step writes
 ``$GITHUB_WORKSPACE/.ccache`` to ``$GITHUB_ENV`` (``${{ github.workspace }}``
@@ -77,6 +87,10 @@ IMAGE = "debian:bookworm"
 IMAGE_PACKAGES = ["ca-certificates"]
 #: what the caches keep: the submodules' git objects, pinned sources, ccache's objects
 CACHE_PATHS = [".git/modules", "build/sources", ".ccache"]
+#: the runner tag of the device-test job: a runner that reaches the labgrid farm
+FARM_RUNNER_TAG = "labgrid"
+#: places the device-test job shards over (fewer free: it uses those there are)
+FARM_JOBS = 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class Settings:
     runner: str = "container"
     #: toolchain name -> its install folder on the runner (``--with-xc16 PATH``)
     toolchain_dirs: dict[str, str] = field(default_factory=dict)
+    #: a ``labgrid:TAG=VALUE`` spec: add a device-test job on that farm (``--farm``)
+    farm: str = ""
 
 
 @dataclass
@@ -116,6 +132,30 @@ class Job:
     #: more of ``invoke ci``'s options (`` --tests none`` in a board matrix whose port's
     #: suite runs in its emulated job; `` --boards PYBV10_QEMU`` there)
     ci_args: str = ""
+    #: the Cobertura file the job writes (``invoke ci --coverage``), published as GitLab's
+    #: ``coverage_report``; "" for a port without a coverage variant
+    coverage_report: str = ""
+    #: the job's display name, where the port's name alone would not tell it apart
+    title: str = ""
+
+
+@dataclass
+class FarmJob:
+    """The device-test job on a labgrid farm (see the module docstring)."""
+
+    spec: str  # the ``--device`` spec: ``labgrid:board=PYBV10_QEMU``
+    board: str  # the board built for it (the spec's ``board`` tag)
+    base: Job  # the port's job: packages, pip, cache keys
+    tag: str = FARM_RUNNER_TAG
+    jobs: int = FARM_JOBS
+
+    @property
+    def id(self) -> str:
+        return f"{self.base.id}_farm"
+
+    @property
+    def port(self) -> str:
+        return self.base.port
 
 
 @dataclass
@@ -128,6 +168,7 @@ class Pipeline:
     #: the tree's folder in the checkout (its gitlink is the pin)
     tree_dir: str = "micropython"
     image: str = IMAGE
+    farm: FarmJob | None = None
 
 
 def _digest(*parts: bytes) -> str:
@@ -233,11 +274,35 @@ def plan(project: Project, settings: Settings) -> Pipeline:
             emulator = sorted(emulators)[0]
             board = emulators[emulator].board or port.default_board
             job.ci_args = " --tests none"
-            found.append(replace(job, id=f"{job.id}_{emulator}", boards=[], ci_args=f" --boards {board}"))
+            found.append(replace(job, id=f"{job.id}_{emulator}", boards=[], ci_args=f" --boards {board}",
+                                 title=f"{port.name} on emulated {board} ({emulator})"))
         for each in found:
             each.key, each.restore_keys, each.rolling_key = cache_keys(each, settings.provider)
         jobs += found
-    return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix())
+    farm = _farm_job(project, settings.farm, jobs) if settings.farm else None
+    return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix(), farm=farm)
+
+
+def _farm_job(project: Project, spec: str, jobs: list[Job]) -> FarmJob:
+    """The device-test job for ``spec`` (``--farm``): its ``board`` tag picks the board and
+    the port (the first whose boards, patch series included, or emulated boards have it)."""
+    from mpforge.device.labgrid import parse_spec
+
+    parsed = parse_spec(spec)
+    board = dict(parsed.tags).get("board", "")
+    if not board:
+        raise ConfigError(f"--farm {spec}: which board? the spec has no board tag",
+                          "name the board the places carry: --farm 'labgrid:board=PYBV10_QEMU'")
+    for job in jobs:
+        port = project.catalog.port(job.port)
+        if port.test.device is None or not port.has_boards:
+            continue
+        emulated = {e.board for e in port.test.emulators.values()}
+        if board in emulated or board in boards_with_series(project, port):
+            base = next((j for j in jobs if j.port == job.port and not j.ci_args.startswith(" --boards")), job)
+            return FarmJob(str(parsed), board, base)
+    raise ConfigError(f"--farm {spec}: no port with device tests has a board {board}",
+                      "the board tag must name a board of a port (invoke build --board list)")
 
 
 def _job(project: Project, port: PortDef, toolchains: list[ToolchainDef], settings: Settings,
@@ -260,11 +325,15 @@ def _job(project: Project, port: PortDef, toolchains: list[ToolchainDef], settin
     source = toolchain.source.read_bytes() if toolchain.source else b""
     toolchain_id = f"{toolchain.name}-" + _digest(
         source, " ".join(packages).encode(), (IMAGE if container else "shell").encode())
-    # esptool comes from PyPI, through the package's extra of the same purpose
-    pip_target = ".[esp8266]" if "esptool" in catalog.tools_for(port) else "."
+    # esptool comes from PyPI, through the package's extra of the same purpose; gcovr the same
+    measured = port.test.host is not None and "coverage" in port.variants
+    pip_target = (".[esp8266]" if "esptool" in catalog.tools_for(port)
+                  else ".[coverage]" if measured else ".")
     return Job(id=port.name.replace("-", "_"), port=port.name, boards=boards, packages=packages,
                pip_target=pip_target, env=env, toolchain_id=toolchain_id,
-               compiler_probe=_compiler_probe(toolchain, env), pin=pin, patches=patches)
+               compiler_probe=_compiler_probe(toolchain, env), pin=pin, patches=patches,
+               ci_args=" --coverage" if measured else "",
+               coverage_report=f"ci-out/coverage/{port.name}/coverage.xml" if measured else "")
 
 
 def cache_keys(job: Job, provider: str) -> tuple[str, list[str], str]:
@@ -299,9 +368,9 @@ def _environment() -> Environment:
 
 
 def render(project: Project, provider: str = "github", *, runner: str = "container",
-           toolchain_dirs: dict[str, str] | None = None) -> str:
+           toolchain_dirs: dict[str, str] | None = None, farm: str = "") -> str:
     """The pipeline file's text; see the module docstring."""
-    return render_plan(plan(project, Settings(provider, runner, dict(toolchain_dirs or {}))))
+    return render_plan(plan(project, Settings(provider, runner, dict(toolchain_dirs or {}), farm)))
 
 
 def render_plan(pipeline: Pipeline) -> str:
@@ -310,4 +379,5 @@ def render_plan(pipeline: Pipeline) -> str:
     return _environment().get_template(f"{settings.provider}.yml.j2").render(
         jobs=pipeline.jobs, left_out=pipeline.left_out, runner=settings.runner,
         container=settings.runner == "container", image=pipeline.image,
-        cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir, templates=TEMPLATES_IN_CHECKOUT)
+        cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir, templates=TEMPLATES_IN_CHECKOUT,
+        farm=pipeline.farm)

@@ -27,6 +27,12 @@ The flow (every step a clear, one-line error when it cannot go on):
 6. with a serial device: wait for the board to come back and check that its
    banner names the tree version of what was flashed.
 
+A labgrid place (``--device labgrid:PLACE``) is acquired to look at its resources:
+mpforge flashes through a DFU device or a serial port *on this machine*, so a place
+is refused in one line, naming what it has (:func:`check_farm_place`): without a
+flashing resource (most places are a serial port and a power switch), or with one
+only its exporter's host can use (flash it there, or with ``labgrid-client``).
+
 Progress: while a runner writes, :func:`flash_board` calls ``on_progress(percent,
 line)`` with each percentage the tool prints; how it is shown (a bar, a line per
 quarter) is the caller's business (:mod:`mpforge.cli.render`).
@@ -42,10 +48,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from mpforge.core.environment import environment
 from mpforge.core.errors import MissingTool
-from mpforge.core.executor import quote
+from mpforge.core.executor import Executor, quote
 from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
 from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
@@ -78,7 +85,7 @@ class DfuDevice:
     line: str
 
 
-def dfu_devices(executor, usb_id: str) -> list[DfuDevice]:
+def dfu_devices(executor: Executor, usb_id: str) -> list[DfuDevice]:
     """The DFU devices with ``usb_id`` that ``dfu-util -l`` lists."""
     # a failing listing raises (CommandFailed): it must not read as "no DFU device attached"
     out = executor.output(["dfu-util", "-l"], hint="`dfu-util -l` lists the DFU devices; check USB access")
@@ -207,13 +214,15 @@ def check_runner_writes(runner: Runner, target: Target, name: str) -> None:
 
 
 def pick_artifact(target: Target, file: str | None, mirror: str | None,
-                  dry_run: bool = False, build_options: BuildOptions | None = None) -> tuple[Path, dict, str]:
-    """The artifact to flash and its manifest (empty for --file), checked against it.
+                  dry_run: bool = False, build_options: BuildOptions | None = None,
+                  artifact_name: str = "") -> tuple[Path, dict, str]:
+    """The artifact to flash (``artifact_name``, default ``[flash] artifact``) and its
+    manifest (empty for --file), checked against it.
 
     The third value is, under ``dry_run``, what a real run would build first
     ("" when nothing); a dry run never builds.
     """
-    flash = target.port.flash
+    flash = replace(target.port.flash, artifact=artifact_name or target.port.flash.artifact)
     if file:
         path = Path(file)
         if not path.is_file():
@@ -255,9 +264,10 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     ``dry_run``: nothing is built or written; the artifact is checked if it is there.
     """
     runner = choose_runner(target, runner_name)
-    if not file and target.port.flash.artifact:  # known before building it
-        check_runner_writes(runner, target, target.port.flash.artifact)
-    artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run, build_options)
+    name = runner.artifact_name(target.port)  # an SWD runner writes the .hex, not the .dfu
+    if not file and name:  # known before building it
+        check_runner_writes(runner, target, name)
+    artifact, manifest, would_build = pick_artifact(target, file, mirror, dry_run, build_options, name)
     if not file:
         check_runner_writes(runner, target, artifact.name)
     if artifact.is_file():  # (under --dry-run it may not be built yet: checked after the build)
@@ -274,6 +284,7 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     job = FlashJob(artifact, usb_id, (device or "") if runner.needs_serial else "", baud, erase,
                    flash.mcu, flash.offset, project.tree,
                    dfu_path=identity.usb_path, dfu_serial=identity.dfu_serial)
+    job = runner.prepare(target, job, device)  # an SWD runner: the probe's configs and serial
     runner.check(job)  # what it needs (a serial port) and what it cannot do (erase)
     bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
     expect = manifest.get("tree", {}).get("describe", "")
@@ -295,7 +306,10 @@ def enter_bootloader(device: str) -> None:
         opened.close()
 
 
-def wait_for(check, seconds: float, what: str, hint: str):
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], seconds: float, what: str, hint: str) -> T:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = check()
@@ -414,14 +428,14 @@ def flash_board(project: Project, target: Target, plan: DeployPlan, device: str 
 def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
     """After a flash: wait for the board on the serial ``device`` to come back and check that
     its banner names the tree version flashed; returns the banner ('' without a serial device)."""
-    if not device or device.startswith(("execpty:", "dfu:")):
+    if not device or device.startswith(("execpty:", "dfu:", "probe:")):
         return ""  # no serial port to watch the board come back on
     project.console.step(f"waiting for {device} to come back")
     spec = device
 
     def banner() -> str:
         try:
-            opened = open_device(spec)
+            opened = open_device(spec, executor=project.executor)
         except TransportError:
             return ""
         try:
@@ -441,6 +455,27 @@ def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
         raise DeployError(f"the board runs '{line.strip()}', not {plan.expect}",
                           "the flash did not take: run deploy again")
     return shown
+
+
+def check_farm_place(spec: str, *, wait: float = 0.0, root: Path | None = None,
+                     note: Callable[[str], None] | None = None) -> None:
+    """Refuse to deploy to the labgrid place ``spec`` (acquired for the look, then
+    released), in one line saying what it lacks or has: see the module docstring."""
+    from mpforge.device.boards import one
+
+    with one(spec, wait=wait, note=note, root=root) as board:
+        lease = board.lease
+        assert lease is not None
+        if not lease.flashing:
+            raise DeployError(f"place {lease.place} has no flashing resource "
+                              f"(it has {', '.join(lease.resources) or 'nothing'})",
+                              "flash the board where it is plugged in (invoke deploy --device /dev/ttyACM0), "
+                              f"or add a DFU device to the place: labgrid-client -p {lease.place} add-match "
+                              "EXPORTER/GROUP/NetworkDFUDevice")
+        raise DeployError(f"place {lease.place} is flashed through {', '.join(lease.flashing)} on "
+                          f"{lease.host}: mpforge flashes only boards attached to this machine",
+                          f"on {lease.host}: invoke deploy --device /dev/ttyACM0; or labgrid-client "
+                          f"-p {lease.place} dfu download ...")
 
 
 def describe_plan(plan: DeployPlan) -> list[str]:

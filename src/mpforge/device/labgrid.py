@@ -72,6 +72,11 @@ _PLACE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 #: resource classes labgrid's client can switch power with (``labgrid-client power``)
 POWER_RESOURCES = {"NetworkPowerPort", "PDUDaemonPort", "NetworkUSBPowerPort", "NetworkSiSPMPowerPort",
                    "TasmotaPowerPort", "NetworkYKUSHPowerPort", "NetworkSysfsGPIO"}
+#: resource classes a firmware could be written through (a DFU device: a pyboard in its
+#: bootloader, a USB mass storage, a flasher); mpforge's deploy refuses a place without one
+FLASH_RESOURCES = {"NetworkDFUDevice", "DFUDevice", "NetworkUSBFlashableDevice", "USBFlashableDevice",
+                   "NetworkUSBMassStorage", "USBMassStorage", "NetworkFlashrom", "Flashrom",
+                   "NetworkDediprogFlasher", "DediprogFlasher"}
 
 Note = Callable[[str], None]
 
@@ -167,6 +172,12 @@ class Lease:
     tags: dict[str, str]
     coordinator: str
     has_power: bool  # the place has a power resource (:func:`power` can switch it)
+    resources: tuple[str, ...] = ()  # the classes of the place's resources (NetworkSerialPort, ...)
+
+    @property
+    def flashing(self) -> list[str]:
+        """The place's resources a firmware can be written through (:data:`FLASH_RESOURCES`)."""
+        return sorted(r for r in self.resources if r in FLASH_RESOURCES)
 
     def describe(self) -> dict[str, str]:
         """The place as a verdict names it (JUnit properties, JSON)."""
@@ -543,7 +554,8 @@ class Coordinator:
                 args = resource.args
                 return Lease(name, serial_url(args["host"], int(args["port"]), args.get("protocol", "rfc2217")),
                              exporter, str(args["host"]), dict(place.tags), self.address,
-                             any(r.cls in POWER_RESOURCES for r in resources.values()))
+                             any(r.cls in POWER_RESOURCES for r in resources.values()),
+                             tuple(sorted({str(r.cls) for r in resources.values()})))
             if time.monotonic() >= deadline:
                 raise FarmError(f"place {name}: its serial port was not served within {SERIAL_TIMEOUT:g} s",
                                 "is its exporter running, and ser2net installed on that host?")

@@ -2,7 +2,9 @@
 
 ``invoke repl`` and ``invoke run`` (and ``invoke deploy --repl``) share one way
 in: :func:`connect` opens a device spec (a serial port, ``auto``,
-``rfc2217://``, ``execpty:<command>``: see :mod:`mpforge.device.transport`) and brings
+``rfc2217://``, ``execpty:<command>``: see :mod:`mpforge.device.transport`; or a
+labgrid place, ``labgrid:PLACE`` / ``labgrid:TAG=VALUE``, acquired for the session and
+released when it ends: :mod:`mpforge.device.boards`) and brings
 the board to its friendly prompt whatever state the last client left it in
 (:meth:`~mpforge.device.transport.RawRepl.wait_for_prompt`), reporting what that
 took through ``note``.
@@ -30,6 +32,8 @@ from pathlib import Path
 
 from mpforge.core.environment import environment
 from mpforge.core.errors import DeviceError
+from mpforge.core.executor import Executor
+from mpforge.device import boards
 from mpforge.device.transport import (
     BANNER_TIMEOUT,
     Opened,
@@ -50,26 +54,35 @@ class Session:
     opened: Opened
     repl: RawRepl
     recovery: Recovery
+    board: boards.Board | None = None  # the board (a farm place: its lease) behind ``spec``
 
 
 @contextmanager
 def connect(spec: str, *, note: Callable[[str], None] | None = None,
-            silence: float | None = None, timeout: float = BANNER_TIMEOUT) -> Iterator[Session]:
-    """Open ``spec``, bring the board to ``>>> `` and close it (and stop an ``execpty:``
-    program) on leaving the block. ``note`` hears what recovery found and did.
+            silence: float | None = None, timeout: float = BANNER_TIMEOUT, wait: float = 0.0,
+            executor: Executor | None = None, root: Path | None = None,
+            farm_note: Callable[[str], None] | None = None) -> Iterator[Session]:
+    """Open ``spec``, bring the board to ``>>> `` and close it (stop an ``execpty:``
+    program, release a farm place) on leaving the block. ``note`` hears what recovery
+    found and did; ``farm_note`` (default ``note``) who holds a place waited for, and
+    what the farm did.
 
     ``silence`` is how long the board may say nothing while mpforge waits for an answer
     (None: ``MPFORGE_SILENCE``, 10 s, read now: see :mod:`mpforge.core.environment`).
+    ``wait``: seconds to wait for a port or place someone else holds (then one line
+    naming the holder). ``executor`` starts an ``execpty:`` program (logged);
+    ``root`` lets the checkout's local farm be the coordinator.
     """
     if silence is None:
         silence = environment().silence
-    opened = open_device(spec)
-    try:
-        repl = RawRepl(opened.port, silence=silence, note=note)
-        recovery = repl.wait_for_prompt(timeout)
-        yield Session(spec, opened, repl, recovery)
-    finally:
-        opened.close()
+    with boards.one(spec, wait=wait, note=farm_note or note, root=root) as board:
+        opened = open_device(board.spec, executor=executor, wait=wait)
+        try:
+            repl = RawRepl(opened.port, silence=silence, note=note)
+            recovery = repl.wait_for_prompt(timeout)
+            yield Session(spec, opened, repl, recovery, board)
+        finally:
+            opened.close()
 
 
 @dataclass

@@ -4,6 +4,8 @@ Device specs (as mpremote and the tree's ``pyboard.py`` write them):
 
 ``/dev/ttyACM0``, ``port:/dev/ttyACM0``  a serial port
 ``rfc2217://host:port``, ``socket://``    anything pyserial's ``serial_for_url`` opens
+``labgrid:PLACE``, ``labgrid:TAG=VALUE``   a place of a labgrid farm (:mod:`mpforge.device.labgrid`;
+                                           acquired by the caller, see :mod:`mpforge.device.boards`)
 ``auto``                                   the one board found by USB VID:PID
 ``execpty:<command>``                      start a program that offers a pty (QEMU with
                                            ``-serial pty``) and talk to that pty
@@ -27,6 +29,15 @@ REPL only clears its line, silently), then Ctrl-B leaves the raw REPL (its
 answer is the banner and ``>>> ``). A soft reset, when a caller wants a fresh
 interpreter, comes after that (:meth:`RawRepl.enter`).
 
+One client per board: a local serial port (a device path, ``auto``, an ``execpty:``
+pty) is opened *exclusively* (pyserial's ``exclusive=True``, an advisory ``flock``
+that every pyserial client, mpremote, miniterm and the tree's ``pyboard.py``, also
+takes); a port another program holds is waited for up to ``wait`` s, then refused in
+one line (:class:`PortBusy`). An ``rfc2217://`` URL gets ``?ign_set_control``
+(:func:`mpforge.device.labgrid.with_ign_set_control`): ser2net in front of a port
+without modem lines (a pty, most USB-serial bridges of MicroPython boards) never
+acknowledges setting them, and pyserial would wait 10 s for it, then fail.
+
 Nothing here waits forever: every read has a deadline, a target that stops
 answering raises :class:`TargetSilent`, and a test that runs too long is
 interrupted with Ctrl-C (:class:`TestTimeout`) so the run can go on.
@@ -46,6 +57,7 @@ from serial.tools import list_ports
 
 from mpforge.core.errors import TargetSilent, TestTimeout, TransportError, UnsendableCode
 from mpforge.core.executor import Executor, Running
+from mpforge.device.labgrid import is_farm_spec, with_ign_set_control
 
 #: USB VID:PID of boards running MicroPython (pyboard in its normal mode)
 KNOWN_USB_IDS = {(0xF055, 0x9800): "pyboard (MicroPython)"}
@@ -54,6 +66,12 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_PROMPT = b">>> "
 #: after a prompt, output must pause this long before the board counts as settled
 SETTLE = 0.05
+#: pause between tries to open a serial port another program holds
+BUSY_POLL = 0.2
+
+
+class PortBusy(TransportError):
+    """A local serial port is held (exclusively) by another program."""
 
 
 @dataclass
@@ -145,13 +163,36 @@ def start_pty_program(command: str, timeout: float, executor: Executor | None = 
                          "start it with -serial pty (QEMU)", seen.decode("utf-8", "replace")[-500:])
 
 
-def open_device(spec: str, baudrate: int = 115200, executor: Executor | None = None) -> Opened:
+def _open_serial(path: str, baudrate: int, wait: float) -> serial.Serial:
+    """``path`` opened exclusively; held by another program: tried again every
+    :data:`BUSY_POLL` s for ``wait`` s, then :class:`PortBusy` in one line."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return serial.Serial(path, baudrate, timeout=0, exclusive=True)
+        except serial.SerialException as exc:
+            if "exclusively lock" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                raise PortBusy(f"{path} is in use by another program{waited}",
+                               "close its other client (a terminal, mpremote, another invoke), "
+                               "or wait for it: --wait SECONDS") from None
+        time.sleep(BUSY_POLL)
+
+
+def open_device(spec: str, baudrate: int = 115200, executor: Executor | None = None,
+                wait: float = 0.0) -> Opened:
     """Open a device spec (see the module docstring). An ``execpty:`` program is started
-    through ``executor`` (a plain :class:`Executor` when None: not logged anywhere)."""
+    through ``executor`` (a plain :class:`Executor` when None: not logged anywhere). A
+    local port is opened exclusively; one in use is waited for up to ``wait`` s."""
+    if is_farm_spec(spec):
+        raise TransportError(f"{spec} is a labgrid place: acquire it first",
+                             "open it through mpforge.device.boards (leased), which opens its URL")
     if spec.startswith("execpty:"):
         program, path = start_pty_program(spec[len("execpty:"):], 15, executor)
         try:
-            return Opened(serial.Serial(path, baudrate, timeout=0), program)
+            return Opened(_open_serial(path, baudrate, 0.0), program)
         except BaseException:
             program.stop(grace=1)
             raise
@@ -169,8 +210,8 @@ def open_device(spec: str, baudrate: int = 115200, executor: Executor | None = N
         spec = spec[len("port:"):]
     try:
         if "://" in spec:
-            return Opened(serial.serial_for_url(spec, baudrate=baudrate, timeout=0))
-        return Opened(serial.Serial(spec, baudrate, timeout=0))
+            return Opened(serial.serial_for_url(with_ign_set_control(spec), baudrate=baudrate, timeout=0))
+        return Opened(_open_serial(spec, baudrate, wait))
     except serial.SerialException as exc:
         raise TransportError(f"cannot open {spec}: {exc}",
                              "check the device path and that no other program uses it") from None

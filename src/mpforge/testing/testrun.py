@@ -12,7 +12,30 @@ On a device (``--device SPEC``), ``run-tests --target pyboard`` is started
 through :mod:`mpforge.testing.runner_launch`, which puts mpforge's own ``pyboard``
 module (:mod:`mpforge.testing.pyboard_shim`) first, and that runs each test over
 :mod:`mpforge.device.transport`: per-test timeouts, soft reset between tests, and an
-abort of the whole run when the target stops answering.
+end of that runner (an ``mpforge-abort:`` line) when the target stops answering.
+
+Boards (:mod:`mpforge.device.boards`): one shard per board. ``--device
+'labgrid:board=PYBV10_QEMU' --jobs N`` acquires up to N places of a labgrid farm (fewer
+when fewer are free: the report's notes say so) for the whole run, retries included,
+and releases them on every way out; ``execpty:`` starts one emulator per shard; a
+serial port is one board.
+
+A board that stops answering does not end the run. The test it was running is a
+crash (a failure whose reason names the board); the board is brought back
+(:meth:`~mpforge.device.boards.Board.recover`: a farm place is power-cycled through its
+power resource, an emulator started afresh) and a new runner goes on with the shard's
+remaining files. A board that does not come back (or crashes
+:data:`MAX_CRASHES_IN_A_ROW` times without a verdict in between) is dropped: its
+remaining files are shared among the boards still answering, in further rounds, so
+every test runs once. Only with no board left is the run aborted, naming the tests
+that did not run.
+
+The firmware (:func:`firmware_of`): before a device run, each board's banner is read
+and must name the version of ``dist/<target>/manifest.json`` (for a farm, the target of
+the places' ``board`` tag): a mismatch is refused in one line, before any test. The
+report names the firmware (artifact, sha256, version, tree fingerprint; for a host run
+the tested binary's) and each board (place, exporter, host, banner); each verdict
+names its board.
 
 Known differences: ``tests/baselines/<tree version>-cpython<X.Y>.toml`` lists
 tests whose expected output the host's CPython cannot produce for this tree.
@@ -34,6 +57,7 @@ codes) they stay valid XML and JSON.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import os
@@ -48,8 +72,11 @@ from enum import Enum
 from pathlib import Path
 
 from mpforge.core.config import PortDef, RunVariantDef
-from mpforge.core.errors import ConfigError, MpforgeError
+from mpforge.core.environment import environment
+from mpforge.core.errors import ConfigError, MpforgeError, TransportError
 from mpforge.core.project import Project, Target
+from mpforge.device import boards as boards_mod
+from mpforge.device.boards import Board
 from mpforge.firmware.pipeline import Pipeline
 from mpforge.testing.coverage import CoverageReport, collect, coverage_target, reset_counters
 from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
@@ -57,6 +84,10 @@ from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
 #: what the pyboard shim prints before it gives up on a silent target
 ABORT_MARKER = "mpforge-abort:"
+#: how the shim's abort line goes on when the board did not answer before any test ran
+CONNECT_FAILED = "no connection:"
+#: a board that crashes this many times in a row (no verdict in between) is dropped
+MAX_CRASHES_IN_A_ROW = 3
 
 
 class Verdict(str, Enum):
@@ -88,6 +119,7 @@ class TestResult:
     reason: str = ""
     attempts: int = 1
     shard: int = 0  # the shard (runner options, device) it ran on; retries use the same
+    board: str = ""  # the board it ran on (a farm place, a device spec); '' on the host
 
     def diff(self) -> str:
         """The unified diff of the (first) failing try's expected and actual output."""
@@ -112,6 +144,12 @@ class TestReport:
     retries: int = 0  # the retry budget the run had (--retry-failed)
     #: with ``coverage``: what gcovr measured and wrote (:mod:`mpforge.testing.coverage`)
     coverage: CoverageReport | None = None
+    #: what was tested (:meth:`Firmware.describe`); empty when dist/ has no manifest for it
+    firmware: dict[str, str] = field(default_factory=dict)
+    #: the boards, in shard order (:meth:`mpforge.device.boards.Board.describe`)
+    boards: list[dict[str, str]] = field(default_factory=list)
+    #: what happened to the boards: power cycles, boards dropped, tests moved, fewer places
+    notes: list[str] = field(default_factory=list)
 
     def count(self, verdict: Verdict) -> int:
         return sum(r.verdict == verdict for r in self.results)
@@ -151,16 +189,22 @@ def shard(tests: list[str], count: int) -> list[list[str]]:
     return [s for s in shards if s]
 
 
-def load_baseline(path: Path) -> dict[str, str]:
-    """Test name -> reason, from a baseline file (absent file: no known differences)."""
+def load_baseline(path: Path, port: str | None = None) -> dict[str, str]:
+    """Test name -> reason, from a baseline file (absent file: no known differences).
+
+    An entry with ``ports = ["unix"]`` is a known difference of those ports only (a
+    test the emulated pyboard passes is no known difference there); ``port`` None
+    takes every entry."""
     if not path.exists():
         return {}
     try:
         data = tomllib.loads(path.read_text())
-        return {entry["test"]: entry["reason"] for entry in data.get("known", [])}
+        return {entry["test"]: entry["reason"] for entry in data.get("known", [])
+                if port is None or port in entry.get("ports", [port])}
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path.name}: not a baseline ({exc})",
-                          "each [[known]] needs test = \"dir/name.py\" and reason = \"...\"") from exc
+                          "each [[known]] needs test = \"dir/name.py\" and reason = \"...\" "
+                          "(and optionally ports = [\"unix\"])") from exc
 
 
 def baseline_path(project: Project, python: str, flavour: str = "") -> Path:
@@ -229,37 +273,61 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
               runner_args: Callable[[int], list[str]], env: dict[str, str],
               python: str = "python3", on_result: Callable[[TestResult], None] | None = None,
               target: str = "unix", launcher: list[str] | None = None,
-              known: Mapping[str, str] | None = None, retries: int = 0) -> TestReport:
+              known: Mapping[str, str] | None = None, retries: int = 0,
+              boards: list[str] | None = None,
+              recover: Callable[[int, Callable[[str], None]], bool] | None = None,
+              note: Callable[[str], None] | None = None) -> TestReport:
     """Run ``tests`` in ``jobs`` shards of the tree's runner; see the module docstring.
 
     ``runner_args(i)`` gives shard ``i``'s extra options (``--target``/``--device``).
     ``known`` (test -> reason, from the baseline) is applied to the first pass, so a
     known difference is never retried; then the failures are retried ``retries``
-    times at most, each on its own shard (``runner_args`` of the shard it ran on).
-    ``on_result`` sees the first pass's results as they come.
+    times at most, each on its own shard (``runner_args`` of the shard it ran on; of a
+    board still answering if that one was dropped). ``on_result`` sees the first
+    pass's results as they come.
+
+    ``boards`` names each shard's board (verdicts carry it). ``recover(i, note)`` brings
+    shard ``i``'s board back after it stopped answering, telling ``note`` how (False:
+    drop it); without it,
+    a board that stops answering ends the run (``aborted``). ``note`` hears what
+    happened to the boards (also kept in the report's ``notes``).
     """
     started = time.monotonic()
     lock = threading.Lock()
     aborted: list[str] = []
+    notes: list[str] = []
+    count = len(shard(tests, jobs))
+    alive = set(range(count))
+    orphans: list[str] = []  # files of dropped boards, not run yet
 
-    def run(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
-            report_each: bool) -> None:
-        """One runner process for shard ``index`` over ``files``; results into ``into``."""
+    def say(line: str) -> None:
+        with lock:
+            notes.append(line)
+        if note:
+            note(line)
+
+    def name(index: int) -> str:
+        return boards[index] if boards and index < len(boards) else ""
+
+    def run_once(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
+                 report_each: bool) -> tuple[list[str], str | None]:
+        """One runner process for shard ``index`` over ``files``: the files it gave a
+        verdict for, and its abort message (None: it did not abort)."""
         last = time.monotonic()
-        reported = 0
+        reported: list[str] = []
+        abort: list[str] = []
 
         def seen(line: str) -> None:
-            nonlocal last, reported
+            nonlocal last
             if line.startswith(ABORT_MARKER):
-                with lock:
-                    aborted.append(line[len(ABORT_MARKER):].strip())
+                abort.append(line[len(ABORT_MARKER):].strip())
                 return
             parsed = parse_line(line)
             if parsed is None:
                 return
-            reported += 1
+            reported.append(parsed[1])
             now = time.monotonic()
-            result = TestResult(parsed[1], parsed[0], round(now - last, 3), shard=index)
+            result = TestResult(parsed[1], parsed[0], round(now - last, 3), shard=index, board=name(index))
             last = now
             if result.verdict == Verdict.FAIL:
                 leftovers = [tests_dir / (os.path.basename(result.test) + ext) for ext in (".exp", ".out")]
@@ -279,11 +347,53 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
                                         on_line=seen, mutates=False)
         except MpforgeError as exc:
             errors.append(exc)
-            return
-        if reported < len(files) and not aborted:
+            return reported, None
+        if abort:
+            return reported, abort[0]
+        if len(reported) < len(files):
             errors.append(MpforgeError(
-                f"run-tests (shard {index + 1}) stopped after {reported} of {len(files)} tests",
+                f"run-tests (shard {index + 1}) stopped after {len(reported)} of {len(files)} tests",
                 "see its output below", done.tail()))
+        return reported, None
+
+    def run(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
+            report_each: bool) -> None:
+        """Shard ``index`` over ``files``: a runner, and after a crash of its board a new
+        one over the files left (the board recovered), or those files to ``orphans``."""
+        pending = list(files)
+        crashes = 0
+        while pending:
+            reported, abort = run_once(index, pending, into, errors, report_each)
+            if abort is None:
+                return
+            board = name(index) or f"shard {index + 1}"
+            left = [f for f in pending if f not in set(reported)]
+            crashes = 1 if reported else crashes + 1
+            if recover is None:  # no way to bring it back: the run ends here
+                with lock:
+                    aborted.append(abort)
+                return
+            if not abort.startswith(CONNECT_FAILED) and left:
+                crashed, left = left[0], left[1:]
+                result = TestResult(crashed, Verdict.FAIL, shard=index, board=name(index),
+                                    reason=f"crash: {board} stopped answering", output=abort + "\n")
+                with lock:
+                    into.append(result)
+                if on_result and report_each:
+                    on_result(result)
+                say(f"{crashed}: {board} stopped answering ({abort}); reported as a crash")
+            else:
+                say(f"{board} did not answer ({abort})")
+            if crashes >= MAX_CRASHES_IN_A_ROW or not recover(index, say):
+                why = (f"{crashes} crashes in a row" if crashes >= MAX_CRASHES_IN_A_ROW
+                       else "it did not come back")
+                with lock:
+                    alive.discard(index)
+                    orphans.extend(left)
+                say(f"{board} dropped ({why})" + (f"; its {len(left)} remaining test(s) go to the other boards"
+                                                   if left else ""))
+                return
+            pending = left
 
     def run_shards(groups: dict[int, list[str]], into: list[TestResult],
                    errors: list[MpforgeError], report_each: bool) -> None:
@@ -298,16 +408,26 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
     results: list[TestResult] = []
     errors: list[MpforgeError] = []
     run_shards(dict(enumerate(shard(tests, jobs))), results, errors, True)
+    while orphans and alive and not errors:  # the files of dropped boards, on those left
+        moved, orphans[:] = list(orphans), []
+        live = sorted(alive)
+        groups = {live[i]: files for i, files in enumerate(shard(moved, len(live)))}
+        say(f"{len(moved)} test(s) moved to {', '.join(name(i) or f'shard {i + 1}' for i in groups)}")
+        run_shards(groups, results, errors, True)
     if errors:
         raise errors[0]
+    if orphans:
+        aborted.append(f"no board left to run {len(orphans)} test(s): {', '.join(sorted(orphans))}")
     apply_baseline(results, known or {})
     for _ in range(retries):
         failing = {r.test: r for r in results if r.verdict == Verdict.FAIL}
-        if not failing or aborted:  # nothing to retry, or the target is gone
+        if not failing or aborted or not alive:  # nothing to retry, or the target is gone
             break
-        groups: dict[int, list[str]] = {}
-        for result in failing.values():
-            groups.setdefault(result.shard, []).append(result.test)
+        groups = {}
+        live = sorted(alive)
+        for turn, result in enumerate(failing.values()):
+            home = result.shard if result.shard in alive else live[turn % len(live)]
+            groups.setdefault(home, []).append(result.test)
         again: list[TestResult] = []
         # a retry runner that stops early leaves its tests failed: no error of its own
         run_shards(groups, again, [], False)
@@ -320,7 +440,7 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
     order = {t: i for i, t in enumerate(tests)}
     results.sort(key=lambda r: order.get(r.test, len(order)))
     return TestReport(results, round(time.monotonic() - started, 2), jobs, target,
-                      aborted="; ".join(aborted), retries=retries)
+                      aborted="; ".join(aborted), retries=retries, notes=notes)
 
 
 def _merge_retry(result: TestResult, retry: TestResult) -> None:
@@ -373,12 +493,81 @@ def exp_cache_dir(project: Project) -> Path:
     return project.root / "build" / "test-cache" / "expected"
 
 
+@dataclass(frozen=True)
+class Firmware:
+    """What a run tested: the artifact of ``dist/<target>/`` (its name and sha256, from the
+    manifest), its version string (the manifest's ``version``, which the board's banner
+    names; ``tree.describe`` for a manifest without one), the tree's ``git describe``
+    and its fingerprint (pin plus patch series)."""
+
+    target: str
+    artifact: str
+    sha256: str
+    version: str
+    fingerprint: str
+    describe_: str = ""
+
+    def describe(self) -> dict[str, str]:
+        """As the result files name it."""
+        return {"firmware-target": self.target, "firmware-artifact": self.artifact,
+                "firmware-sha256": self.sha256, "firmware-version": self.version,
+                "tree-describe": self.describe_, "tree-fingerprint": self.fingerprint}
+
+
+def firmware_of(project: Project, target_name: str, artifact: str = "") -> Firmware | None:
+    """The firmware of ``dist/<target_name>/`` from its manifest (None without one):
+    ``artifact`` names the file (default: the first the manifest lists); its sha256 is
+    the manifest's (the file's own when the manifest does not list it)."""
+    from mpforge.core.state import read_json
+    from mpforge.firmware.manifest import sha256_file
+
+    folder = project.dist_root / target_name
+    manifest = read_json(folder / "manifest.json")
+    if not manifest:
+        return None
+    listed = {a.get("name", ""): a.get("sha256", "") for a in manifest.get("artifacts") or []
+              if isinstance(a, dict)}
+    name = artifact or next(iter(listed), "")
+    digest = listed.get(name) or (sha256_file(folder / name) if name and (folder / name).is_file() else "")
+    tree = manifest.get("tree") or {}
+    described = str(tree.get("describe", ""))
+    version = manifest.get("version") if isinstance(manifest.get("version"), str) else ""
+    return Firmware(target_name, name, digest, version or described, str(tree.get("fingerprint", "")), described)
+
+
+class FirmwareMismatch(TransportError):
+    """The board runs another firmware than the one in ``dist/``."""
+
+
+def check_banner(board_name: str, banner: str, firmware: Firmware) -> None:
+    """Refuse, in one line, a board whose banner does not name ``firmware``'s version."""
+    if firmware.version and firmware.version not in banner:
+        raise FirmwareMismatch(
+            f"{board_name} runs '{banner or 'no MicroPython banner'}', not {firmware.version} "
+            f"(dist/{firmware.target})",
+            "flash it (invoke deploy --device ...), or build what it runs; the board must run "
+            "the firmware whose verdicts these are")
+
+
+def _device_firmware(project: Project, port: PortDef, default: str, tags: list[dict[str, str]]) -> Firmware | None:
+    """The firmware a device run checks boards against: the places' ``board`` tag's target
+    when they all name one that was built, else ``default``'s."""
+    named = {t.get("board", "") for t in tags}
+    candidates = [port.target_name(next(iter(named)))] if len(named) == 1 and "" not in named else []
+    flash = port.flash.artifact if port.flash else ""
+    for name in [*candidates, default]:
+        found = firmware_of(project, name, flash or "")
+        if found is not None:
+            return found
+    return None
+
+
 def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
                    device: str | None = None, emulator: str | None = None,
                    on_result: Callable[[TestResult], None] | None = None,
                    retries: int = 0, exp_cache: bool = True,
                    coverage: Path | None = None, run: RunOptions | None = None,
-                   name: str = "") -> TestReport:
+                   name: str = "", wait: float = 0.0) -> TestReport:
     """Run the suite of ``target``'s port: on the host (the target built first, through
     ``pipeline``: a no-op when it is current), on ``device``, or on ``jobs`` instances of
     the port's ``emulator``; failures (not known ones) are retried up to ``retries`` times
@@ -387,7 +576,8 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
     ``coverage``: run the port's coverage variant on the host and write its reports into
     that folder (:mod:`mpforge.testing.coverage`). ``run``: the runner's own options
     (:class:`RunOptions`). ``name``: what the report calls the suite (default: the
-    port, or the board's run-tests target)."""
+    port, or the board's run-tests target). ``wait``: seconds to wait for boards (farm
+    places, serial ports) someone else holds."""
     project, port = pipeline.project, target.port
     if retries < 0:
         raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
@@ -395,8 +585,12 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
         if device is not None or emulator:
             raise ConfigError("--coverage measures the host build", "drop --device/--emulator")
         target = coverage_target(target)
+    firmware_target = target.name
     if emulator:
+        from mpforge.device.emulate import plan as emulation_plan
+
         device = emulator_device(pipeline, port, emulator)
+        firmware_target = emulation_plan(project, port, emulator).target.name
     plan = TestPlan.for_port(port, device is not None)
     tests_dir = project.tree / "tests"
     python = sys.executable  # the runner, and CPython for expected outputs
@@ -406,23 +600,14 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
     # the runner always starts through mpforge's launcher: the cache of expected outputs
     # (host and device runs alike) and, on a device, mpforge's pyboard module
     launcher = ["-m", "mpforge.testing.runner_launch"]
-    if device is None:
+    run = run or RunOptions()
+    firmware: Firmware | None = None
+    if device is None:  # built first: the build prepares the tree the tests come from
         result = pipeline.build_one(target)
         env["MICROPY_MICROPYTHON"] = str(result.dist_dir / plan.binary)
         if coverage is not None:
             reset_counters(target)
-
-        specs: list[str] = []
-    else:
-        from mpforge.device.transport import device_specs
-        specs = device_specs(device, jobs)
-        jobs = len(specs)
-    run = run or RunOptions()
-
-    def runner_args(index: int) -> list[str]:
-        """Shard ``index``'s options: its board (on devices), then the run's own."""
-        board = ["--target", plan.target, "--device", specs[index]] if specs else []
-        return [*board, *run.args()]
+        firmware = firmware_of(project, target.name, plan.binary)
     tests = select_tests(tests_dir, list(run.dirs) or plan.dirs, pattern)
     if not tests:
         raise MpforgeError(f"no tests match {pattern!r}" if pattern else "no tests found",
@@ -432,15 +617,53 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
              if p.exists()]
     known: dict[str, str] = {}
     for path in paths:  # before the run: known differences are not retried
-        known.update(load_baseline(path))
-    project.console.step(f"test {port.name}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
-                         + (f", failures retried up to {retries} time(s)" if retries else ""))
-    report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
-                       runner_args=runner_args, env=env, python=python, on_result=on_result,
-                       target=name or (plan.target if device else port.name), launcher=launcher,
-                       known=known, retries=retries)
+        known.update(load_baseline(path, port.name))
+    with contextlib.ExitStack() as stack:
+        held: list[Board] = []
+        if device is not None:
+            held = stack.enter_context(boards_mod.held(device, jobs, wait=wait, note=project.console.warn,
+                                                       root=project.root))
+            jobs = len(held)
+            firmware = _device_firmware(project, port, firmware_target,
+                                        [b.lease.tags for b in held if b.lease])
+            _check_boards(project, held, firmware)
+
+        def runner_args(index: int) -> list[str]:
+            """Shard ``index``'s options: its board (on devices), then the run's own."""
+            board = ["--target", plan.target, "--device", held[index].spec] if held else []
+            return [*board, *run.args()]
+
+        def recover(index: int, note: Callable[[str], None]) -> bool:
+            """Shard ``index``'s board back at its prompt within 3 silences (5 s at least)."""
+            return held[index].recover(note, executor=project.executor,
+                                       timeout=max(5.0, 3 * environment().silence))
+
+        project.console.step(f"test {port.name}: {len(tests)} files in {min(jobs, len(tests))} shard(s)"
+                             + (f" on {', '.join(b.name for b in held)}" if held and held[0].lease else "")
+                             + (f", failures retried up to {retries} time(s)" if retries else ""))
+        report = run_suite(project, tests_dir=tests_dir, tests=tests, jobs=jobs,
+                           runner_args=runner_args, env=env, python=python, on_result=on_result,
+                           target=name or (plan.target if device else port.name), launcher=launcher,
+                           known=known, retries=retries, boards=[b.name for b in held] or None,
+                           recover=recover if held else None, note=project.console.warn)
+        report.boards = [b.describe() for b in held]
+    report.firmware = firmware.describe() if firmware else {}
     report.baseline = ", ".join(str(p.relative_to(project.root)) for p in paths)
     if coverage is not None:
         project.console.step(f"coverage of {target.name}: gcovr")
         report.coverage = collect(target, coverage)
     return report
+
+
+def _check_boards(project: Project, held: list[Board], firmware: Firmware | None) -> None:
+    """Read each board's banner and refuse one that does not run ``firmware`` (an
+    ``execpty:`` board is the emulator just built: not opened twice)."""
+    if firmware is None:
+        project.console.warn("no manifest in dist/ for the firmware under test: "
+                             "the boards' firmware is not checked (build it, or deploy it, first)")
+    for board in held:
+        if board.restarts_itself:
+            continue
+        banner = boards_mod.read_banner(board)
+        if firmware is not None:
+            check_banner(board.name, banner, firmware)

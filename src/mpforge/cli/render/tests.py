@@ -29,26 +29,51 @@ def junit_suite(report: TestReport) -> ET.Element:
     reason; a flaky test is a *passing* case with ``flaky``/``attempts``
     properties and a ``<system-out>`` holding its first failure's diff. Every
     text and attribute is made safe by :func:`mpforge.cli.render.files.element`.
+
+    What was tested is in the suite's ``<properties>``: the firmware
+    (``firmware-sha256``, ``firmware-version``, ``tree-fingerprint``, ...: the host
+    binary on the host) and each board as ``board.NAME.KEY`` (``place``,
+    ``exporter``, ``host``, ``banner`` for a farm place). On a device, each testcase
+    names its ``board`` (and ``place``, ``host``) and the ``firmware-sha256``. A crash
+    (the board stopped answering) is a failure whose message names the board.
     """
     suite = element(None, "testsuite", {
         "name": f"micropython-{report.target}", "tests": len(report.results),
         "failures": report.count(Verdict.FAIL),
         "skipped": report.count(Verdict.SKIP) + report.count(Verdict.KNOWN),
         "errors": 1 if report.aborted else 0, "time": f"{report.seconds:.2f}"})
-    if report.retries:
+    suite_properties: list[tuple[str, object]] = [("retry-failed", report.retries)] if report.retries else []
+    suite_properties += list(report.firmware.items())
+    boards: dict[str, dict[str, str]] = {}
+    for about in report.boards:
+        board = about.get("place") or about.get("device", "")
+        boards[board] = about
+        suite_properties += [(f"board.{board}.{key}", value) for key, value in about.items()]
+    suite_properties += [("note", line) for line in report.notes]
+    if suite_properties:
         properties = element(suite, "properties")
-        element(properties, "property", {"name": "retry-failed", "value": report.retries})
+        for key, value in suite_properties:
+            element(properties, "property", {"name": key, "value": value})
     for result in report.results:
         classname, _, name = result.test.rpartition("/")
         case = element(suite, "testcase", {"classname": classname or "tests", "name": name,
                                            "time": f"{result.seconds:.3f}"})
+        case_properties: list[tuple[str, object]] = []
         if result.verdict in (Verdict.FAIL, Verdict.FLAKY) and result.attempts > 1:
+            case_properties += [("flaky", str(result.verdict == Verdict.FLAKY).lower()),
+                                ("attempts", result.attempts)]
+        if result.board:
+            about = boards.get(result.board, {})
+            case_properties += [("board", result.board),
+                                *((key, about[key]) for key in ("place", "exporter", "host") if key in about),
+                                *([("firmware-sha256", report.firmware["firmware-sha256"])]
+                                  if report.firmware.get("firmware-sha256") else [])]
+        if case_properties:
             properties = element(case, "properties")
-            element(properties, "property", {"name": "flaky",
-                                             "value": str(result.verdict == Verdict.FLAKY).lower()})
-            element(properties, "property", {"name": "attempts", "value": result.attempts})
+            for key, value in case_properties:
+                element(properties, "property", {"name": key, "value": value})
         if result.verdict == Verdict.FAIL:
-            message = "output differs from expected"
+            message = result.reason if result.reason.startswith("crash") else "output differs from expected"
             if result.attempts > 1:
                 message += f" (failed all {_tries(result)})"
             element(case, "failure", {"message": message}, result.failure_text())
@@ -80,11 +105,13 @@ def to_json(report: TestReport) -> dict:
         "target": report.target, "seconds": report.seconds, "jobs": report.jobs,
         "baseline": report.baseline, "aborted": report.aborted or None,
         "retry_failed": report.retries,
+        "firmware": report.firmware or None, "boards": report.boards, "notes": report.notes,
         "counts": {v.value: report.count(v) for v in Verdict},
         "flaky": [r.test for r in report.flaky],
         **({"coverage": report.coverage.as_dict()} if report.coverage else {}),
         "results": [{"test": r.test, "verdict": r.verdict.value, "seconds": r.seconds,
                      **({"attempts": r.attempts} if r.attempts != 1 else {}),
+                     **({"board": r.board} if r.board else {}),
                      **({"reason": r.reason} if r.reason else {}),
                      **({"diff": r.failure_text()}
                         if r.verdict in (Verdict.FAIL, Verdict.FLAKY) else {})}
@@ -110,7 +137,9 @@ def show_test_report(console: Console, report: TestReport) -> None:
     V = Verdict
     for failure in report.failures:
         tries = f" (failed all {failure.attempts} tries)" if failure.attempts > 1 else ""
-        console.error(f"FAIL {safe(failure.test)}{tries}")
+        where = f" on {safe(failure.board)}" if failure.board else ""
+        crash = f": {safe(failure.reason)}" if failure.reason.startswith("crash") else ""
+        console.error(f"FAIL {safe(failure.test)}{where}{tries}{crash}")
         console.block(safe(failure.failure_text()), to_err=True)
     for flaky in report.flaky:
         console.warn(f"FLAKY {safe(flaky.test)}: failed, then passed on try {flaky.attempts}; "
@@ -129,6 +158,14 @@ def show_test_report(console: Console, report: TestReport) -> None:
                      + ", ".join(safe(r.test) for r in report.flaky))
     if report.coverage is not None:
         show_coverage(console, report.coverage)
+    if report.firmware:
+        console.info(f"firmware: {report.firmware.get('firmware-target', '')} "
+                     f"{report.firmware.get('firmware-version', '')}, {report.firmware.get('firmware-artifact', '')} "
+                     f"sha256 {report.firmware.get('firmware-sha256', '')[:16]}")
+    for about in report.boards:
+        if "place" in about:
+            console.info(f"board: place {about['place']} (exporter {about.get('exporter', '')} on "
+                         f"{about.get('host', '')}): {safe(about.get('banner', ''))}")
     if report.aborted:
         console.error(f"test run aborted: {report.aborted}")
     elif report.ok:

@@ -7,8 +7,10 @@ mpforge's transport underneath (:mod:`mpforge.device.transport`). A test that ru
 past ``MPFORGE_TEST_TIMEOUT`` seconds is interrupted and reported as a crash,
 and so is a file the raw REPL cannot carry (control bytes: the runner's
 ``feature_check/repl_emacs_check.py``), without the tree tool's 10 s wait;
-a target that stops answering ends the run with one line starting with
-``mpforge-abort:``, which ``invoke test`` reports as the reason.
+a target that stops answering ends this runner with one line starting with
+``mpforge-abort:`` (``mpforge-abort: no connection: ...`` when it did not answer
+before any test ran), on which ``invoke test`` reports the test in progress as a
+crash, brings the board back and goes on (:mod:`mpforge.testing.testrun`).
 
 Connecting brings the board to a known prompt whatever state the last client
 left it in (the tree's own ``run-tests`` leaves it in the raw REPL; a program
@@ -21,10 +23,12 @@ runner's output. On leaving, the board is handed back at the friendly prompt
 import atexit
 import os
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from mpforge.core.environment import environment
 from mpforge.device.transport import RawRepl, TestTimeout, TransportError, UnsendableCode, open_device
-from mpforge.testing.testrun import ABORT_MARKER
+from mpforge.testing.testrun import ABORT_MARKER, CONNECT_FAILED
 
 # parsed as in every mpforge process; a malformed value falls back to the default here
 # (the parent process, where it is read first, already said so)
@@ -39,21 +43,21 @@ class PyboardError(BaseException):
     pass
 
 
-def _close_all():
+def _close_all() -> None:
     while _open:
         _open.pop().close()
 
 
-def _note(device):
+def _note(device: str) -> Callable[[str], None]:
     """The line for what connecting to ``device`` found and did (stdout, as the
     runner's own lines, so they cannot interleave mid-line)."""
-    def note(text):
+    def note(text: str) -> None:
         sys.stdout.write(f"{NOTE_MARKER} {device}: {text}\n")
         sys.stdout.flush()
     return note
 
 
-def _abort(message):
+def _abort(message: str) -> NoReturn:
     """The target is gone: say why, release it, and end this runner at once."""
     sys.stdout.write(f"{ABORT_MARKER} {message}\n")
     sys.stdout.flush()
@@ -65,7 +69,8 @@ atexit.register(_close_all)
 
 
 class Pyboard:
-    def __init__(self, device, baudrate=115200, user="micro", password="python", wait=0):
+    def __init__(self, device: str, baudrate: int = 115200, user: str = "micro", password: str = "python",
+                 wait: float = 0) -> None:
         self.opened = None
         try:
             self.opened = open_device(device, int(baudrate))
@@ -73,9 +78,9 @@ class Pyboard:
             self.repl = RawRepl(self.opened.port, silence=SILENCE, note=_note(device))
             self.repl.wait_for_prompt()
         except TransportError as exc:
-            _abort(exc.one_line())
+            _abort(f"{CONNECT_FAILED} {exc.one_line()}")
 
-    def close(self):
+    def close(self) -> None:
         if self.opened is None:
             return
         try:  # back to the friendly REPL for the next client; a gone board is no error here
@@ -85,16 +90,16 @@ class Pyboard:
         self.opened.close()
         self.opened = None
 
-    def enter_raw_repl(self):
+    def enter_raw_repl(self) -> None:
         try:
             self.repl.enter(soft_reset=True)
         except TransportError as exc:
             _abort(exc.one_line())
 
-    def exit_raw_repl(self):
+    def exit_raw_repl(self) -> None:
         self.repl.write(b"\r\x02")
 
-    def exec_(self, command):
+    def exec_(self, command: str | bytes) -> bytes:
         if isinstance(command, str):
             command = command.encode("utf-8")
         try:
@@ -110,6 +115,6 @@ class Pyboard:
             raise PyboardError("exception", out, err)
         return out
 
-    def execfile(self, filename):
+    def execfile(self, filename: str) -> bytes:
         with open(filename, "rb") as f:
             return self.exec_(f.read())
