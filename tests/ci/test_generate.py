@@ -76,6 +76,16 @@ def test_generated_pipelines_parse_and_name_only_existing_tasks(fixture_project,
     steps = emulated["steps"] if provider == "github" else emulated["script"]
     commands = [s.get("run", "") if isinstance(s, dict) else s for s in steps]
     assert any("invoke ci --ports stmhal --boards PYBV10_QEMU --out ci-out" in c for c in commands)
+    # unix has a coverage variant: its job measures and publishes it
+    unix_steps = jobs["unix"]["steps"] if provider == "github" else jobs["unix"]["script"]
+    assert any("invoke ci --ports unix --coverage --out ci-out" in (s.get("run", "") if isinstance(s, dict) else s)
+               for s in unix_steps)
+    if provider == "gitlab":
+        assert jobs["unix"]["artifacts"]["reports"]["coverage_report"] == {
+            "coverage_format": "cobertura", "path": "ci-out/coverage/unix/coverage.xml"}
+        assert "coverage_report" not in jobs["bare_arm"]["artifacts"]["reports"]
+    else:
+        assert emulated["name"] == "stmhal on emulated PYBV10_QEMU (qemu)"
     board_steps = jobs["stmhal"]["steps"] if provider == "github" else jobs["stmhal"]["script"]
     assert any("--tests none" in (s.get("run", "") if isinstance(s, dict) else s) for s in board_steps)
     if runner == "container":  # QEMU comes from the port's emulator data, for the jobs that test
@@ -150,7 +160,8 @@ def test_packages_are_the_catalogs_plus_ccache(fixture_project, fixture_mirror):
     assert "libltdl-dev" in jobs["unix"].packages  # libtool alone lacks LT_SYS_SYMBOL_USCORE
     assert "ccache" in jobs["bare-arm"].packages
     assert "gcc" in jobs["esp8266"].packages  # esp8266 needs mpy-cross, a host program
-    assert jobs["esp8266"].pip_target == ".[esp8266]" and jobs["unix"].pip_target == "."
+    assert jobs["esp8266"].pip_target == ".[esp8266]" and jobs["unix"].pip_target == ".[coverage]"
+    assert jobs["bare-arm"].pip_target == "."
     shell = cigen.plan(project, cigen.Settings("gitlab", "shell"))
     assert all(job.packages == [] for job in shell.jobs)
 

@@ -5,6 +5,12 @@ Library errors (:class:`~mpforge.core.errors.MpforgeError`) become one red line
 plus a hint and exit status 1; a traceback is shown only with ``--debug``
 (or ``MPFORGE_DEBUG=1``). ``tasks.py`` at the top of the checkout and the
 ``mpforge`` console script both serve :data:`ns`.
+
+Why one long module: it is the task table. Each task is a thin wrapper (its options'
+help texts, one call into the library, its rendering), and the wrapper that renders
+errors, takes the checkout's lock and resolves the shared options is shared by all of
+them; newer tasks live in modules of their own (``cli/farm.py``, ``cli/debug.py``,
+``cli/mirror.py``, ``cli/verify.py``) and are added to :data:`ns` at the end.
 """
 
 from __future__ import annotations
@@ -42,11 +48,12 @@ from mpforge.cli.render import tests as render_tests
 from mpforge.cli.ui import Console
 from mpforge.core import lock as lock_mod
 from mpforge.core.errors import ConfigError, MpforgeError, ReportError, Terminated
-from mpforge.core.project import Project, find_root
+from mpforge.core.project import TREE_DIR, Project, find_root
 from mpforge.core.state import disk_error
 from mpforge.device import deploy as deploy_mod
 from mpforge.device import emulate as emulate_mod
 from mpforge.device import repl as device_mod
+from mpforge.device.labgrid import is_farm_spec
 from mpforge.firmware import dist as dist_mod
 from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import size as size_mod
@@ -54,7 +61,9 @@ from mpforge.firmware.deplibs import build_deplibs
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
 from mpforge.firmware.selection import list_boards, select, split_names
 from mpforge.testing import testrun as testrun_mod
+from mpforge.tree import authoring
 from mpforge.tree.fetch import fetch as fetch_tree
+from mpforge.tree.git import Git
 from mpforge.tree.patches import PatchQueue, PatchState
 
 #: The only short flags, the same on every task that has the option. ``-h`` stays help
@@ -128,8 +137,10 @@ def _debugging(kwargs: dict[str, Any]) -> bool:
 
 
 #: tasks that change nothing in the checkout: they never take its lock
-READ_ONLY_TASKS = {"doctor", "size", "ci_generate", "repl", "run"}
+READ_ONLY_TASKS = {"doctor", "size", "ci_generate", "repl", "run", "mirror"}  # mirror: writes DIR only
 _NO_WAIT_HELP = "if another mpforge command is using this checkout, fail at once instead of waiting"
+_WAIT_HELP = ("seconds to wait for a board (a serial port, a labgrid place) someone else is using "
+              "(default 0: fail at once, naming the holder)")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -300,14 +311,35 @@ def fetch(c: Context, port: str = "unix", mirror: str | None = None, verbose: bo
 
 
 @task(help=helps("verbose", "debug", "dry-run", revert="restore the pristine tree",
-                 status="list each patch's state"))
+                 status="list each patch's state",
+                 new="write micropython/'s edits as a new last patch patches/00NN-NEW.patch",
+                 message="the new patch's message (first line: its subject; default: its name)",
+                 refresh="fold micropython/'s edits to the files of this patch (name or number) into it"))
 @reports_errors
-def patch(c: Context, revert: bool = False, status: bool = False, verbose: bool = False,
+def patch(c: Context, revert: bool = False, status: bool = False, new: str | None = None,
+          message: str | None = None, refresh: str | None = None, verbose: bool = False,
           debug: bool = False, dry_run: bool = False) -> None:
-    """Apply patches/series onto micropython/ (crash-safe, idempotent)."""
+    """Apply patches/series onto micropython/ (crash-safe, idempotent); --new/--refresh write patches."""
     project = _project(verbose, dry_run)
     queue = PatchQueue(project.patches_dir, project.tree, project.executor)
     console = _console(project)
+    if new or refresh:
+        if sum(map(bool, (new, refresh, revert, status))) > 1 or (message and not new):
+            raise Exit("patch: --new [--message] and --refresh go alone", code=1)
+        pin = Git(project.executor).gitlink(project.root, TREE_DIR) if project.tree_is_submodule \
+            else Git(project.executor).head(project.tree)
+        try:
+            authored = authoring.new_patch(queue, pin, new, message) if new else \
+                authoring.refresh_patch(queue, pin, refresh or "")
+        finally:
+            for note in queue.notes:
+                console.warn(note)
+        if authored.skipped:
+            console.warn(f"left out (build outputs, submodules): {', '.join(authored.skipped[:5])}")
+        dry = "dry run: would have " if dry_run else ""
+        console.ok(f"{dry}{'written' if new else 'refreshed'} patches/{authored.patch} "
+                   f"({', '.join(authored.files)}); micropython/ is pin + series")
+        return
     if status:
         busy = lock_mod.CheckoutLock(project.root, "patch --status").busy()
         states = queue.status()
@@ -417,7 +449,9 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     jobs="shards run in parallel (default: CPU count)",
     junit="write JUnit XML here", json="write the results as JSON here",
     k="only tests whose path matches (substring or glob)",
-    device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port or execpty:<command>",
+    device="run on a board: /dev/ttyACM0, auto, rfc2217://host:port, execpty:<command>, or labgrid "
+           "places: labgrid:PLACE, labgrid:TAG=VALUE[,...] (--jobs N places, one shard each)",
+    wait=_WAIT_HELP,
     emulator="run on emulated boards, one per shard (stmhal, minimal: qemu)",
     retry_failed="re-run failed tests up to N times on the same shard; one that then "
                  "passes is 'flaky' and does not fail the run (default 0)",
@@ -433,7 +467,7 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
          json: str | None = None, k: str | None = None, device: str | None = None,
          emulator: str | None = None, retry_failed: int = 0, no_exp_cache: bool = False,
          coverage: bool = False, coverage_out: str = "build/coverage", emit: str | None = None,
-         heapsize: str | None = None, dirs: str | None = None,
+         heapsize: str | None = None, dirs: str | None = None, wait: int = 0,
          mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
     project = _project(verbose)
@@ -444,7 +478,8 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
                                         exp_cache=not no_exp_cache,
                                         coverage=project.root / coverage_out if coverage else None,
                                         run=testrun_mod.RunOptions(emit or "", heapsize or "",
-                                                                   tuple(split_names(dirs or ""))))
+                                                                   tuple(split_names(dirs or ""))),
+                                        wait=wait)
     unwritten = None
     try:  # the result files first: whatever else happens, they are there
         render_tests.write_outputs(report, junit, json)
@@ -729,7 +764,8 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
 @task(help=helps(
     "mirror", "verbose", "debug", "dry-run",
     port="port to flash (default stmhal)", board="board (default: the port's default)",
-    device="the board's serial port (/dev/ttyACM0, auto, ...): bootloader entry, esptool, banner check",
+    device="the board's serial port (/dev/ttyACM0, auto, ...): bootloader entry, esptool, banner check "
+           "(a labgrid place is refused unless it can be flashed from here)",
     file="flash this file instead of dist/<target>/",
     runner="use this runner: dfu-util, pydfu, esptool, teensy, cc3200",
     erase="erase the flash first (runners that can)", baud="serial speed for esptool",
@@ -737,19 +773,22 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
     dfu_serial="flash the DFU device with this serial number (as `dfu-util -l` shows it), no other",
     repl="then open the board's REPL in this terminal (needs --device; Ctrl-] leaves)",
     app="the firmware with this app folder frozen in (as `invoke build --app`)",
-    board_dir="the board described in this folder outside the tree (as `invoke build --board-dir`)"))
+    board_dir="the board described in this folder outside the tree (as `invoke build --board-dir`)",
+    wait=_WAIT_HELP))
 @reports_errors
 def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: str | None = None,
            file: str | None = None, runner: str | None = None, erase: bool = False,
            baud: int = 115200, yes: bool = False, dfu_serial: str | None = None,
            mirror: str | None = None, verbose: bool = False, debug: bool = False,
            dry_run: bool = False, repl: bool = False, app: str | None = None,
-           board_dir: str | None = None) -> None:
+           board_dir: str | None = None, wait: int = 0) -> None:
     """Flash a board: the built firmware, checked first, with the port's runner."""
     if repl and not device:
         raise Exit("deploy --repl opens the REPL on the board's serial port: pass --device", code=1)
     project = _project(verbose)
     console = _console(project)
+    if device and is_farm_spec(device):
+        deploy_mod.check_farm_place(device, wait=wait, root=project.root, note=console.warn)
     target = select(project, port, board, board_dir=board_dir, app=app).target()
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
     plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
@@ -800,7 +839,7 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None
     target = select(project, port, plan.target.board, app=app).target() if app else plan.target
     result = pipeline.build_one(target)
     command = plan.command.replace("{dist}", str(result.dist_dir))
-    with emulate_mod.running(command) as session:
+    with emulate_mod.running(command, executor=project.executor) as session:
         if pty:
             console.ok(f"{plan.target.name} running under QEMU; its REPL is on {session.pty} "
                        "(Ctrl-C stops it)")
@@ -819,14 +858,16 @@ def emulate(c: Context, port: str = "stmhal", pty: bool = False, app: str | None
     output="write here (default: stdout)",
     runner="container (default: debian:bookworm, apt-get) or shell (self-hosted runners "
            "with the toolchains installed: no image, no apt-get)",
-    with_xc16="XC16's install folder on the runner: generates the pic16bit job (sets XC16_DIR)"))
+    with_xc16="XC16's install folder on the runner: generates the pic16bit job (sets XC16_DIR)",
+    farm="add a device-test job on a labgrid farm: the places matching this spec "
+         "(labgrid:board=PYBV10_QEMU), a runner tagged 'labgrid', LG_COORDINATOR as a variable"))
 @reports_errors
 def ci_generate(c: Context, provider: str = "github", output: str | None = None,
-                runner: str = "container", with_xc16: str | None = None,
+                runner: str = "container", with_xc16: str | None = None, farm: str | None = None,
                 verbose: bool = False, debug: bool = False) -> None:
     """Render a CI pipeline (one job per port) from the ports and toolchains data."""
     project = _project(verbose)
-    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {})
+    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {}, farm or "")
     pipeline = cigen_mod.plan(project, settings)
     text = cigen_mod.render_plan(pipeline)
     notes = Console(stream=sys.stderr)  # stdout may be the pipeline itself
@@ -835,48 +876,59 @@ def ci_generate(c: Context, provider: str = "github", output: str | None = None,
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)
-        notes.ok(f"{output}: {len(pipeline.jobs)} jobs ({provider}, {runner} runners)")
+        notes.ok(f"{output}: {len(pipeline.jobs) + (1 if pipeline.farm else 0)} jobs ({provider}, {runner} runners)")
     else:
         sys.stdout.write(text)
 
 
 _DEVICE_HELP = ("the board: /dev/ttyACM0, auto (the one pyboard found by USB id; default), "
-                "rfc2217://host:port, or execpty:<command> (the emulated pyboard's pty: "
-                "`invoke emulate --pty`)")
+                "rfc2217://host:port, execpty:<command> (the emulated pyboard's pty: "
+                "`invoke emulate --pty`), or a labgrid place: labgrid:PLACE, labgrid:TAG=VALUE")
 
 
-def _attach_repl(console: Console, device: str, what: str) -> None:
+def _farm_root() -> Path | None:
+    """The checkout, whose local farm (`invoke farm --start`) serves ``labgrid:`` specs when
+    neither LG_COORDINATOR nor the configuration names a coordinator; None outside one."""
+    try:
+        return find_root()
+    except ConfigError:
+        return None
+
+
+def _attach_repl(console: Console, device: str, what: str, wait: int = 0) -> None:
     """The board's REPL in this terminal until Ctrl-]; what connecting did, with -v."""
     if not sys.stdin.isatty():
         raise Exit(f"{what} attaches a terminal: run it on one "
                    "(`invoke run FILE` runs a script without one)", code=1)
     lock_mod.release_held()  # deploy --repl: what is left changes nothing in the checkout
-    with device_mod.connect(device, note=console.detail) as session:
+    with device_mod.connect(device, note=console.detail, farm_note=console.warn, wait=wait,
+                           root=_farm_root()) as session:
         console.ok(f"{device}: at the REPL ({session.recovery.found}); Ctrl-] leaves")
         device_mod.terminal(session)
 
 
-@task(help=helps("verbose", "debug", device=_DEVICE_HELP))
+@task(help=helps("verbose", "debug", device=_DEVICE_HELP, wait=_WAIT_HELP))
 @reports_errors
-def repl(c: Context, device: str = "auto", verbose: bool = False, debug: bool = False) -> None:
+def repl(c: Context, device: str = "auto", wait: int = 0, verbose: bool = False, debug: bool = False) -> None:
     """The board's REPL in this terminal, whatever state it was left in (Ctrl-] leaves)."""
-    _attach_repl(Console(verbose=verbose), device, "invoke repl")
+    _attach_repl(Console(verbose=verbose), device, "invoke repl", wait)
 
 
 @task(help=helps(
     "verbose", "debug", file="the script to run on the board", device=_DEVICE_HELP,
     reset="soft-reset the board first, for a fresh interpreter (default; --no-reset keeps "
           "its state)",
-    timeout="interrupt the script after this many seconds (default 0: never)"))
+    timeout="interrupt the script after this many seconds (default 0: never)", wait=_WAIT_HELP))
 @reports_errors
 def run(c: Context, file: str, device: str = "auto", reset: bool = True, timeout: int = 0,
-        verbose: bool = False, debug: bool = False) -> None:
+        wait: int = 0, verbose: bool = False, debug: bool = False) -> None:
     """Run a script on the board over the raw REPL, its output as it comes; exit 1 if it raises."""
     if file in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
         _task_help("run")
     console = Console(verbose=verbose, stream=sys.stderr)  # stdout is the script's alone
     code = device_mod.read_script(file)
-    with device_mod.connect(device, note=console.detail) as session:
+    with device_mod.connect(device, note=console.detail, farm_note=console.warn, wait=wait,
+                           root=_farm_root()) as session:
         result = device_mod.run_script(session, code, _write_stdout, soft_reset=reset,
                                        timeout=timeout or None)
     if result.error:
@@ -903,3 +955,6 @@ def _write_stdout(data: bytes) -> None:
 ns = Collection(fetch, patch, deplibs, build, doctor, test, deploy, emulate, size, ci, ci_generate,
                 bench_gc, bench_build, bench_test, repl, run)
 ns.add_task(__import__("mpforge.cli.farm", fromlist=["farm"]).farm)  # its module imports this one
+ns.add_task(__import__("mpforge.cli.debug", fromlist=["debug"]).debug)  # its module imports this one
+ns.add_task(__import__("mpforge.cli.mirror", fromlist=["mirror"]).mirror)  # the same
+ns.add_task(__import__("mpforge.cli.verify", fromlist=["verify"]).verify)  # the same

@@ -109,7 +109,7 @@ def _exit_status(exc: SystemExit) -> int:
         return 0
     if isinstance(exc.code, int):
         return exc.code & 0xFF
-    print(exc.code, file=sys.stderr)
+    sys.stderr.write(f"{exc.code}\n")
     return 1
 
 
