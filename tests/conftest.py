@@ -23,7 +23,7 @@ import pytest
 from mpforge.cli.ui import Console
 from mpforge.core.executor import Executor
 from mpforge.core.project import Project
-from mpforge.testing.testrun import baseline_path
+from mpforge.testing.baselines import baseline_path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -135,6 +135,22 @@ def fixture_project(tmp_path: Path, fixture_mirror: Mirror) -> Path:
     git(proj, "commit", "-q", "-m", "project")
     (proj / "micropython").mkdir()  # as a fresh clone leaves it: an empty folder
     return proj
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A git repository holding the fixture tree (one commit), for the patch queue's tests."""
+    repo = tmp_path / "tree"
+    make_repo(FIXTURES / "minitree", repo)
+    return repo
+
+
+@pytest.fixture
+def patches(tmp_path: Path) -> Path:
+    """A copy of the fixture patch series (``series`` and its patch files)."""
+    folder = tmp_path / "patches"
+    shutil.copytree(FIXTURES / "patches", folder)
+    return folder
 
 
 def project_for(root: Path, dry_run: bool = False) -> Project:

@@ -149,7 +149,7 @@ def test_a_target_that_stops_answering_is_a_crash_and_the_run_goes_on(fixture_pr
 
 
 def test_a_baseline_entry_can_be_a_known_difference_of_some_ports_only(tmp_path):
-    from mpforge.testing.testrun import load_baseline
+    from mpforge.testing.baselines import load_baseline
 
     path = tmp_path / "b.toml"
     path.write_text('[[known]]\ntest = "a.py"\nreason = "everywhere"\n\n'

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO, git, make_repo
+from conftest import REPO, git
 from mpforge.core.errors import PatchError
 from mpforge.core.executor import Executor
 from mpforge.tree.authoring import _check_series, new_patch, next_number, refresh_patch
@@ -24,20 +23,6 @@ from mpforge.tree.patches import AUTHORING, PatchQueue, read_series
 
 GC_C = "py/gc.c"
 GC_H = "py/gc.h"
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    repo = tmp_path / "tree"
-    make_repo(FIXTURES / "minitree", repo)
-    return repo
-
-
-@pytest.fixture
-def patches(tmp_path: Path) -> Path:
-    folder = tmp_path / "patches"
-    shutil.copytree(FIXTURES / "patches", folder)
-    return folder
 
 
 def applied_queue(patches: Path, tree: Path) -> tuple[PatchQueue, str]:

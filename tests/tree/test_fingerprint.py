@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import FIXTURES, git, make_repo
+from conftest import git
 from mpforge.core.errors import CommandFailed
 from mpforge.core.executor import Executor, Result
 from mpforge.tree.fingerprint import tree_fingerprint
 from mpforge.tree.patches import PatchQueue
 
 GC_C = "py/gc.c"
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    repo = tmp_path / "tree"
-    make_repo(FIXTURES / "minitree", repo)
-    return repo
-
-
-@pytest.fixture
-def patches(tmp_path: Path) -> Path:
-    folder = tmp_path / "patches"
-    shutil.copytree(FIXTURES / "patches", folder)
-    return folder
 
 
 @dataclass

@@ -8,26 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, git, make_repo
+from conftest import git
 from mpforge.core.errors import PatchError
 from mpforge.core.executor import Executor
 from mpforge.tree.patches import PatchQueue, PatchState, read_series
 
 GC_C = "py/gc.c"
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    repo = tmp_path / "tree"
-    make_repo(FIXTURES / "minitree", repo)
-    return repo
-
-
-@pytest.fixture
-def patches(tmp_path: Path) -> Path:
-    folder = tmp_path / "patches"
-    shutil.copytree(FIXTURES / "patches", folder)
-    return folder
 
 
 def queue(patches: Path, tree: Path) -> PatchQueue:

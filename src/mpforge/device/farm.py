@@ -37,6 +37,11 @@ The board command is any program that announces its pty as QEMU does ("char devi
 redirected to /dev/pts/N"); ``{qmp}`` in it is replaced by the board's QMP socket path,
 and only boards with one get a power port. The tests use the fake boards of
 ``tests/fakes/`` this way.
+
+Why one long module: it starts, records and stops one set of cooperating programs
+(QEMU boards, coordinator, exporter, the power service that the exporter calls back),
+and the power service runs as ``python -m mpforge.device.farm power``; the start
+order, the state file and the stop order are read best side by side.
 """
 
 from __future__ import annotations

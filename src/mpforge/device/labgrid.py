@@ -36,6 +36,12 @@ refused with :class:`~mpforge.core.errors.PlaceBusy` naming the holder.
 The coordinator is reached in short sessions (one per acquire, release or power
 switch, 5-20 ms each): the place stays acquired between them (labgrid ties a place to
 the identity, not to a connection), and no connection sits idle through a test run.
+
+Why one long module: it is mpforge's whole labgrid client (the spec grammar, a session
+with the coordinator and every call mpforge makes on it: acquire, reserve, poll,
+release, power, and the signal handling that makes a release happen on every exit),
+written against labgrid's private client API in one place, so that a change of that
+API is met in one file.
 """
 
 from __future__ import annotations

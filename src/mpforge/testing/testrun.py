@@ -65,21 +65,22 @@ import re
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from mpforge.core.config import PortDef, RunVariantDef
+from mpforge.core.config import PortDef
 from mpforge.core.environment import environment
-from mpforge.core.errors import ConfigError, MpforgeError, TransportError
+from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
 from mpforge.device import boards as boards_mod
 from mpforge.device.boards import Board
 from mpforge.firmware.pipeline import Pipeline
+from mpforge.testing.baselines import RunOptions, baseline_path, load_baseline
 from mpforge.testing.coverage import CoverageReport, collect, coverage_target, reset_counters
 from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
+from mpforge.testing.firmware_check import Firmware, check_boards, device_firmware, firmware_of
 
 _LINE = re.compile(r"^(pass|FAIL|skip) +(\S+)\s*$")
 #: what the pyboard shim prints before it gives up on a silent target
@@ -187,69 +188,6 @@ def shard(tests: list[str], count: int) -> list[list[str]]:
         slot = home.setdefault(name, index % len(shards))
         shards[slot].append(test)
     return [s for s in shards if s]
-
-
-def load_baseline(path: Path, port: str | None = None) -> dict[str, str]:
-    """Test name -> reason, from a baseline file (absent file: no known differences).
-
-    An entry with ``ports = ["unix"]`` is a known difference of those ports only (a
-    test the emulated pyboard passes is no known difference there); ``port`` None
-    takes every entry."""
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text())
-        return {entry["test"]: entry["reason"] for entry in data.get("known", [])
-                if port is None or port in entry.get("ports", [port])}
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path.name}: not a baseline ({exc})",
-                          "each [[known]] needs test = \"dir/name.py\" and reason = \"...\" "
-                          "(and optionally ports = [\"unix\"])") from exc
-
-
-def baseline_path(project: Project, python: str, flavour: str = "") -> Path:
-    """``tests/baselines/v1.8.2-cpython3.11.toml`` for this tree and this CPython; with a
-    ``flavour`` (a build or run variant: ``native``, ``coverage``), the file of the
-    differences that variant adds, ``v1.8.2-cpython3.11-native.toml``."""
-    from mpforge.tree.git import Git
-    described = Git(project.executor).query(project.tree, "describe", "--tags", "--always")
-    version = described.split("-")[0] or "unknown"
-    if python == sys.executable:  # the usual case: no CPython to start for it
-        minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    else:
-        minor = project.executor.output([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
-    suffix = f"-{flavour}" if flavour else ""
-    return project.root / "tests" / "baselines" / f"{version}-cpython{minor}{suffix}.toml"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How the tree's runner runs the suite, beyond the target: its own options.
-
-    ``emit`` (``--emit native``), ``heapsize`` (``--heapsize 32k``), ``dirs`` (other
-    test folders than the port's, e.g. ``thread``). Each non-default choice is a
-    *flavour* with a baseline of its own (:func:`baseline_path`), whose known
-    differences add to the port's usual ones.
-    """
-
-    emit: str = ""
-    heapsize: str = ""
-    dirs: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, variant: RunVariantDef) -> RunOptions:
-        return cls(variant.emit, variant.heapsize, variant.dirs)
-
-    def args(self) -> list[str]:
-        return [*(["--emit", self.emit] if self.emit else []),
-                *(["--heapsize", self.heapsize] if self.heapsize else [])]
-
-    def flavours(self) -> list[str]:
-        return [f for f in (self.emit if self.emit not in ("", "bytecode") else "",
-                            "heapsize" if self.heapsize else "", *self.dirs) if f]
-
-    def describe(self) -> str:
-        return " ".join([*self.args(), *(["-d", *self.dirs] if self.dirs else [])])
 
 
 def apply_baseline(results: list[TestResult], known: Mapping[str, str]) -> None:
@@ -493,75 +431,6 @@ def exp_cache_dir(project: Project) -> Path:
     return project.root / "build" / "test-cache" / "expected"
 
 
-@dataclass(frozen=True)
-class Firmware:
-    """What a run tested: the artifact of ``dist/<target>/`` (its name and sha256, from the
-    manifest), its version string (the manifest's ``version``, which the board's banner
-    names; ``tree.describe`` for a manifest without one), the tree's ``git describe``
-    and its fingerprint (pin plus patch series)."""
-
-    target: str
-    artifact: str
-    sha256: str
-    version: str
-    fingerprint: str
-    describe_: str = ""
-
-    def describe(self) -> dict[str, str]:
-        """As the result files name it."""
-        return {"firmware-target": self.target, "firmware-artifact": self.artifact,
-                "firmware-sha256": self.sha256, "firmware-version": self.version,
-                "tree-describe": self.describe_, "tree-fingerprint": self.fingerprint}
-
-
-def firmware_of(project: Project, target_name: str, artifact: str = "") -> Firmware | None:
-    """The firmware of ``dist/<target_name>/`` from its manifest (None without one):
-    ``artifact`` names the file (default: the first the manifest lists); its sha256 is
-    the manifest's (the file's own when the manifest does not list it)."""
-    from mpforge.core.state import read_json
-    from mpforge.firmware.manifest import sha256_file
-
-    folder = project.dist_root / target_name
-    manifest = read_json(folder / "manifest.json")
-    if not manifest:
-        return None
-    listed = {a.get("name", ""): a.get("sha256", "") for a in manifest.get("artifacts") or []
-              if isinstance(a, dict)}
-    name = artifact or next(iter(listed), "")
-    digest = listed.get(name) or (sha256_file(folder / name) if name and (folder / name).is_file() else "")
-    tree = manifest.get("tree") or {}
-    described = str(tree.get("describe", ""))
-    version = manifest.get("version") if isinstance(manifest.get("version"), str) else ""
-    return Firmware(target_name, name, digest, version or described, str(tree.get("fingerprint", "")), described)
-
-
-class FirmwareMismatch(TransportError):
-    """The board runs another firmware than the one in ``dist/``."""
-
-
-def check_banner(board_name: str, banner: str, firmware: Firmware) -> None:
-    """Refuse, in one line, a board whose banner does not name ``firmware``'s version."""
-    if firmware.version and firmware.version not in banner:
-        raise FirmwareMismatch(
-            f"{board_name} runs '{banner or 'no MicroPython banner'}', not {firmware.version} "
-            f"(dist/{firmware.target})",
-            "flash it (invoke deploy --device ...), or build what it runs; the board must run "
-            "the firmware whose verdicts these are")
-
-
-def _device_firmware(project: Project, port: PortDef, default: str, tags: list[dict[str, str]]) -> Firmware | None:
-    """The firmware a device run checks boards against: the places' ``board`` tag's target
-    when they all name one that was built, else ``default``'s."""
-    named = {t.get("board", "") for t in tags}
-    candidates = [port.target_name(next(iter(named)))] if len(named) == 1 and "" not in named else []
-    flash = port.flash.artifact if port.flash else ""
-    for name in [*candidates, default]:
-        found = firmware_of(project, name, flash or "")
-        if found is not None:
-            return found
-    return None
-
-
 def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
                    device: str | None = None, emulator: str | None = None,
                    on_result: Callable[[TestResult], None] | None = None,
@@ -624,9 +493,9 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
             held = stack.enter_context(boards_mod.held(device, jobs, wait=wait, note=project.console.warn,
                                                        root=project.root))
             jobs = len(held)
-            firmware = _device_firmware(project, port, firmware_target,
+            firmware = device_firmware(project, port, firmware_target,
                                         [b.lease.tags for b in held if b.lease])
-            _check_boards(project, held, firmware)
+            check_boards(project, held, firmware)
 
         def runner_args(index: int) -> list[str]:
             """Shard ``index``'s options: its board (on devices), then the run's own."""
@@ -653,17 +522,3 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
         project.console.step(f"coverage of {target.name}: gcovr")
         report.coverage = collect(target, coverage)
     return report
-
-
-def _check_boards(project: Project, held: list[Board], firmware: Firmware | None) -> None:
-    """Read each board's banner and refuse one that does not run ``firmware`` (an
-    ``execpty:`` board is the emulator just built: not opened twice)."""
-    if firmware is None:
-        project.console.warn("no manifest in dist/ for the firmware under test: "
-                             "the boards' firmware is not checked (build it, or deploy it, first)")
-    for board in held:
-        if board.restarts_itself:
-            continue
-        banner = boards_mod.read_banner(board)
-        if firmware is not None:
-            check_banner(board.name, banner, firmware)
