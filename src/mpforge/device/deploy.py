@@ -57,7 +57,7 @@ from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
 from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
 from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
-from mpforge.firmware.manifest import sha256_file
+from mpforge.firmware.manifest import expected_version, sha256_file
 from mpforge.firmware.pipeline import BuildOptions, build_one
 
 
@@ -287,7 +287,7 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     job = runner.prepare(target, job, device)  # an SWD runner: the probe's configs and serial
     runner.check(job)  # what it needs (a serial port) and what it cannot do (erase)
     bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
-    expect = manifest.get("tree", {}).get("describe", "")
+    expect = expected_version(manifest) if manifest else ""  # the banner names pin + series
     return DeployPlan(target.name, artifact, runner.name, runner.commands(job), bootloader, expect,
                       identity, job, would_build)
 
