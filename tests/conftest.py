@@ -158,14 +158,19 @@ def project_for(root: Path, dry_run: bool = False) -> Project:
     return Project(root, console, Executor(log=console.detail, dry_run=dry_run))
 
 
-def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None,
+def run_cli(cwd: Path, *args: str, env: dict[str, str | None] | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run the real ``mpforge`` console entry point in ``cwd`` (plain output, no TTY).
 
     It runs as this interpreter (``sys.executable``), not as whatever ``python`` the
     test's PATH finds: a venv's python reached any other way does not see the venv.
+    ``env`` adds to this process's environment; a value None removes the variable (a
+    machine that sets ``MPFORGE_MIRROR`` for every command, as CI may, must not decide
+    a test of the other sources of the mirror).
     """
-    full_env = {**os.environ, "CI": "1", **(env or {})}
+    full_env = {**os.environ, "CI": "1", **{k: v for k, v in (env or {}).items() if v is not None}}
+    for name in [k for k, v in (env or {}).items() if v is None]:
+        full_env.pop(name, None)
     full_env.pop("MPFORGE_ROOT", None)
     return subprocess.run([sys.executable, "-m", "mpforge", *args], cwd=cwd, env=full_env, text=True,
                           capture_output=True, timeout=timeout)

@@ -281,7 +281,7 @@ def test_a_damaged_settings_file_reaches_the_user_as_one_line(fixture_project):
     path = settings.settings_path(fixture_project)
     path.parent.mkdir(parents=True)
     path.write_text("not json")
-    result = run_cli(fixture_project, "doctor")
+    result = run_cli(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})  # else that mirror wins
     warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
     assert len(warned) == 1 and "damaged" in warned[0], result.stdout + result.stderr
     assert "Traceback" not in result.stderr

@@ -156,7 +156,8 @@ def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, 
                     str(fixture_mirror.base))  # the tree only: unix's submodules come later
     assert first.returncode == 0, first.stderr
     env = {k: v for k, v in os.environ.items() if k != "MPFORGE_MIRROR"}
-    doctor = run_cli(fixture_project, "doctor", env=env)
+    unset: dict[str, str | None] = {"MPFORGE_MIRROR": None}  # run_cli adds to os.environ: remove it
+    doctor = run_cli(fixture_project, "doctor", env=unset)
     assert f"mirror: {fixture_mirror.base}" in doctor.stdout
     # a later build clones what fetch did not (unix's submodules), without --mirror
     assert not (fixture_project / "micropython" / "lib" / "axtls" / ".git").exists()
@@ -164,9 +165,9 @@ def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, 
                            cwd=fixture_project, env={**env, "CI": "1"}, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert (fixture_project / "dist" / "unix" / "micropython").exists()
-    forgotten = run_cli(fixture_project, "fetch", "--mirror", "none", env=env)
+    forgotten = run_cli(fixture_project, "fetch", "--mirror", "none", env=unset)
     assert forgotten.returncode == 0  # everything is there already: nothing to clone
-    assert "mirror: none" in run_cli(fixture_project, "doctor", env=env).stdout
+    assert "mirror: none" in run_cli(fixture_project, "doctor", env=unset).stdout
 
 
 @needs_arm

@@ -101,7 +101,7 @@ def unpack_bundle(path: Path, cache: Path | None = None) -> Path:
         try:
             with tarfile.open(path) as tar:
                 try:
-                    tar.extractall(tmp, filter="data")  # no absolute paths, links out or devices
+                    _extract_safely(tar, tmp)  # no absolute paths, links out or devices
                 except (tarfile.TarError, EOFError) as exc:
                     raise ConfigError(f"the mirror bundle {path} is damaged or unsafe ({exc})",
                                       "write it again with `invoke mirror DIR --bundle FILE`") from exc
@@ -112,3 +112,24 @@ def unpack_bundle(path: Path, cache: Path | None = None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return dest
+
+
+def _extract_safely(tar: tarfile.TarFile, into: Path) -> None:
+    """Extract ``tar`` into ``into``, refusing members that would land outside it, links
+    that point outside it, and devices: tarfile's ``data`` filter where this Python has it
+    (3.11.4 and later), the same rules checked here on older ones (Debian bookworm's 3.11.2)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not target.is_relative_to(root):
+            raise tarfile.TarError(f"{member.name} would land outside the bundle's folder")
+        if member.isdev() or member.ischr() or member.isblk() or member.isfifo():
+            raise tarfile.TarError(f"{member.name} is a device")
+        if member.issym() or member.islnk():
+            pointed = (target.parent / member.linkname) if member.issym() else (root / member.linkname)
+            if not pointed.resolve().is_relative_to(root):
+                raise tarfile.TarError(f"{member.name} links out of the bundle's folder")
+    tar.extractall(into)  # every member checked above
