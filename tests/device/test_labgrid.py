@@ -21,6 +21,7 @@ import pytest
 import serial
 
 from mpforge.core.errors import FarmError, PlaceBusy, TargetSilent
+from mpforge.core.state import deferred_signals
 from mpforge.device import farm
 from mpforge.device import labgrid as lg
 from mpforge.device.transport import RawRepl
@@ -80,7 +81,7 @@ def test_the_coordinator_is_the_argument_then_lg_coordinator_then_the_local_farm
 def test_signals_wait_until_the_block_is_done() -> None:
     order: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        with lg.signals_deferred():
+        with deferred_signals():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.05)
             order.append("released")  # still reached: the Ctrl-C waits

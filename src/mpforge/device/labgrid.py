@@ -53,8 +53,6 @@ import io
 import logging
 import os
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from mpforge.core.errors import FarmError, PlaceBusy
+from mpforge.core.state import deferred_signals
 
 SCHEME = "labgrid:"
 #: labgrid's default coordinator address
@@ -267,34 +266,6 @@ def _quiet() -> Iterator[_Captured]:
             yield handler
     finally:
         root.removeHandler(handler)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM back while the block runs (a release must go through), then
-    deliver the first one that came. Only the main thread receives signals; elsewhere
-    this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[tuple[int, Any]] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        caught.append((signum, frame))
-
-    previous: dict[int, Any] = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if caught:
-            signum, frame = caught[0]
-            handler = previous[signum]
-            if callable(handler):
-                handler(signum, frame)
-            elif handler != signal.SIG_IGN:
-                signal.raise_signal(signum)
 
 
 class Coordinator:
@@ -515,7 +486,7 @@ class Coordinator:
                               f"using {', '.join(taken)}")
             return [self._lease(name) for name in taken]
         except BaseException:
-            with signals_deferred():
+            with deferred_signals():
                 for token in tokens:
                     self._cancel(token)
                 self._release_quietly(taken)
@@ -660,7 +631,7 @@ def leased_many(spec: PlaceSpec | str, count: int, *, coordinator: str | None = 
 def release(leases: list[Lease], note: Note | None = None) -> None:
     """Release ``leases`` (each at its own coordinator), Ctrl-C and SIGTERM held back until
     it is done."""
-    with signals_deferred():
+    with deferred_signals():
         by_address: dict[str, list[str]] = {}
         for lease in leases:
             by_address.setdefault(lease.coordinator, []).append(lease.place)
