@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_labgrid import farm_unavailable
 
 from conftest import run_cli
 from mpforge.device import farm
@@ -27,18 +28,6 @@ FAKES = Path(__file__).resolve().parents[1] / "fakes"
 TAGS = "labgrid:board=FAKE"
 FAKE_BANNER_VERSION = "v1.8.2"  # tests/fakes/board.py's banner names it
 SHA = "ab" * 32
-
-
-def _requirements() -> str | None:
-    try:
-        import labgrid  # noqa: F401
-    except ImportError:
-        return "labgrid is not installed (pip install -e '.[farm]')"
-    try:
-        farm.ser2net_path()
-    except Exception:
-        return "ser2net is not installed (apt-get install ser2net)"
-    return None
 
 
 def _start(root: Path, count: int, env: dict[str, str] | None = None) -> farm.FarmState:
@@ -58,7 +47,7 @@ def _start(root: Path, count: int, env: dict[str, str] | None = None) -> farm.Fa
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[farm.FarmState]:
-    missing = _requirements()
+    missing = farm_unavailable()
     if missing:
         pytest.skip(missing)
     root = tmp_path_factory.mktemp("lab")
@@ -214,7 +203,7 @@ def test_places_are_released_when_the_run_is_interrupted(project: Path, lab: far
 
 @pytest.fixture
 def failing_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[farm.FarmState]:
-    missing = _requirements()
+    missing = farm_unavailable()
     if missing:
         pytest.skip(missing)
     root = tmp_path_factory.mktemp("failing")
@@ -225,14 +214,20 @@ def failing_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         farm.stop(root)
 
 
+def _run_minimal(project: Path, mirror, lab: farm.FarmState,
+                 tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """``invoke test --port minimal`` sharded over two of ``lab``'s places; (the command, its JSON)."""
+    assert run_cli(project, "fetch", "--mirror", str(mirror.base)).returncode == 0
+    out = tmp_path / "r.json"
+    result = run_cli(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "2",
+                     "--json", str(out), env=_env(lab), timeout=300)
+    return result, json.loads(out.read_text())
+
+
 @pytest.mark.parametrize("failing_lab", [{"FAKE_HANG": "1:2"}], indirect=True)
 def test_a_board_that_hangs_is_power_cycled_its_test_a_crash_and_the_shard_goes_on(
         fixture_project: Path, fixture_mirror, failing_lab: farm.FarmState, tmp_path: Path) -> None:
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
-    out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "2",
-                     "--json", str(out), env=_env(failing_lab), timeout=300)
-    data = json.loads(out.read_text())
+    result, data = _run_minimal(fixture_project, fixture_mirror, failing_lab, tmp_path)
     tests = [r["test"] for r in data["results"]]
     assert len(tests) == len(set(tests)) == 9  # every test once
     (crash,) = [r for r in data["results"] if r.get("reason", "").startswith("crash")]
@@ -246,11 +241,7 @@ def test_a_board_that_hangs_is_power_cycled_its_test_a_crash_and_the_shard_goes_
 @pytest.mark.parametrize("failing_lab", [{"FAKE_DEAD": "1:1"}], indirect=True)
 def test_a_board_that_does_not_come_back_is_dropped_and_its_tests_move(
         fixture_project: Path, fixture_mirror, failing_lab: farm.FarmState, tmp_path: Path) -> None:
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
-    out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "2",
-                     "--json", str(out), env=_env(failing_lab), timeout=300)
-    data = json.loads(out.read_text())
+    result, data = _run_minimal(fixture_project, fixture_mirror, failing_lab, tmp_path)
     tests = [r["test"] for r in data["results"]]
     assert len(tests) == len(set(tests)) == 9, tests
     crashes = [r for r in data["results"] if r.get("reason", "").startswith("crash")]

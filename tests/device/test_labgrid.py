@@ -92,7 +92,8 @@ def test_signals_wait_until_the_block_is_done() -> None:
 # --- against a real coordinator and exporter ------------------------------------------------
 
 
-def _requirements() -> str | None:
+def farm_unavailable() -> str | None:
+    """Why the farm tests cannot run here (labgrid or ser2net missing), or None."""
     try:
         import labgrid  # noqa: F401
     except ImportError:
@@ -107,7 +108,7 @@ def _requirements() -> str | None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[farm.FarmState]:
     """Three fake boards with power switches, places pyb-1..3 tagged board=FAKE."""
-    missing = _requirements()
+    missing = farm_unavailable()
     if missing:
         pytest.skip(missing)
     root = tmp_path_factory.mktemp("lab")

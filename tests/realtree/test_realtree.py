@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, add_gitlink, git, run_cli
+from conftest import FIXTURES, REPO, add_gitlink, git, run_cli
 from mpforge.core.settings import resolve_mirror
 
 # MPFORGE_MIRROR, else the mirror this checkout remembers (`invoke fetch --mirror BASE`)
@@ -38,11 +38,14 @@ def pinned_commit() -> str:
     return out[1]
 
 
-@pytest.fixture(scope="module")
-def real_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    proj = tmp_path_factory.mktemp("real") / "proj"
-    for folder in ("ports", "toolchains", "patches", "tests/baselines"):
+def make_real_project(proj: Path, folders: tuple[str, ...] = ("ports", "toolchains", "patches", "tests/baselines"),
+                      app: bool = False) -> Path:
+    """An mpforge checkout at ``proj`` with this one's ``folders`` (and, with ``app``, the
+    example app in ``app/thermostat``), its ``micropython/`` gitlink at the pin, not fetched."""
+    for folder in folders:
         shutil.copytree(REPO / folder, proj / folder)
+    if app:
+        shutil.copytree(FIXTURES / "thermostat", proj / "app" / "thermostat")
     git(proj, "init", "-q", "-b", "main")
     git(proj, "add", "-A")
     add_gitlink(proj, "micropython", "https://github.com/micropython/micropython.git",
@@ -50,6 +53,11 @@ def real_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(proj, "commit", "-q", "-m", "project")
     (proj / "micropython").mkdir()
     return proj
+
+
+@pytest.fixture(scope="module")
+def real_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_real_project(tmp_path_factory.mktemp("real") / "proj")
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ with an edit inside its hunks, and an edit in a file only 0014 touches is refuse
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from test_realtree import make_real_project
 
-from conftest import REPO, add_gitlink, git, run_cli
+from conftest import REPO, git, run_cli
 from mpforge.core.settings import resolve_mirror
 
 MIRROR = resolve_mirror(REPO, None)[0] or ""
@@ -24,22 +23,9 @@ pytestmark = [
 ]
 
 
-def pinned_commit() -> str:
-    return subprocess.run(["git", "-C", str(REPO), "ls-files", "-s", "micropython"], stdout=subprocess.PIPE,
-                          text=True, check=True).stdout.split()[1]
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    proj = tmp_path_factory.mktemp("real-mirror") / "proj"
-    for folder in ("ports", "toolchains", "patches"):
-        shutil.copytree(REPO / folder, proj / folder)
-    git(proj, "init", "-q", "-b", "main")
-    git(proj, "add", "-A")
-    add_gitlink(proj, "micropython", "https://github.com/micropython/micropython.git", pinned_commit())
-    git(proj, "commit", "-q", "-m", "project")
-    (proj / "micropython").mkdir()
-    return proj
+    return make_real_project(tmp_path_factory.mktemp("real-mirror") / "proj", ("ports", "toolchains", "patches"))
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_realtree import MIRROR, pinned_commit
+from test_realtree import MIRROR, make_real_project
 
-from conftest import FIXTURES, REPO, add_gitlink, git, run_cli
+from conftest import REPO, run_cli
 from mpforge.firmware.manifest import expected_version, series_id
 from mpforge.firmware.verify import compare, verify_dist
 from mpforge.tree.patches import read_series
@@ -48,19 +48,6 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason
 VERSION = re.compile(r"v1\.8\.2-20-g04c27e5eaa\+s\.[0-9a-f]{8}")
 
 
-def make_project(proj: Path) -> Path:
-    """A project like this checkout (its data, patches and the example app), pinned like it."""
-    for folder in ("ports", "toolchains", "patches", "tests/baselines"):
-        shutil.copytree(REPO / folder, proj / folder)
-    shutil.copytree(FIXTURES / "thermostat", proj / "app" / "thermostat")
-    git(proj, "init", "-q", "-b", "main")
-    git(proj, "add", "-A")
-    add_gitlink(proj, "micropython", "https://github.com/micropython/micropython.git", pinned_commit())
-    git(proj, "commit", "-q", "-m", "project")
-    (proj / "micropython").mkdir()
-    return proj
-
-
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """(on tmpfs, on the disk): two checkouts of the same project at different paths."""
@@ -70,7 +57,8 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     shm_root = SHM / f"mpforge-repro-{os.getpid()}"
     shutil.rmtree(shm_root, ignore_errors=True)
     try:
-        yield make_project(shm_root / "checkout-a"), make_project(disk / "elsewhere" / "checkout-b")
+        yield (make_real_project(shm_root / "checkout-a", app=True),
+               make_real_project(disk / "elsewhere" / "checkout-b", app=True))
     finally:
         shutil.rmtree(shm_root, ignore_errors=True)
 
