@@ -147,3 +147,100 @@ def test_rebuild_of_a_checkout_with_changes_copies_its_files(built: Path, fixtur
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "rebuilt from this checkout's files as they are now" in ran.stdout
     assert (keep / "checkout" / "ports" / "unix.toml").read_text().endswith("# a local note\n")
+
+
+# --- hostile papers: verify trusts nothing it reads -------------------------------------------
+
+def tamper(folder: Path, artifact: str, data: bytes | None, rename: dict[str, str] | None = None) -> None:
+    """Change ``artifact`` (or drop it: data None) consistently in the manifest, SBOM and
+    attestation, as an attacker who can write the folder would; ``rename`` rewrites names."""
+    from mpforge.firmware.materials import digests
+    rename = rename or {}
+    if data is not None:
+        (folder / artifact).write_bytes(data)
+    manifest, sbom, statement = (read(folder / n) for n in ("manifest.json", "sbom.spdx.json",
+                                                            "provenance.intoto.json"))
+    kept = []
+    for entry in manifest["artifacts"]:
+        if entry["name"] == artifact:
+            if data is None:
+                continue
+            entry["sha256"], entry["size"] = digests(folder / artifact)[0], len(data)
+        entry["name"] = rename.get(entry["name"], entry["name"])
+        kept.append(entry)
+    manifest["artifacts"] = kept
+    names = {e["name"] for e in kept}
+    sbom["files"] = [f for f in sbom["files"] if not f["SPDXID"].startswith("SPDXRef-artifact-")
+                     or rename.get(f["fileName"].removeprefix("./"), f["fileName"].removeprefix("./")) in names]
+    for f in sbom["files"]:
+        name = f["fileName"].removeprefix("./")
+        f["fileName"] = "./" + rename.get(name, name)
+        if name == artifact and data is not None:
+            sha256, sha1 = digests(folder / artifact)
+            f["checksums"] = [{"algorithm": "SHA1", "checksumValue": sha1},
+                              {"algorithm": "SHA256", "checksumValue": sha256}]
+    statement["subject"] = [{"name": rename.get(s["name"], s["name"]),
+                             "digest": {"sha256": digests(folder / s["name"])[0]}}
+                            for s in statement["subject"] if s["name"] != artifact or data is not None]
+    for name, doc in (("manifest.json", manifest), ("sbom.spdx.json", sbom), ("provenance.intoto.json", statement)):
+        (folder / name).write_text(json.dumps(doc))
+
+
+def failed_checks(folder: Path, project: Path) -> list[str]:
+    ran = run_cli(project, "verify", str(folder.relative_to(project)))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr
+    return [line for line in (ran.stdout + ran.stderr).splitlines() if ":" in line]
+
+
+def test_a_consistent_tamper_is_caught_by_the_rebuild_whatever_target_name_the_attestation_gives(
+        built: Path, fixture_project: Path, fixture_mirror: Mirror):
+    tamper(built, "micropython", b"#!/bin/sh\necho pwned\n")
+    assert run_cli(fixture_project, "verify", "dist/unix").returncode == 0  # the papers agree: unsigned
+    statement = read(built / "provenance.intoto.json")
+    target = statement["predicate"]["buildDefinition"]["externalParameters"]["target"]
+    target["name"] = "/proc/self/cwd/dist/unix"  # once made the rebuild compare the folder with itself
+    (built / "provenance.intoto.json").write_text(json.dumps(statement))
+    ran = run_cli(fixture_project, "verify", "dist/unix", "--rebuild", "--mirror", str(fixture_mirror.base))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stdout + ran.stderr
+    assert "the rebuild differs in 1 artifact(s): micropython" in ran.stdout + ran.stderr
+    target["port"] = "../unix"  # a port that is no port of this project: refused before any build
+    (built / "provenance.intoto.json").write_text(json.dumps(statement))
+    ran = run_cli(fixture_project, "verify", "dist/unix", "--rebuild", "--mirror", str(fixture_mirror.base))
+    assert ran.returncode == 1 and "is not a port of this project" in ran.stdout + ran.stderr
+
+
+def test_an_artifact_dropped_from_all_three_documents_is_named(built: Path, fixture_project: Path):
+    tamper(built, "micropython.debug", None)
+    (built / "micropython.debug").unlink()
+    out = "\n".join(failed_checks(built, fixture_project))
+    assert "the artifacts are the ones port unix declares" in out
+
+
+def test_artifact_names_out_of_the_folder_links_and_duplicates_are_refused(built: Path):
+    manifest = read(built / "manifest.json")
+    for hostile in ("../../../../etc/hostname", "/etc/hostname"):
+        copy = json.loads(json.dumps(manifest))
+        copy["artifacts"][0]["name"] = hostile
+        (built / "manifest.json").write_text(json.dumps(copy))
+        checks = {c.what: c for c in verify_dist(built).checks}
+        assert not checks["artifact names are plain file names"].ok
+        assert not [w for w in checks if "etc/hostname" in w and "is there" in w]  # never hashed
+    copy = json.loads(json.dumps(manifest))
+    copy["artifacts"].append(dict(copy["artifacts"][0]))
+    (built / "manifest.json").write_text(json.dumps(copy))
+    assert not {c.what: c for c in verify_dist(built).checks}["no artifact is listed twice"].ok
+    (built / "manifest.json").write_text(json.dumps(manifest))
+    real = built / "micropython"
+    moved = built.parent / "elsewhere"
+    real.rename(moved)
+    real.symlink_to(moved)
+    checks = {c.what: c for c in verify_dist(built).checks}
+    assert not checks["artifact micropython is there"].ok and not checks["no file in the folder is a link"].ok
+
+
+def test_wrong_types_in_the_papers_are_failed_checks_never_a_traceback(built: Path, fixture_project: Path):
+    manifest = read(built / "manifest.json")
+    manifest["artifacts"] = [5, "x", None]
+    manifest["port"] = ["unix"]
+    (built / "manifest.json").write_text(json.dumps(manifest))
+    assert failed_checks(built, fixture_project)

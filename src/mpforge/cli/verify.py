@@ -42,7 +42,7 @@ def verify(c: Context, path: str, rebuild: bool = False, mirror: str | None = No
     project = _project(verbose)
     console = _console(project)
     dist_dir = Path(path)
-    verdict = verify_mod.verify_dist(dist_dir)
+    verdict = verify_mod.verify_dist(dist_dir, project.catalog)
     for check in verdict.checks:
         if check.ok:
             console.detail(f"ok    {check.what}")

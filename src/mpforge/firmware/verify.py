@@ -17,11 +17,25 @@ inputs in a scratch folder: a fresh clone of this checkout at the commit the
 attestation records (when the checkout was clean then), or else this checkout's files
 as they are now; then :func:`compare` names every artifact whose bytes differ.
 Nothing here prints: the task renders the verdict.
+
+Nothing read from the folder is trusted: an artifact name must be a plain file name
+(:func:`plain_name`: no separator, no ``..``, listed once), an artifact must be a
+regular file (never a link), the set of artifacts must be the one the port declares,
+and the recorded port, board and variant must name this project's port and its
+variant and give the folder's name. ``--rebuild`` compares with the folder mpforge's
+own naming gives the rebuilt target (:func:`expected_name`), never a path read from
+the attestation.
+
+What an unsigned attestation cannot prove: who wrote it. Anyone who can change the
+firmware can write a manifest, SBOM and attestation that agree with it; the checks
+then show only that the documents and the files agree, and ``--rebuild`` shows that
+the recorded inputs (this checkout's commit, patches, toolchain) make the same bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -29,7 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mpforge.core.errors import CommandFailed, ConfigError
+from mpforge.core.config import Catalog
+from mpforge.core.errors import CommandFailed, ConfigError, UnknownTarget
 from mpforge.core.project import Project
 from mpforge.firmware.materials import digests
 from mpforge.firmware.provenance import PREDICATE_TYPE, PROVENANCE_NAME, STATEMENT_TYPE
@@ -83,17 +98,78 @@ def read_document(path: Path) -> dict[str, Any]:
     return data
 
 
-def verify_dist(dist_dir: Path) -> Verdict:
-    """Check ``dist_dir`` (a ``dist/<target>/``) as the module docstring says."""
+#: what an artifact, a board or a variant may be called: one plain file name
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,127}")
+
+
+def plain_name(value: object) -> bool:
+    """True for a string that is one plain file name (no separator, not ``.`` or ``..``)."""
+    return isinstance(value, str) and PLAIN_NAME.fullmatch(value) is not None
+
+
+def _entries(value: object) -> list[dict[str, Any]]:
+    """The JSON objects of a list read from a document (anything else in it is dropped)."""
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def expected_name(catalog: Catalog, recorded: dict[str, Any]) -> str:
+    """The target name mpforge gives the recorded ``port``/``board``/``variant``; a
+    ConfigError when they do not name this project's port, a plain board and a declared
+    variant."""
+    port_name, board, variant = recorded.get("port"), recorded.get("board") or "", recorded.get("variant") or ""
+    if not isinstance(port_name, str):
+        raise ConfigError(f"the recorded port is {port_name!r}, not a port name", "rebuild the target")
+    try:
+        port = catalog.port(port_name)
+    except UnknownTarget as exc:
+        raise ConfigError(f"the recorded port {port_name!r} is not a port of this project", exc.hint) from exc
+    if board and (not plain_name(board) or not port.has_boards):
+        raise ConfigError(f"the recorded board {board!r} is not a board name of port {port_name}",
+                          "rebuild the target")
+    if variant and (not isinstance(variant, str) or variant not in port.variants):
+        raise ConfigError(f"the recorded variant {variant!r} is not a variant of port {port_name}",
+                          f"its variants: {', '.join(sorted(port.variants)) or 'none'}")
+    base = port.target_name(board)
+    return f"{base}-{variant}" if variant else base
+
+
+def verify_dist(dist_dir: Path, catalog: Catalog | None = None) -> Verdict:
+    """Check ``dist_dir`` (a ``dist/<target>/``) as the module docstring says; with the
+    project's ``catalog``, also against the port's declared artifacts and naming."""
     if not dist_dir.is_dir():
         raise ConfigError(f"{dist_dir} is not a folder", "give a built target's folder, e.g. dist/unix")
     verdict = Verdict(dist_dir)
     manifest = read_document(dist_dir / MANIFEST_NAME)
-    artifacts = {a.get("name", ""): a for a in manifest.get("artifacts", [])}
+    listed = _entries(manifest.get("artifacts"))
+    names = [e.get("name") for e in listed]
+    bad = [repr(n) for n in names if not plain_name(n)]
+    verdict.add("artifact names are plain file names", not bad and len(listed) == len(
+        manifest.get("artifacts") or []), "not plain: " + ", ".join(bad) if bad else "an entry is not an object")
+    twice = sorted({str(n) for n in names if names.count(n) > 1})
+    verdict.add("no artifact is listed twice", not twice, ", ".join(twice))
+    if catalog is not None:
+        try:
+            name = expected_name(catalog, manifest)
+            verdict.add("the manifest's target is this folder's", manifest.get("target") == name == dist_dir.name,
+                        f"manifest: {manifest.get('target')!r}, port/board/variant give {name!r}, "
+                        f"folder: {dist_dir.name!r}")
+            port = catalog.port(str(manifest.get("port")))
+            declared = sorted(a.name for a in port.artifacts if a.dist)
+            verdict.add(f"the artifacts are the ones port {port.name} declares",
+                        sorted(str(n) for n in names) == declared,
+                        f"listed: {sorted(str(n) for n in names)}, declared: {declared}")
+        except ConfigError as exc:
+            verdict.add("the manifest names a target of this project", False, exc.message)
+    artifacts = {str(e.get("name")): e for e in listed if plain_name(e.get("name"))}
     actual: dict[str, tuple[str, str]] = {}
     for name, entry in artifacts.items():
         path = dist_dir / name
-        if not verdict.add(f"artifact {name} is there", path.is_file(), "missing"):
+        if not verdict.add(f"artifact {name} is there", path.is_file() and not path.is_symlink(),
+                           "a link, not a file" if path.is_symlink() else "missing"):
             continue
         actual[name] = digests(path)
         verdict.add(f"artifact {name}: sha256 as in the manifest", actual[name][0] == entry.get("sha256"),
@@ -101,6 +177,8 @@ def verify_dist(dist_dir: Path) -> Verdict:
         verdict.add(f"artifact {name}: size as in the manifest", path.stat().st_size == entry.get("size"),
                     f"{path.stat().st_size} bytes, the manifest says {entry.get('size')}")
     unlisted = sorted(p.name for p in dist_dir.iterdir() if p.name not in artifacts and p.name not in DOCUMENTS)
+    links = sorted(p.name for p in dist_dir.iterdir() if p.is_symlink())
+    verdict.add("no file in the folder is a link", not links, ", ".join(links))
     verdict.add("no file in the folder is missing from the manifest", not unlisted, ", ".join(unlisted))
     _check_sbom(verdict, read_document(dist_dir / SBOM_NAME), manifest, actual)
     _check_attestation(verdict, read_document(dist_dir / PROVENANCE_NAME), manifest, actual)
@@ -214,6 +292,13 @@ def rebuild(project: Project, dist_dir: Path, mirror: str | None, jobs: int | No
     if not isinstance(target, dict) or not target.get("port"):
         raise ConfigError(f"{dist_dir.name}/{PROVENANCE_NAME} does not name its target",
                           "rebuild the target with this mpforge to record it")
+    # the rebuilt folder is the one mpforge's naming gives, never a path read from the file
+    rebuilt_name = expected_name(project.catalog, target)
+    manifest = read_document(dist_dir / MANIFEST_NAME)
+    if rebuilt_name != dist_dir.name or any(target.get(k) != manifest.get(k) for k in ("port", "board", "variant")):
+        raise ConfigError(f"{dist_dir.name}/{PROVENANCE_NAME} records target {rebuilt_name!r} "
+                          f"({target.get('port')!r}, {target.get('board')!r}, {target.get('variant')!r}), "
+                          f"not this folder's", "rebuild the target: its papers disagree")
     holder = Path(tempfile.mkdtemp(prefix="mpforge-rebuild-")) if keep is None else keep
     scratch = holder / "checkout"
     if keep is not None:
@@ -237,7 +322,7 @@ def rebuild(project: Project, dist_dir: Path, mirror: str | None, jobs: int | No
         if not done.ok:
             raise CommandFailed(f"the rebuild of {target.get('name')} failed", f"its log: {log}",
                                 done.tail(), done.returncode)
-        rebuilt = scratch / "dist" / str(target.get("name", dist_dir.name))
+        rebuilt = scratch / "dist" / rebuilt_name
         return compare(dist_dir, rebuilt), how
     except BaseException:
         keep = holder  # a failure keeps the folder, for its log
@@ -252,8 +337,12 @@ def compare(original: Path, rebuilt: Path) -> Verdict:
     for byte (by sha256); ``differing`` names each one that is not identical."""
     verdict = Verdict(original)
     manifest = read_document(original / MANIFEST_NAME)
-    for entry in manifest.get("artifacts", []):
-        name = entry.get("name", "")
+    for entry in _entries(manifest.get("artifacts")):
+        name = entry.get("name")
+        if not plain_name(name):
+            verdict.add(f"artifact {name!r} has a plain name", False, "not compared")
+            continue
+        assert isinstance(name, str)
         mine, theirs = original / name, rebuilt / name
         if not theirs.is_file():
             verdict.differing.append(name)
