@@ -22,7 +22,7 @@ ASSEMBLER_NAMES = {"mov", "movw", "label", "sub", "str", "bne", "loop", "sp", "r
 def all_programs() -> list[tuple[str, str]]:
     programs = [("scrub", g.scrub_program()), ("calibrate", g.calibration_program())]
     for name, workload in g.WORKLOADS.items():
-        for divisor in g.DEFAULT_DIVISORS:
+        for divisor in (*g.DEFAULT_DIVISORS, -2):
             programs.append((f"{name} {g.threshold_label(divisor)}", workload.program(divisor)))
     return programs
 
@@ -31,7 +31,7 @@ def test_every_guest_file_is_shipped_and_compiles() -> None:
     """The files in programs/ are Python: CPython's compile() is the syntax pass for
     MicroPython 1.8, whose grammar is a subset of CPython's (f-strings aside, refused below)."""
     files = sorted(p.name for p in PROGRAMS.iterdir() if p.name.endswith(".py"))
-    assert files == ["calibrate.py", "chaos.py", "churn.py", "floats.py", "host_churn.py", "measure.py",
+    assert files == ["calibrate.py", "chaos.py", "churn.py", "floats.py", "grow.py", "host_churn.py", "measure.py",
                      "pidigits.py", "prelude.py", "scrub.py"]
     for name in files:
         text = PROGRAMS.joinpath(name).read_text()
