@@ -306,3 +306,23 @@ def test_auto_targets():
     report.cells[6].instructions = 1001
     assert [t.met for t in results.auto_targets(report)] == [True, False, False, False]
     assert results.auto_targets(results.EmuReport()) == []
+
+
+def test_the_readmes_auto_table_is_the_recorded_file():
+    """Every row of the README's auto/D table comes from bench-results/bench-gc-qemu-auto.json."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    data = json.loads((root / "bench-results" / "bench-gc-qemu-auto.json").read_text())
+    cells = {(c["workload"], c["label"]): c for c in data["cells"] if c["variant"] == "patched"}
+    readme = (root / "README.md").read_text()
+    rows = re.findall(r"^\| ((?:off|heap/\d|auto/\d)) \| (\d+)/(\d+)[^|]*\| ([\d.]+) M, (\d+)(?: GC)? \| "
+                      r"([\d.]+) M, (\d+) \| ([\d.]+) M, (\d+) \|$", readme, re.M)
+    assert [r[0] for r in rows] == ["off", "heap/2", "heap/4", "heap/8", "auto/2", "auto/4"]
+    for label, ok, ran, *compute in rows:
+        grow = cells[("grow", label)]
+        assert (int(ok), int(ran)) == (grow["big_ok"], grow["big_rounds"]), label
+        for name, (mi, gcs) in zip(("pidigits", "float", "chaos"), zip(compute[::2], compute[1::2])):
+            c = cells[(name, label)]
+            assert float(mi) == round(c["instructions"] / 1e6, 2) and int(gcs) == c["collections"], (name, label)
