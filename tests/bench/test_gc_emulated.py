@@ -274,3 +274,55 @@ def test_the_task_defaults_are_the_module_defaults():
     assert defaults["workloads"] == ",".join(guest.DEFAULT_WORKLOADS)
     assert defaults["upstream"] == variants.UPSTREAM_COMMIT
     assert guest.parse_thresholds("off,heap/2,heap/3,heap/4,heap/8") == list(guest.DEFAULT_DIVISORS)
+
+
+def test_a_memory_error_outside_the_probe_is_read():
+    text = churn_output([3000, 2000]).replace("CHURN", "OOM 1\nCHURN")
+    assert trace.parse_run(text).oom_round == 1
+    assert trace.parse_run(churn_output([3000])).oom_round is None
+    grew = results.make_cell(VARIANT, guest.WORKLOADS["grow"], -2,
+                             [outcome(600, rounds=[(80000, 30000)])])
+    assert grew.label == "auto/2" and grew.oom_round is None
+
+
+def grow_cell(divisor: int, big_ok: int, oom: int | None = None) -> results.Cell:
+    c = cell("patched", "grow", divisor, 500, largest=15000)
+    c.big_ok, c.big_rounds, c.oom_round = big_ok, 36, oom
+    return c
+
+
+def test_auto_targets():
+    """auto/2 against every fixed threshold down to heap/4 (not heap/8), no MemoryError
+    outside the probe, and no more instructions than heap/4 on the compute loops."""
+    report = results.EmuReport()
+    report.cells = [grow_cell(0, 11, oom=11), grow_cell(2, 23), grow_cell(4, 32), grow_cell(8, 36),
+                    grow_cell(-2, 33), cell("patched", "float", 4, 1000), cell("patched", "float", -2, 990)]
+    got = [(t.name, t.measured, t.limit, t.met) for t in results.auto_targets(report)]
+    assert got == [("grow: large-block successes, auto/2 vs heap/2", 33, 23, True),
+                   ("grow: large-block successes, auto/2 vs heap/4", 33, 32, True),
+                   ("grow, auto/2: rounds ended by a MemoryError outside the probe", 0, 0, True),
+                   ("float instructions, auto/2 over heap/4", 990, 1000, True)]
+    report.cells[4].big_ok, report.cells[4].oom_round = 31, 20
+    report.cells[6].instructions = 1001
+    assert [t.met for t in results.auto_targets(report)] == [True, False, False, False]
+    assert results.auto_targets(results.EmuReport()) == []
+
+
+def test_the_readmes_auto_table_is_the_recorded_file():
+    """Every row of the README's auto/D table comes from bench-results/bench-gc-qemu-auto.json."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    data = json.loads((root / "bench-results" / "bench-gc-qemu-auto.json").read_text())
+    cells = {(c["workload"], c["label"]): c for c in data["cells"] if c["variant"] == "patched"}
+    readme = (root / "README.md").read_text()
+    rows = re.findall(r"^\| ((?:off|heap/\d|auto/\d)) \| (\d+)/(\d+)[^|]*\| ([\d.]+) M, (\d+)(?: GC)? \| "
+                      r"([\d.]+) M, (\d+) \| ([\d.]+) M, (\d+) \|$", readme, re.M)
+    assert [r[0] for r in rows] == ["off", "heap/2", "heap/4", "heap/8", "auto/2", "auto/4"]
+    for label, ok, ran, *compute in rows:
+        grow = cells[("grow", label)]
+        assert (int(ok), int(ran)) == (grow["big_ok"], grow["big_rounds"]), label
+        for name, (mi, gcs) in zip(("pidigits", "float", "chaos"), zip(compute[::2], compute[1::2])):
+            c = cells[(name, label)]
+            assert float(mi) == round(c["instructions"] / 1e6, 2) and int(gcs) == c["collections"], (name, label)

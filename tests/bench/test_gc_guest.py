@@ -22,7 +22,7 @@ ASSEMBLER_NAMES = {"mov", "movw", "label", "sub", "str", "bne", "loop", "sp", "r
 def all_programs() -> list[tuple[str, str]]:
     programs = [("scrub", g.scrub_program()), ("calibrate", g.calibration_program())]
     for name, workload in g.WORKLOADS.items():
-        for divisor in g.DEFAULT_DIVISORS:
+        for divisor in (*g.DEFAULT_DIVISORS, -2):
             programs.append((f"{name} {g.threshold_label(divisor)}", workload.program(divisor)))
     return programs
 
@@ -31,7 +31,7 @@ def test_every_guest_file_is_shipped_and_compiles() -> None:
     """The files in programs/ are Python: CPython's compile() is the syntax pass for
     MicroPython 1.8, whose grammar is a subset of CPython's (f-strings aside, refused below)."""
     files = sorted(p.name for p in PROGRAMS.iterdir() if p.name.endswith(".py"))
-    assert files == ["calibrate.py", "chaos.py", "churn.py", "floats.py", "host_churn.py", "measure.py",
+    assert files == ["calibrate.py", "chaos.py", "churn.py", "floats.py", "grow.py", "host_churn.py", "measure.py",
                      "pidigits.py", "prelude.py", "scrub.py"]
     for name in files:
         text = PROGRAMS.joinpath(name).read_text()
@@ -135,4 +135,18 @@ def test_workloads_are_checked_by_name() -> None:
     assert g.parse_workloads("pidigits, churn") == ["pidigits", "churn"]
     with pytest.raises(MpforgeError, match="unknown workload.*fft") as info:
         g.parse_workloads("churn,fft")
-    assert "churn, pidigits, float, chaos" in info.value.hint
+    assert "churn, grow, pidigits, float, chaos" in info.value.hint
+
+
+def test_auto_thresholds_are_negative_divisors() -> None:
+    """auto/D is gc.threshold(auto=D): kept apart from heap/D as -D, labelled back."""
+    assert g.parse_thresholds("off,heap/4,auto/2,auto/4,auto/2") == [0, 4, -2, -4]
+    assert [g.threshold_label(d) for d in (0, 4, -2)] == ["off", "heap/4", "auto/2"]
+    for bad in ("auto/1", "auto/0"):
+        with pytest.raises(MpforgeError, match="is not a threshold") as info:
+            g.parse_thresholds(bad)
+        assert "auto/2 or more" in info.value.hint and "\n" not in info.value.message
+    with pytest.raises(MpforgeError, match="not a threshold"):
+        g.parse_thresholds("auto")
+    program = g.WORKLOADS["grow"].program(-2)
+    assert "_DIVISOR = const(-2)" in program and "gc.threshold(auto=-_div)" in program

@@ -46,3 +46,19 @@ def test_both_halves_build_unpatched_through_the_one_definition() -> None:
 
 def test_fixture_series_is_what_the_tests_above_assume() -> None:
     assert (FIXTURES / "patches" / "0001-gc-threshold-decl.patch").is_file()
+
+
+def test_patches_built_on_the_feature_leave_with_it(fixture_project: Path) -> None:
+    """0019 (auto mode) patches 0010's code: a series without 0010 but with it would
+    not apply, so "unpatched" for the threshold leaves both out."""
+    project = project_for(fixture_project)
+    auto = project.patches_dir / "0003-gc-threshold-auto.patch"
+    shutil.copyfile(project.patches_dir / "0001-gc-threshold-decl.patch", auto)
+    (project.patches_dir / "0002-gc-alloc-threshold.patch").write_text(
+        (project.patches_dir / "0001-gc-threshold-decl.patch").read_text())
+    with (project.patches_dir / "series").open("a") as series:
+        series.write(f"0002-gc-alloc-threshold.patch\n{auto.name}\n")
+    names = [p.name for p in variants.series_without(project, "gc-alloc-threshold")]
+    assert "0003-gc-threshold-auto.patch" not in names and "0002-gc-alloc-threshold.patch" not in names
+    assert "0003-gc-threshold-auto.patch" in [p.name for p in variants.series_without(project,
+                                                                                       "0002-gc-threshold")]

@@ -101,6 +101,9 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("churn", "small objects (8-128 bytes), every 8th kept in a ring of 96 survivors; "
              "per round one 40%-of-heap bytearray, then the largest free block",
              "churn", {"rounds": 12, "per_round": 2000, "survivors": 96}, fragmentation=True),
+    Workload("grow", "live data growing to ~58% of the heap while small objects (8-128 bytes) "
+             "churn; per round one 12%-of-heap bytearray probed, then the largest free block",
+             "grow", {"rounds": 36, "per_round": 600}, fragmentation=True),
     Workload("pidigits", "spigot for 300 digits of pi: big-integer temporaries",
              "pidigits", {"digits": 300}),
     Workload("float", "200 objects of three floats, built, normalised and scanned, 12 rounds",
@@ -111,19 +114,27 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
 
 
 def threshold_label(divisor: int) -> str:
+    """0 -> ``off``, 4 -> ``heap/4``, -4 -> ``auto/4`` (``gc.threshold(auto=4)``)."""
+    if divisor < 0:
+        return f"auto/{-divisor}"
     return "off" if divisor == 0 else f"heap/{divisor}"
 
 
 def parse_thresholds(text: str) -> list[int]:
-    """``off,heap/2,1/3,4`` -> ``[0, 2, 3, 4]`` (divisors of the heap; 0 = off)."""
+    """``off,heap/2,1/3,4,auto/2`` -> ``[0, 2, 3, 4, -2]`` (divisors of the heap; 0 = off;
+    negative: ``gc.threshold(auto=D)``, the free heap after each collection over D)."""
     divisors = []
     for item in (t.strip() for t in text.split(",") if t.strip()):
-        match = re.fullmatch(r"(?:off|-1)|(?:(?:heap|1)/)?(\d+)", item)
+        match = re.fullmatch(r"(?:off|-1)|(auto/)?(?:(?:heap|1)/)?(\d+)", item)
         if not match:
             raise MpforgeError(f"not a threshold for the emulated heap: {item!r}",
-                               "use off or a fraction of the heap: heap/2, 1/3, 4")
-        value = int(match.group(1)) if match.group(1) else 0
-        if match.group(1) and value < 1:
+                               "use off, a fraction of the heap (heap/2, 1/3, 4) or auto/D")
+        value = int(match.group(2)) if match.group(2) else 0
+        if match.group(1):
+            if value < 2:
+                raise MpforgeError(f"auto/{value} is not a threshold", "use auto/2 or more")
+            value = -value
+        elif match.group(2) and value < 1:
             raise MpforgeError(f"heap/{value} is not a threshold", "use heap/1 or more")
         if value not in divisors:
             divisors.append(value)

@@ -38,6 +38,7 @@ class Cell:
     largest_free_end: int = 0
     collections: int | None = None  # during the workload (explicit ones left out)
     live_median: int | None = None  # bytes in use after each round's collection
+    oom_round: int | None = None  # grow: a MemoryError outside the probe ended this round
 
     @property
     def label(self) -> str:
@@ -137,6 +138,7 @@ def make_cell(variant: Variant, workload: Workload, divisor: int,
         cell.largest_free_min = min(largest) if largest else 0
         cell.largest_free_median = int(statistics.median(largest)) if largest else 0
         cell.big_ok, cell.big_rounds, cell.big_size = first.big_ok, len(first.rounds), first.big_size
+        cell.oom_round = first.oom_round
     return cell
 
 
@@ -156,4 +158,34 @@ def check_targets(report: EmuReport) -> list[BenchTarget]:
     if cost is not None:
         targets.append(BenchTarget("pidigits instructions, heap/3 over threshold off",
                                    round(cost, 3), 0.15, cost <= 0.15))
+    return targets + auto_targets(report)
+
+
+#: The compute workloads on which auto/2 may cost no more than heap/4.
+COMPUTE = ("pidigits", "float", "chaos")
+
+
+def auto_targets(report: EmuReport) -> list[BenchTarget]:
+    """gc.threshold(auto=2)'s targets (issue 30), where the grid covers them: with
+    growing live data, the large block available at least as often as with every
+    fixed threshold down to heap/4 and no MemoryError outside the probe; on the
+    compute workloads, no more instructions than heap/4."""
+    targets = []
+    auto = report.cell("patched", "grow", -2)
+    if auto and auto.big_ok is not None:
+        for fixed in (c for c in report.cells if c.variant == "patched" and c.workload == "grow"
+                      and 2 <= c.divisor <= 4):
+            fixed_ok = fixed.big_ok or 0
+            targets.append(BenchTarget(f"grow: large-block successes, auto/2 vs {fixed.label}",
+                                       auto.big_ok, fixed_ok, auto.big_ok >= fixed_ok,
+                                       f"of {auto.big_rounds} rounds"))
+        targets.append(BenchTarget("grow, auto/2: rounds ended by a MemoryError outside the probe",
+                                   0 if auto.oom_round is None else 1, 0, auto.oom_round is None,
+                                   "" if auto.oom_round is None else f"round {auto.oom_round}"))
+    for name in COMPUTE:
+        auto, quarter = report.cell("patched", name, -2), report.cell("patched", name, 4)
+        if auto and quarter:
+            targets.append(BenchTarget(f"{name} instructions, auto/2 over heap/4",
+                                       auto.instructions, quarter.instructions,
+                                       auto.instructions <= quarter.instructions))
     return targets

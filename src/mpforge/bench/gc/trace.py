@@ -59,6 +59,7 @@ class Outcome:
     big_size: int = 0
     paused_counts: int = 0  # spent measuring, inside the workload
     collections: int | None = None  # traced by QEMU (None: not traced)
+    oom_round: int | None = None  # grow: the round a MemoryError outside the probe ended
 
 
 def parse_mem_info(output: str) -> list[int]:
@@ -84,6 +85,8 @@ def parse_run(output: str) -> Outcome:
             raise GuestError("a round of the workload printed no heap figures", "",
                              output[-600:])
         outcome.rounds = [(free_now, largest[i]) for i, (_, _, free_now) in enumerate(rounds)]
+        oom = _fields(output, "OOM")
+        outcome.oom_round = oom[0][0] if oom else None
         churn = _fields(output, "CHURN")
         if churn:
             _, outcome.big_size, outcome.big_ok, outcome.paused_counts = churn[0]

@@ -33,16 +33,22 @@ LABELS = {
 }
 
 
+#: Patches that build on a feature patch (their context is its code): left out with it.
+DEPENDENTS = {"gc-alloc-threshold": ("gc-threshold-auto",)}
+
+
 def series_without(project: Project, feature: str) -> list[Patch]:
-    """The patch series with the one patch whose name contains ``feature`` left out:
-    what "unpatched" means in every bench-gc figure (see the module docstring)."""
+    """The patch series with the one patch whose name contains ``feature`` left out
+    (and the patches that build on it, :data:`DEPENDENTS`): what "unpatched" means in
+    every bench-gc figure (see the module docstring)."""
     series = read_series(project.patches_dir)
     matches = [p for p in series if feature in p.name]
     if len(matches) != 1:
         found = ", ".join(p.name for p in matches) or "none"
         raise MpforgeError(f"--feature {feature!r} must name exactly one patch of patches/series "
                            f"(matches: {found})", "pass part of the feature patch's file name")
-    return [p for p in series if p is not matches[0]]
+    dependents = [dep for key, deps in DEPENDENTS.items() if key in matches[0].name for dep in deps]
+    return [p for p in series if p is not matches[0] and not any(d in p.name for d in dependents)]
 
 
 def variant_name(feature: str, commit: str | None = None) -> str:

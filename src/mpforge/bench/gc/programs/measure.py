@@ -1,12 +1,15 @@
 # ruff: noqa: F821
 # mypy: ignore-errors
 # bench-gc guest program: the measurement, after the prelude and a workload (which
-# defines work()). _DIVISOR: the threshold is the heap divided by it (0: off).
+# defines work()). _DIVISOR: the threshold is the heap divided by it (0: off;
+# negative: gc.threshold(auto=-_DIVISOR)).
 _heap = gc.mem_free() + gc.mem_alloc()
 _div = _DIVISOR
 _has = hasattr(gc, 'threshold')
-if _div and _has:
+if _div > 0 and _has:
     gc.threshold(_heap // _div)
+if _div < 0 and _has:
+    gc.threshold(auto=-_div)
 _quiet()
 try:
     _clean()
