@@ -82,10 +82,10 @@ def test_without_mpforge_toml_every_py_file_and_package_is_frozen_as_it_is(tmp_p
 
 
 @pytest.mark.parametrize("toml, message, hint", [
-    ('c_module = ["x"]\n', "mpforge.toml: unknown key 'c_module' in the top level",
+    ('c_module = ["x"]\n', "mpforge.toml: unknown key 'c_module'",
      "did you mean 'c_modules'?"),
-    ('[make_vars]\nX = 1\n', "'make_vars' must be a table of strings", "[make_vars]"),
-    ('modules = "main.py"\n', "'modules' must be a list of strings", "modules = ["),
+    ('[make_vars]\nX = 1\n', "mpforge.toml: make_vars.X: expected a string, got 1", "more make variables"),
+    ('modules = "main.py"\n', 'mpforge.toml: modules: expected a list of strings, got "main.py"', "what to freeze"),
     ('modules = ["nosuch.py"]\n', "modules: 'nosuch.py' is neither a .py file nor a package folder",
      "relative to the app folder"),
     ('modules = ["lib"]\n', "modules: 'lib' is not a package (no __init__.py)", "__init__.py"),
@@ -93,7 +93,12 @@ def test_without_mpforge_toml_every_py_file_and_package_is_frozen_as_it_is(tmp_p
      "defining mp_module_empty"),
     ('c_modules = ["cmod/nothere"]\n', "C module 'nothere': no folder", "folders of C sources"),
     ('modules = ["main.py", "lib/main.py"]\n', "two files would be frozen as main.py", "only one"),
-    ('name = 3\n', "'name' must be a str", "name ="),
+    ('name = 3\n', "mpforge.toml: name: expected a string of printable characters, got 3", "the app's name"),
+    ('name = "a\\nb"\n', 'mpforge.toml: name: expected a string of printable characters, got "a\\nb"',
+     "on one line"),
+    ('modules = ["/etc/hostname"]\n', "modules: '/etc/hostname' is outside the app folder", "copy it"),
+    ('c_modules = ["../../x"]\n', "c_modules: '../../x' is outside the app folder", "copy it"),
+    ('board_dir = "/etc"\n', "board_dir: '/etc' is outside the app folder", "copy it"),
 ])
 def test_mistakes_in_the_app_are_refused_by_name(tmp_path: Path, toml: str, message: str, hint: str):
     folder = write(tmp_path / "app", {"main.py": "", "lib/main.py": "", "mpforge.toml": toml})
@@ -125,7 +130,7 @@ def test_an_unknown_key_in_a_ports_app_table_is_refused(tmp_path: Path):
         'freeze = "mpy"', 'freez = "mpy"'))
     with pytest.raises(ConfigError) as err:
         PortDef.from_file(port)
-    assert err.value.message == "unix.toml: unknown key 'freez' in [app]"
+    assert err.value.message == f"{port}: unknown key 'app.freez'"
     assert err.value.hint == "did you mean 'freeze'?"
 
 
@@ -345,7 +350,7 @@ def test_unknown_keys_of_the_app_fail_the_build_by_name(fixture_project, fixture
     (example / "mpforge.toml").write_text('c_module = ["cmodules/crc16"]\n')
     result = build(fixture_project, fixture_mirror, "--app", str(example))
     assert result.returncode == 1
-    assert "mpforge.toml: unknown key 'c_module' in the top level (did you mean 'c_modules'?)" \
+    assert "mpforge.toml: unknown key 'c_module' (did you mean 'c_modules'?)" \
         in result.stderr
     several = build(fixture_project, fixture_mirror, "--app", str(example), "--port", "unix,stmhal")
     assert several.returncode == 1 and "--app and --board-dir build one target" in several.stderr

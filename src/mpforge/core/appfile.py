@@ -5,8 +5,9 @@ firmware, C modules, a board folder, make variables. This module only reads and
 checks the folder; :mod:`mpforge.firmware.app` turns an :class:`App` into make
 variables, staged files and manifest entries.
 
-The app's ``mpforge.toml`` (every key optional; unknown keys are refused by
-name, like the port data)::
+The app's ``mpforge.toml`` (every key optional; its model, with each key's type and
+doc, is :class:`mpforge.core.model.app.AppFile`, read by the one loader of data files:
+an unknown key or a wrong type is one line naming file, key, expected and got)::
 
     name = "thermostat"                  # default: the folder's name
     modules = ["thermostat", "util.py"]  # what to freeze (default: every .py
@@ -15,28 +16,31 @@ name, like the port data)::
     c_modules = ["cmodules/crc16"]       # folders of C sources
     [make_vars]                          # more make variables (they replace
     MICROPY_PY_BTREE = "0"               # the port's of the same name)
+
+Every path it names (``modules``, ``c_modules``, ``board_dir``) and every file frozen is
+confined to the app folder once symlinks are resolved: an app cannot freeze, compile or
+hand make a file from elsewhere (``/etc/...``, ``../other``) and call it its own.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from mpforge.core.config import check_keys
 from mpforge.core.errors import ConfigError
+from mpforge.core.model.app import AppFile
+from mpforge.core.model.loader import load
 from mpforge.core.project import unsafe_path_char
 
 #: the app's own settings file, inside the app folder (never frozen)
 APP_FILE = "mpforge.toml"
-APP_SCHEMA = {"name": None, "modules": None, "board_dir": None, "c_modules": None,
-              "make_vars": {"*": None}}
 #: folders never frozen, wherever they are
 SKIPPED_DIRS = {"__pycache__"}
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 #: the object a C module NAME defines, and what the symbol check looks for
 MODULE_SYMBOL = "mp_module_{name}"
@@ -85,10 +89,23 @@ def _fail(where: Path, message: str, hint: str) -> ConfigError:
 def safe_path(path: Path, what: str) -> Path:
     """``path`` if make can take it (see :func:`~mpforge.core.project.unsafe_path_char`), else a
     :class:`ConfigError` naming ``what``."""
+    if _CONTROL.search(str(path)):
+        raise ConfigError(f"the {what} path {json.dumps(str(path))} holds a control character "
+                          "(a newline, say)", "rename it: letters, digits and / . _ - + only")
     char = unsafe_path_char(path)
     if char:
         raise ConfigError(f"the {what} path '{path}' contains {char}, which make cannot handle "
                           "in a path", "move it to a path of letters, digits and / . _ - + only")
+    return path
+
+
+def inside(folder: Path, entry: str | Path, key: str, config: Path) -> Path:
+    """``entry`` (relative to the app ``folder``, which is resolved) resolved, if it stays
+    inside the folder; else a :class:`ConfigError` naming the file, the key and the entry."""
+    path = (folder / entry).resolve()
+    if not path.is_relative_to(folder):
+        raise _fail(config, f"{key}: '{entry}' is outside the app folder {folder}",
+                    "an app uses only its own files: copy it into the app folder")
     return path
 
 
@@ -117,7 +134,7 @@ def _package_files(package: Path, prefix: str) -> list[FrozenFile]:
 
 def _frozen_entry(folder: Path, entry: Path, config: Path) -> list[FrozenFile]:
     """What one ``modules`` entry (a ``.py`` file or a package folder) freezes."""
-    path = entry if entry.is_absolute() else folder / entry
+    path = inside(folder, entry, "modules", config)
     if path.is_file() and path.suffix == ".py":
         return [FrozenFile(_module_name(path.name, path), path)]
     if path.is_dir():
@@ -143,7 +160,7 @@ def _default_frozen(folder: Path) -> list[FrozenFile]:
 
 
 def _c_module(folder: Path, entry: str, config: Path) -> CModule:
-    path = Path(entry) if Path(entry).is_absolute() else folder / entry
+    path = inside(folder, entry, "c_modules", config)
     name = path.name
     if not path.is_dir():
         raise _fail(config, f"C module '{name}': no folder {path}",
@@ -163,23 +180,6 @@ def _c_module(folder: Path, entry: str, config: Path) -> CModule:
                    tuple(p.resolve() for p in headers))
 
 
-def _typed(data: dict[str, Any], key: str, kind: type, config: Path, example: str) -> Any:
-    """``data[key]`` if it has the type asked for (a list or table: of strings), else a
-    :class:`ConfigError` naming the file and the key, with an example as the hint."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if kind is list:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _fail(config, f"'{key}' must be a list of strings", example)
-    elif kind is dict:
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise _fail(config, f"'{key}' must be a table of strings", example)
-    elif not isinstance(value, kind):
-        raise _fail(config, f"'{key}' must be a {kind.__name__}", example)
-    return value
-
-
 def load_app(folder: Path) -> App:
     """Load an app folder: what to freeze, its C modules, its board folder, its make variables.
 
@@ -193,35 +193,31 @@ def load_app(folder: Path) -> App:
                           f"(and optionally an {APP_FILE})")
     folder = safe_path(folder.resolve(), "app folder")
     config = folder / APP_FILE
-    data: dict[str, Any] = {}
-    if config.is_file():
-        try:
-            with config.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise _fail(config, f"invalid TOML: {exc}", "fix the file") from exc
-        check_keys(data, APP_SCHEMA, config)
-    name = _typed(data, "name", str, config, "the app's name, e.g. name = \"thermostat\"") \
-        or folder.name
-    modules = _typed(data, "modules", list, config, "e.g. modules = [\"mypkg\", \"util.py\"]")
-    frozen = ([f for entry in modules for f in _frozen_entry(folder, Path(entry), config)]
-              if modules is not None else _default_frozen(folder))
+    present = config.exists() or config.is_symlink()  # a FIFO or a dangling link is refused, not skipped
+    data = load(AppFile, config, str(config)) if present else AppFile()
+    name = data.name or folder.name
+    where = config if present else folder
+    frozen = ([f for entry in data.modules for f in _frozen_entry(folder, Path(entry), config)]
+              if data.modules is not None else _default_frozen(folder))
     seen: dict[str, Path] = {}
     for item in frozen:
+        if not item.path.resolve().is_relative_to(folder):
+            raise _fail(where, f"{item.name} is a link to {item.path.resolve()}, outside the app folder",
+                        "an app freezes only its own files: copy it into the app folder")
         if item.name in seen:
-            raise _fail(config if config.is_file() else folder,
-                        f"two files would be frozen as {item.name}: {seen[item.name]} and {item.path}",
+            raise _fail(where, f"two files would be frozen as {item.name}: {seen[item.name]} and {item.path}",
                         "freeze only one of them (modules = [...] in " + APP_FILE + ")")
         seen[item.name] = item.path
-    c_modules = tuple(_c_module(folder, entry, config) for entry in
-                      (_typed(data, "c_modules", list, config, "e.g. c_modules = [\"cmodules/crc16\"]")
-                       or []))
+    c_modules = tuple(_c_module(folder, entry, config) for entry in data.c_modules)
+    for module in c_modules:
+        outside = [p for p in (*module.sources, *module.headers) if not p.is_relative_to(folder)]
+        if outside:
+            raise _fail(config, f"c_modules: {outside[0]} (of C module '{module.name}') is outside the "
+                        "app folder", "an app compiles only its own files: copy it into the app folder")
     names = [m.name for m in c_modules]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise _fail(config, f"C module '{twice[0]}' is listed twice", "list each folder once")
-    board = _typed(data, "board_dir", str, config, "e.g. board_dir = \"boards/MYBOARD\"")
-    board_dir = (folder / board).resolve() if board else None
-    make_vars = _typed(data, "make_vars", dict, config, "e.g. [make_vars] MICROPY_PY_BTREE = \"0\"") or {}
-    return App(name, folder, tuple(frozen), c_modules, board_dir, dict(make_vars),
-               config if config.is_file() else None)
+    board_dir = inside(folder, data.board_dir, "board_dir", config) if data.board_dir else None
+    return App(name, folder, tuple(frozen), c_modules, board_dir, dict(data.make_vars),
+               config if present else None)

@@ -37,6 +37,27 @@ class ConfigError(MpforgeError):
     """A port, board, toolchain or project definition is missing or malformed."""
 
 
+class DataFileError(ConfigError):
+    """A data file (a port, a toolchain, an app's ``mpforge.toml``) holds a key the model does
+    not know, misses a required one, or holds a value of the wrong type: said in one line
+    naming the file, the key (a dotted path, ``make.post[0]``), what was expected and what
+    was found (see :mod:`mpforge.core.model.loader`)."""
+
+    def __init__(self, file: str, key: str, expected: str, got: str, hint: str = "", *,
+                 unknown: bool = False, missing: bool = False) -> None:
+        if unknown:
+            message = f"{file}: unknown key '{key}'"
+        elif missing:
+            message = f"{file}: missing required key '{key}': expected {expected}"
+        else:
+            message = f"{file}: {key}: expected {expected}, got {got}"
+        super().__init__(message, hint)
+        self.file = file
+        self.key = key
+        self.expected = expected
+        self.got = got
+
+
 class UnknownTarget(ConfigError):
     """An unknown port or board name was asked for."""
 
