@@ -1,18 +1,20 @@
 """The options every task shares, merged from the four places they can be set.
 
-``mirror``, ``jobs``, ``ccache``, ``verbose`` and ``debug`` can be given on a task's
+``mirror``, ``jobs``, ``ccache``, ``ccache_remote``, ``verbose`` and ``debug`` can be given on a task's
 command line, in the environment, or in invoke's configuration. :func:`shared_options`
 merges them, first wins:
 
 1. the task's flag, when given: ``--verbose`` and ``--debug`` can only turn on,
-   ``--no-ccache`` only off; ``--jobs 0`` (the default) and no ``--mirror`` mean "not given";
+   ``--no-ccache`` only off, ``--ccache-remote URL`` names the shared compile cache;
+   ``--jobs 0`` (the default) and no ``--mirror`` mean "not given";
 2. the environment: ``MPFORGE_MIRROR``, ``MPFORGE_JOBS``, ``MPFORGE_CCACHE``,
+   ``MPFORGE_CCACHE_REMOTE``,
    ``MPFORGE_VERBOSE``, ``MPFORGE_DEBUG`` (parsed by :mod:`mpforge.core.environment`);
 3. invoke's configuration, section ``mpforge:``: ``invoke.yaml`` at the checkout's root
    (the ``mpforge`` console script loads it too, see :mod:`mpforge.cli.main`), a user's
    ``~/.invoke.yaml``, ``/etc/invoke.yaml`` or ``invoke -f FILE`` (invoke merges those
    itself). A key it does not know is refused by name, with the nearest one;
-4. the built-in default: jobs = the CPU count, ccache on, verbose and debug off. For
+4. the built-in default: jobs = the CPU count, ccache on, no ccache remote, verbose and debug off. For
    ``mirror``, the mirror this checkout remembers (``.mpforge/settings.json``, see
    :mod:`mpforge.core.settings`) comes first, then none.
 
@@ -24,7 +26,7 @@ The tasks do not call :func:`shared_options` themselves: their wrapper
 the task's own parameters (only those it has; the others come from the environment,
 the configuration or the default). It replaces those parameters by the resolved values,
 shows ``warnings`` (the environment's unknown ``MPFORGE_*`` variables), and hands
-``jobs`` and ``ccache`` to every build the task makes (``test``, ``deploy`` and ``ci``
+``jobs``, ``ccache`` and ``ccache_remote`` to every build the task makes (``test``, ``deploy`` and ``ci``
 build too). ``origin(name)`` says where a value came from and :meth:`SharedOptions.describe`
 gives one line per option (``invoke doctor`` shows them).
 """
@@ -44,12 +46,14 @@ from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError
 from mpforge.core.project import find_root
 from mpforge.core.settings import resolve_mirror
+from mpforge.firmware.ccache_remote import check_remote, shown
 from mpforge.tree.git import normalise_mirror
 
 #: The section of invoke's configuration that holds mpforge's shared options.
 SECTION = "mpforge"
 #: The keys that section takes (each a leaf: no nested tables).
-CONFIG_KEYS: dict[str, Any] = {"mirror": None, "jobs": None, "ccache": None, "verbose": None, "debug": None}
+CONFIG_KEYS: dict[str, Any] = {"mirror": None, "jobs": None, "ccache": None, "ccache_remote": None,
+                               "verbose": None, "debug": None}
 #: What the errors about the section call its file (invoke merges several; this is ours).
 CONFIG_FILE = Path("invoke.yaml")
 
@@ -69,6 +73,8 @@ class SharedOptions:
     jobs: int
     #: compile through ccache when it is installed
     ccache: bool
+    #: ccache's remote storage (checked, see :mod:`mpforge.firmware.ccache_remote`); None: local only
+    ccache_remote: str | None
     #: show every command run
     verbose: bool
     #: tracebacks on errors
@@ -88,13 +94,15 @@ class SharedOptions:
     def describe(self) -> list[str]:
         """One ``name: value (origin)`` line per option, for ``invoke doctor`` and ``-v``."""
         values = {"mirror": self.mirror or "none", "jobs": self.jobs, "ccache": _on_off(self.ccache),
+                  "ccache_remote": shown(self.ccache_remote) if self.ccache_remote else "none",
                   "verbose": _on_off(self.verbose), "debug": _on_off(self.debug),
                   "dry_run": _on_off(self.dry_run)}
         return [f"{name}: {value} ({self.origins[name]})" for name, value in values.items()]
 
 
 def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dry_run: bool = False,
-                   mirror: str | None = None, jobs: int = 0, ccache: bool = True) -> SharedOptions:
+                   mirror: str | None = None, jobs: int = 0, ccache: bool = True,
+                   ccache_remote: str | None = None) -> SharedOptions:
     """Merge a task's shared flags with the environment, invoke's configuration and the defaults.
 
     The keyword arguments are the task's own parameters, at their defaults when not given
@@ -123,6 +131,10 @@ def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dr
 
     chosen_jobs = pick("jobs", jobs > 0, jobs, "--jobs", env.jobs, os.cpu_count() or 1)
     chosen_ccache = pick("ccache", not ccache, False, "--no-ccache", env.ccache, True)
+    chosen_remote = pick("ccache_remote", bool(ccache_remote), ccache_remote, "--ccache-remote",
+                         env.ccache_remote, None)
+    if chosen_remote is not None:  # a malformed URL: one line, before anything is built
+        chosen_remote = check_remote(chosen_remote, origins["ccache_remote"])
     chosen_verbose = pick("verbose", verbose, True, "--verbose", env.verbose, False)
     chosen_debug = pick("debug", debug, True, "--debug", env.debug, False)
 
@@ -134,6 +146,7 @@ def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dr
     chosen_mirror, origins["mirror"] = resolve_mirror(root, mirror, configured.get("mirror"), env=env,
                                                       remember=not dry_run, warn=said.append)
     return SharedOptions(mirror=normalise_mirror(chosen_mirror), jobs=chosen_jobs, ccache=chosen_ccache,
+                         ccache_remote=chosen_remote,
                          verbose=chosen_verbose, debug=chosen_debug, dry_run=dry_run, origins=origins,
                          warnings=(*env.warnings, *said))
 
@@ -157,6 +170,8 @@ def configured_options(c: Context) -> dict[str, Any]:
         _refuse(key="jobs", value=jobs, expected="a whole number (0: the CPU count)")
     if jobs:
         values["jobs"] = jobs
+    if section.get("ccache_remote"):
+        values["ccache_remote"] = _typed(section, "ccache_remote", str, "a ccache remote storage URL")
     if section.get("mirror"):
         values["mirror"] = _typed(section, "mirror", str, "a URL or a folder (or none)")
     return values

@@ -231,7 +231,7 @@ def reports_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 #: the options every task shares, resolved in one place (:mod:`mpforge.cli.options`)
-SHARED_OPTIONS = ("verbose", "debug", "dry_run", "mirror", "jobs", "ccache")
+SHARED_OPTIONS = ("verbose", "debug", "dry_run", "mirror", "jobs", "ccache", "ccache_remote")
 
 
 #: the shared options of the task running now (resolved by its :func:`reports_errors` wrapper)
@@ -265,7 +265,8 @@ def _build_options(**overrides: Any) -> BuildOptions:
     """How the running task's builds are made: its shared ``jobs`` and ``ccache``
     (``ccache`` on means the project's setting: on when ccache is installed)."""
     options = _options()
-    return BuildOptions(**{"jobs": options.jobs, "ccache": None if options.ccache else False, **overrides})
+    return BuildOptions(**{"jobs": options.jobs, "ccache": None if options.ccache else False,
+                           "ccache_remote": options.ccache_remote, **overrides})
 
 
 def _pipeline(project: Project, mirror: str | None, *, keep_going: bool = False) -> Pipeline:
@@ -406,12 +407,15 @@ def deplibs(c: Context, port: str = "unix", clean: bool = False, mirror: str | N
                  strict="a target skipped for a missing toolchain fails the run",
                  ccache="compile through ccache when it is installed (default on; "
                         "MPFORGE_CCACHE=0 turns it off for every task)",
+                 ccache_remote="a shared compile cache, ccache's remote_storage: redis://HOST:PORT, "
+                               "redis+unix:/PATH, http://HOST/PATH/, file:/PATH, with |read-only ... "
+                               "(MPFORGE_CCACHE_REMOTE)",
                  variant="build the port's variant NAME ([variants] in its data: coverage, debug) "
                          "into dist/<target>-NAME/"))
 @reports_errors
 def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
           jobs: int = 0, clean: bool = False, strict: bool = False, ccache: bool = True,
-          mirror: str | None = None, verbose: bool = False, debug: bool = False,
+          ccache_remote: str | None = None, mirror: str | None = None, verbose: bool = False, debug: bool = False,
           dry_run: bool = False, app: str | None = None, board_dir: str | None = None,
           variant: str | None = None) -> None:
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""

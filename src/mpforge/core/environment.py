@@ -26,6 +26,10 @@ variable                    meaning                                             
 ``MPFORGE_JOBS``            parallel jobs, as ``--jobs`` (a whole number >= 1)  ``mpforge.jobs``, then the
                                                                                 CPU count
 ``MPFORGE_CCACHE``          switch: compile through ccache when installed       ``mpforge.ccache``, then on
+``MPFORGE_CCACHE_REMOTE``   ccache's remote storage URL(s) shared by a team     ``mpforge.ccache_remote``,
+                            (``redis://HOST``, ``http://HOST/PATH``, with       then none (local cache
+                            ``|read-only`` ...): see                            only)
+                            :mod:`mpforge.firmware.ccache_remote`
 ``MPFORGE_VERBOSE``         switch: show every command run, as ``--verbose``    ``mpforge.verbose``, then off
 ``MPFORGE_DEBUG``           switch: tracebacks on errors, as ``--debug``        ``mpforge.debug``, then off
 ``MPFORGE_SILENCE``         seconds a board may say nothing while mpforge       10
@@ -120,6 +124,8 @@ class Environment:
     mirror: str | None = None
     jobs: int | None = None
     ccache: bool | None = None
+    #: the shared compile cache's URL, as given (checked by :mod:`mpforge.cli.options`)
+    ccache_remote: str | None = None
     verbose: bool | None = None
     debug: bool | None = None
     silence: float = 10.0
@@ -141,6 +147,7 @@ VARIABLES: dict[str, str] = {
     "mirror": "MPFORGE_MIRROR",
     "jobs": "MPFORGE_JOBS",
     "ccache": "MPFORGE_CCACHE",
+    "ccache_remote": "MPFORGE_CCACHE_REMOTE",
     "verbose": "MPFORGE_VERBOSE",
     "debug": "MPFORGE_DEBUG",
     "silence": "MPFORGE_SILENCE",
@@ -168,6 +175,7 @@ def environment(environ: Mapping[str, str] | None = None, *, strict: bool = True
         mirror=reader.text_or_empty("mirror"),
         jobs=reader.count("jobs"),
         ccache=reader.switch("ccache"),
+        ccache_remote=reader.text("ccache_remote"),
         verbose=reader.switch("verbose"),
         debug=reader.switch("debug"),
         silence=reader.seconds("silence", defaults.silence),
@@ -215,6 +223,10 @@ class _Reader:
         if self.strict:
             raise error
         self.problems.append(f"{error.one_line()}; ignored")
+
+    def text(self, field: str) -> str | None:
+        """Text as given (stripped); None when unset or empty."""
+        return self._value(field)
 
     def text_or_empty(self, field: str) -> str | None:
         """Tri-state text: None when unset, "" when set but empty, else the stripped value."""

@@ -25,6 +25,17 @@ cache serves one checkout folder (a CI workspace keeps its path from run to
 run, so CI caches still hit). ``CCACHE_DIR`` is ccache's own setting: CI jobs
 point it into the workspace (``.ccache``) so the CI cache can keep it.
 
+**A shared cache** (``ccache_remote``, :mod:`mpforge.firmware.ccache_remote`) is handed
+to ccache as ``CCACHE_REMOTE_STORAGE``; objects a team member or a CI job compiled come
+from it (a *remote hit*, then kept locally too). Today that serves checkouts at the
+same absolute path only: the build folder (``BUILD=/abs/...``) enters the command lines
+ccache hashes. (Not done yet: handing make a build folder relative to the port's folder,
+so that the dependency files name the targets make builds and another path still hits.)
+
+A server that is down or slow costs no build: ccache compiles locally and counts
+``remote_storage_error``/``remote_storage_timeout``, which :meth:`CcacheStats.warning`
+turns into one line naming the URL.
+
 **Figures.** ccache keeps global counters (``ccache --print-stats``: one
 ``name<TAB>value`` line each). A run's figures are the difference between the
 counters read before and after it (:meth:`CcacheStats.between`). Another process
@@ -41,6 +52,7 @@ from dataclasses import asdict, dataclass
 from mpforge.core.environment import environment
 from mpforge.core.executor import Executor
 from mpforge.core.project import Project
+from mpforge.firmware.ccache_remote import shown
 
 #: The project-level switch: set to 0 / off / no / false to build without ccache.
 SETTING = "MPFORGE_CCACHE"
@@ -72,10 +84,25 @@ def debian_packages(project: Project) -> list[str]:
 class CcacheStats:
     """What ccache did during a run: objects served from the cache, and compiled into it."""
 
+    #: every object served from a cache, local or remote
     hits: int
     misses: int
     #: compiler calls ccache passed through (preprocessing only, linking, ...)
     uncacheable: int = 0
+    #: of ``hits``, those that came from the remote storage (a shared cache)
+    remote_hits: int = 0
+    #: times the remote storage failed or timed out (the object was compiled or found locally)
+    remote_errors: int = 0
+
+    @property
+    def local_hits(self) -> int:
+        return self.hits - self.remote_hits
+
+    @property
+    def remote_hit_rate(self) -> float | None:
+        """Remote hits over every cacheable compile (0..1; None when nothing was compiled)."""
+        total = self.hits + self.misses
+        return self.remote_hits / total if total else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -92,22 +119,40 @@ class CcacheStats:
                    misses=delta("cache_miss"),
                    uncacheable=delta("called_for_link", "called_for_preprocessing",
                                      "no_input_file", "unsupported_compiler_option",
-                                     "unsupported_source_language", "compile_failed"))
+                                     "unsupported_source_language", "compile_failed"),
+                   remote_hits=delta("remote_storage_hit"),
+                   remote_errors=delta("remote_storage_error", "remote_storage_timeout"))
 
     def as_dict(self) -> dict[str, int | float | None]:
-        """For ``summary.json``: hits, misses, uncacheable and the hit rate (0..1, None when no compile)."""
-        rate = self.hit_rate
-        return {**asdict(self), "hit_rate": round(rate, 3) if rate is not None else None}
+        """For ``summary.json``: hits (and of them local and remote), misses, remote errors,
+        uncacheable and the hit rates (0..1, None when nothing was compiled)."""
+        rate, remote = self.hit_rate, self.remote_hit_rate
+        return {**asdict(self), "local_hits": self.local_hits,
+                "hit_rate": round(rate, 3) if rate is not None else None,
+                "remote_hit_rate": round(remote, 3) if remote is not None else None}
 
     def describe(self) -> str:
-        """``ccache: 120 hits, 3 misses (hit rate 98%)``: the line the tasks print."""
+        """``ccache: 120 hits (20 local, 100 remote), 3 misses, 0 remote errors (hit rate 98%)``:
+        the line the tasks print (without a remote: ``ccache: 120 hits, 3 misses (...)``)."""
         rate = self.hit_rate
-        shown = f"{100 * rate:.0f}%" if rate is not None else "n/a"
-        return f"ccache: {self.hits} hits, {self.misses} misses (hit rate {shown})"
+        percent = f"{100 * rate:.0f}%" if rate is not None else "n/a"
+        if not (self.remote_hits or self.remote_errors):
+            return f"ccache: {self.hits} hits, {self.misses} misses (hit rate {percent})"
+        return (f"ccache: {self.hits} hits ({self.local_hits} local, {self.remote_hits} remote), "
+                f"{self.misses} misses, {self.remote_errors} remote errors (hit rate {percent})")
+
+    def warning(self, remote: str | None) -> str | None:
+        """One line when the remote storage failed during the run (the build went on locally)."""
+        if not remote or not self.remote_errors:
+            return None
+        return (f"ccache remote {shown(remote)} did not answer {self.remote_errors} time(s): "
+                "those objects were compiled or found locally")
 
     def markdown(self) -> str:
         """One Markdown line for a job summary."""
-        return f"ccache: **{self.hits}** hits, **{self.misses}** misses" + (
+        remote = (f" (**{self.local_hits}** local, **{self.remote_hits}** remote, "
+                  f"**{self.remote_errors}** remote errors)" if self.remote_hits or self.remote_errors else "")
+        return f"ccache: **{self.hits}** hits{remote}, **{self.misses}** misses" + (
             f" (hit rate {100 * self.hit_rate:.0f}%)" if self.hit_rate is not None else "")
 
 
@@ -118,13 +163,19 @@ class Ccache:
     executor: Executor
     #: ``CCACHE_BASEDIR`` for make: always empty (see the module docstring)
     basedir: str
+    #: ccache's ``remote_storage`` (checked); None: the local cache only
+    remote: str | None = None
 
     @classmethod
-    def for_build(cls, project: Project, choice: bool | None = None) -> Ccache | None:
-        """The one decision (see the module docstring): a :class:`Ccache`, or None to compile directly."""
+    def for_build(cls, project: Project, choice: bool | None = None,
+                  remote: str | None = None) -> Ccache | None:
+        """The one decision (see the module docstring): a :class:`Ccache`, or None to compile directly.
+
+        ``remote`` is the shared cache's URL, checked by the caller
+        (:func:`mpforge.firmware.ccache_remote.check_remote`)."""
         if not wanted(choice) or shutil.which("ccache") is None:
             return None
-        return cls(project.executor, "")
+        return cls(project.executor, "", remote)
 
     @property
     def prefix(self) -> list[str]:
@@ -134,7 +185,10 @@ class Ccache:
     @property
     def env(self) -> dict[str, str]:
         """The environment make (and so ccache) runs with."""
-        return {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, absolute paths
+        env = {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, paths as given
+        if self.remote:
+            env["CCACHE_REMOTE_STORAGE"] = self.remote
+        return env
 
     def counters(self) -> dict[str, int]:
         """ccache's counters now (``--print-stats``); empty when ccache cannot tell."""

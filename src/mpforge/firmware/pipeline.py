@@ -52,6 +52,8 @@ class BuildOptions:
     clean: bool = False
     #: True/False forces ccache on or off; None: the project's setting (:mod:`mpforge.firmware.ccache`)
     ccache: bool | None = None
+    #: ccache's remote storage, checked (:mod:`mpforge.firmware.ccache_remote`); None: local only
+    ccache_remote: str | None = None
     #: rebuild the deplibs from scratch too (None: as ``clean``)
     clean_deplibs: bool | None = None
 
@@ -164,7 +166,7 @@ class Pipeline:
             self.tools(target)
             self._built[target.name] = build_target(
                 target, tree, self.deplib_vars(target), jobs=options.budget, ccache=options.ccache,
-                toolchain=self.toolchain(target))
+                ccache_remote=options.ccache_remote, toolchain=self.toolchain(target))
         return self._built[target.name]
 
     # -- 3. the build -----------------------------------------------------------------
@@ -177,7 +179,7 @@ class Pipeline:
         task layer renders it: a live table, or a line per change in CI).
         """
         options = options or self.options
-        cache = Ccache.for_build(self.project, options.ccache)
+        cache = Ccache.for_build(self.project, options.ccache, options.ccache_remote)
         counters_before = cache.counters() if cache else {}
         report = MatrixReport([TargetResult(t.name) for t in targets], 0.0, options.budget)
         results = {r.target: r for r in report.results}
@@ -190,13 +192,17 @@ class Pipeline:
             self.tools(target)
             built = build_target(target, prepared, self.deplib_vars(target), jobs=jobs,
                                  clean=options.clean, make_env=make_env, pass_fds=pass_fds,
-                                 ccache=options.ccache, toolchain=self.toolchain(target))
+                                 ccache=options.ccache, ccache_remote=options.ccache_remote,
+                                 toolchain=self.toolchain(target))
             self._built[target.name] = built
             return built
 
         report.parallel_seconds = matrix.run(runnable, results, make, jobs=options.budget,
                                              on_change=on_change, keep_going=self.keep_going)
         report.finish(cache.stats_since(counters_before) if cache else None)
+        warning = report.ccache.warning(options.ccache_remote) if report.ccache else None
+        if warning:  # a server that is down or slow: the build went on locally
+            self.project.console.warn(warning)
         if not self.keep_going:
             for result in report.results:
                 if result.error is not None:

@@ -172,7 +172,7 @@ class BuildResult:
 def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
                  jobs: int | None, clean: bool = False, make_env: dict[str, str] | None = None,
                  pass_fds: tuple[int, ...] = (), ccache: bool | None = None,
-                 toolchain: Found | None = None) -> BuildResult:
+                 ccache_remote: str | None = None, toolchain: Found | None = None) -> BuildResult:
     """Build one target of a prepared tree into ``dist/``; see the module docstring.
 
     :class:`~mpforge.firmware.pipeline.Pipeline` calls this after preparing the tree, the
@@ -192,7 +192,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
         found = find_toolchain(target.toolchain, project.executor)
         for tool in target.port.tools:
             find_tool(project.catalog.tools[tool], project.executor)
-    cache = Ccache.for_build(project, ccache)
+    cache = Ccache.for_build(project, ccache, ccache_remote)
     argvs = make_argvs(target, deplib_vars, jobs, cache.prefix if cache else None)
     epoch = source_date_epoch(project)
     clean_tree = tree.fingerprint is not None and tree.fingerprint.matches
