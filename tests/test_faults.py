@@ -452,11 +452,15 @@ def test_a_checkout_path_with_a_space_is_refused_up_front(fixture_project, fixtu
     assert not (spaced / "build" / "deplibs").exists()
 
 
-@pytest.mark.parametrize("jobs", ["abc", "-3", "0"])
-def test_jobs_must_be_a_positive_whole_number(fixture_project, jobs):
+@pytest.mark.parametrize("jobs", ["abc", "-3", "0", "4097", "65535", "99999999999999999999"])
+def test_jobs_must_be_a_whole_number_from_1_to_4096(fixture_project, jobs):
+    # 65535 tokens once filled the jobserver's 64 KiB pipe and hung; a huge one overflowed
     result = run_cli(fixture_project, "build", "--jobs", jobs)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"--jobs takes a whole number of at least 1, not '{jobs}'"
+    assert result.stderr.strip() == f"--jobs takes a whole number from 1 to 4096, not '{jobs}'"
+    env = run_cli(fixture_project, "build", env={"MPFORGE_JOBS": jobs})
+    assert env.returncode == 1 and "Traceback" not in env.stderr
+    assert "MPFORGE_JOBS" in env.stderr and len(env.stderr.strip().splitlines()) == 1
 
 
 def test_the_first_error_shown_skips_harmless_lines():

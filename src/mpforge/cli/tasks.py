@@ -105,10 +105,11 @@ class MpforgeTask(Task):
 
 
 def job_count(text: str) -> int:
-    """``--jobs N``: a whole number of at least 1 (what make's ``-jN`` accepts)."""
+    """``--jobs N``: a whole number from 1 to :data:`~mpforge.core.environment.MAX_JOBS`."""
+    from mpforge.core.environment import MAX_JOBS
     value = text.strip()
-    if not value.isdigit() or int(value) < 1:
-        raise ParseError(f"--jobs takes a whole number of at least 1, not '{text}'")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_JOBS:
+        raise ParseError(f"--jobs takes a whole number from 1 to {MAX_JOBS}, not '{text}'")
     return int(value)
 
 

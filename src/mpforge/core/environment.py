@@ -101,6 +101,11 @@ FAULT_POINTS: dict[str, str] = {
 }
 
 
+#: the most parallel jobs mpforge hands make: more tokens than a jobserver pipe holds
+#: (64 KiB on Linux) would block the writer, and no machine runs more compilers usefully
+MAX_JOBS = 4096
+
+
 @dataclass(frozen=True)
 class FaultInjection:
     """A parsed ``MPFORGE_FAULT``: stop with ``signum`` the ``nth`` time fault point ``point`` is passed."""
@@ -252,9 +257,9 @@ class _Reader:
         value = self._value(field)
         if value is None:
             return None
-        if value.isdigit() and int(value) >= 1:
+        if value.isdigit() and 1 <= int(value) <= MAX_JOBS:
             return int(value)
-        self._malformed(field, value, "a whole number of at least 1")
+        self._malformed(field, value, f"a whole number from 1 to {MAX_JOBS}")
         return None
 
     def seconds(self, field: str, default: float) -> float:
