@@ -13,4 +13,4 @@ def build(n):
     return None if n == 0 else (build(n - 1), None)
 
 
-print(fib(18), depth(build(200)))
+print(fib(18), depth(build(40)))
