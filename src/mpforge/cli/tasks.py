@@ -963,3 +963,4 @@ ns.add_task(__import__("mpforge.cli.farm", fromlist=["farm"]).farm)  # its modul
 ns.add_task(__import__("mpforge.cli.debug", fromlist=["debug"]).debug)  # its module imports this one
 ns.add_task(__import__("mpforge.cli.mirror", fromlist=["mirror"]).mirror)  # the same
 ns.add_task(__import__("mpforge.cli.verify", fromlist=["verify"]).verify)  # the same
+ns.add_task(__import__("mpforge.cli.perf", fromlist=["perf"]).perf)  # the same

@@ -1,0 +1,38 @@
+"""Two binaries, every workload: one :class:`~.compare.Comparison`.
+
+Each workload is counted on each binary at the heap layouts (:mod:`.layouts`); a
+byte-identical pair is counted once (its delta is 0 and its verdict ``same`` by
+construction, see :func:`~.compare.judge`); the functions that moved come from the two
+first-layout runs (:func:`~.valgrind.top_functions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mpforge.bench.perf.compare import Comparison, judge
+from mpforge.bench.perf.layouts import DEFAULT_PADS, Bench, sha256
+from mpforge.bench.perf.valgrind import top_functions
+from mpforge.bench.perf.workloads import Workload
+
+
+def compare(bench: Bench, base: tuple[str, Path], head: tuple[str, Path],
+            workloads: Sequence[Workload], pads: Sequence[int] = DEFAULT_PADS,
+            on_row: Callable[[str], None] | None = None) -> Comparison:
+    """``base``/``head``: (label, binary). Workload problems are raised (nothing kept)."""
+    identical = sha256(base[1]) == sha256(head[1])
+    comparison = Comparison(base[0], head[0])
+    for workload in workloads:
+        base_counts, base_fns = bench.measure(base[1], workload.name, workload.source, pads)
+        if identical:
+            row = judge(workload.name, base_counts, base_counts, identical=True)
+        else:
+            head_counts, head_fns = bench.measure(head[1], workload.name, workload.source, pads)
+            row = judge(workload.name, base_counts, head_counts,
+                        top=top_functions(base_fns, head_fns))
+        comparison.workloads.append(row)
+        if on_row:
+            on_row(f"{row.name}: {row.base} -> {row.head} ({row.delta_pct:+.4f}%, band "
+                   f"{row.band_pct:.4f}%) {row.verdict}")
+    return comparison
