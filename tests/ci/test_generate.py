@@ -297,7 +297,8 @@ def test_ccache_stats_are_the_difference_of_two_readings():
     stats = ccache_mod.CcacheStats.between(before, after)
     assert (stats.hits, stats.misses, stats.uncacheable) == (8, 2, 1)
     assert stats.describe() == "ccache: 8 hits, 2 misses (hit rate 80%)"
-    assert stats.as_dict() == {"hits": 8, "misses": 2, "uncacheable": 1, "hit_rate": 0.8}
+    assert stats.as_dict() == {"hits": 8, "misses": 2, "uncacheable": 1, "hit_rate": 0.8,
+                               "local_hits": 8, "remote_hits": 0, "remote_errors": 0, "remote_hit_rate": 0.0}
     assert ccache_mod.CcacheStats(0, 0).as_dict()["hit_rate"] is None
 
 

@@ -44,9 +44,9 @@ def perf(c: Context, port: str = "unix", workloads_: str | None = None, json: st
     """Count instructions of every workload, tree as it is now vs pin + series, under valgrind."""
     if port != "unix":
         raise Exit(f"perf: --port {port} is not supported yet (unix only)", code=1)
+    chosen = workloads.select(workloads_)  # a wrong name is said before anything else
     if shutil.which("valgrind") is None:
         raise Exit("perf: valgrind is not installed (apt-get install valgrind)", code=1)
-    chosen = workloads.select(workloads_)
     project = _project(verbose)
     console = _console(project)
     base, head = builds.default_pair(project, mirror=mirror, options=_build_options())
