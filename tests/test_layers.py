@@ -99,3 +99,75 @@ def test_only_the_command_line_prints_or_uses_rich():
                     if any(n == "rich" or n.startswith("rich.") for n in names):
                         offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} imports rich")
     assert offenders == []
+
+
+def module_graph() -> dict[str, set[str]]:
+    """mpforge module -> the mpforge modules it imports (every form, at any depth of the file)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if path.name == "__init__.py" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        found = imported_modules(path.read_text(), package_of(path))
+        graph[name] = {m for m in found if m in modules and m != name
+                       # a package's __init__ importing its own submodules is how it is built
+                       and not (path.name == "__init__.py" and m.startswith(name + "."))}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_hidden_function_level_import() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_import_cycle() -> None:
+    """No two modules import each other, directly or round a loop, not even from inside a
+    function (where a circle usually hides)."""
+    assert cycles(module_graph()) == []
+
+
+#: the most lines a library module may have: past that it holds more than one job
+MAX_MODULE_LINES = 500
+
+
+def test_no_library_module_is_over_500_lines() -> None:
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}

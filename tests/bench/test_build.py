@@ -58,7 +58,7 @@ def test_a_selection_with_nothing_buildable_is_one_line_and_exit_1(fixture_proje
 
 def run_task(project: Path, monkeypatch: pytest.MonkeyPatch, figures: BuildBench, **flags: object) -> None:
     """``invoke bench-build`` in process, its measurement replaced by ``figures``."""
-    from mpforge.cli import tasks
+    from mpforge.cli.tasks import bench as tasks
 
     monkeypatch.chdir(project)
     monkeypatch.delenv("MPFORGE_ROOT", raising=False)

@@ -268,7 +268,7 @@ def test_programs_go_through_the_transports_sender_in_paced_pieces(monkeypatch):
 def test_the_task_defaults_are_the_module_defaults():
     import inspect
 
-    from mpforge.cli.tasks import bench_gc
+    from mpforge.cli.tasks.bench import bench_gc
 
     defaults = {name: p.default for name, p in inspect.signature(bench_gc.body).parameters.items()}
     assert defaults["workloads"] == ",".join(guest.DEFAULT_WORKLOADS)

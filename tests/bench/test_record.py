@@ -32,7 +32,7 @@ def test_the_series_digest_follows_the_patches(fixture_project: Path) -> None:
 
 
 def test_the_command_line_leaves_out_the_mirror_and_absolute_paths(monkeypatch) -> None:
-    from mpforge.cli.tasks import _command_line
+    from mpforge.cli.framework import command_line as _command_line
 
     monkeypatch.setattr(sys, "argv", ["/x/bin/invoke", "bench-build", "--mirror", "/srv/mirror", "--port",
                                       "unix", "--json", "/tmp/a b/out.json", "--mirror=/srv/m"])

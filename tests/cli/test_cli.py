@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO, run_cli
-from mpforge.cli.tasks import SHORT_FLAGS, ns
+from mpforge.cli.framework import SHORT_FLAGS
+from mpforge.cli.tasks import ns
 
 TASKS = sorted(ns.task_names)
 

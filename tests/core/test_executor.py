@@ -220,3 +220,46 @@ def test_a_started_programs_output_goes_to_its_log_file(tmp_path):
     assert lines[2] == "[mpforge: stand-in stopped, status 0]"
     with pytest.raises(ValueError, match="needs a log_file"):
         Executor().start([PY, "-c", "pass"], stdout="log")
+
+
+def test_a_program_outlives_no_mpforge_killed_by_sigkill(tmp_path):
+    """kill -9 of mpforge runs no handler: the kernel's parent-death signal (setpriv) stops
+    what it started, so no make or QEMU is left running with the checkout's lock free."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "child.pid"
+    script = ("import sys; from mpforge.core.executor import Executor; "
+              f"Executor().run([sys.executable, '-c', \"import os,time; open({str(pidfile)!r},'w')"
+              ".write(str(os.getpid())); time.sleep(60)\"])")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    gone = time.monotonic() + 5
+    while time.monotonic() < gone:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the program outlived mpforge's SIGKILL")
+
+
+def test_signal_all_and_stop_all_reach_every_started_program():
+    import sys
+
+    from mpforge.core import executor as ex
+
+    running = [Executor().start([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+    pids = {r.pid for r in running}
+    assert pids <= set(ex.stop_all(grace=2))
+    assert all(r.poll() is not None for r in running)
+    assert ex.stop_all() == []

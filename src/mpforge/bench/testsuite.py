@@ -22,13 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from mpforge.bench.targets import BenchTarget
 from mpforge.core.errors import BenchError
-from mpforge.core.lock import release_held
 from mpforge.core.project import Target
 from mpforge.firmware.pipeline import Pipeline
 
@@ -103,9 +103,14 @@ def _invoke_verdicts(report: Path) -> tuple[dict[str, str], list[str]]:
 
 
 def bench_test(pipeline: Pipeline, target: Target, jobs: int, pattern: str | None,
-               emulator: str | None, rounds: int = 3) -> TestBench:
+               emulator: str | None, rounds: int = 3,
+               before_timing: Callable[[], None] = lambda: None) -> TestBench:
     """Time the tree's runner alone, then ``invoke test`` cold and warm, ``rounds`` times;
     compare every verdict. See the module docstring.
+
+    ``before_timing`` is called once everything is built, before the first timed command:
+    the timed ``invoke test`` commands take the checkout's lock themselves, so a caller that
+    holds it gives it up there.
 
     :class:`BenchError` when ``pattern`` selects no test (there would be nothing to time)
     or ``rounds`` is not positive.
@@ -134,7 +139,7 @@ def bench_test(pipeline: Pipeline, target: Target, jobs: int, pattern: str | Non
     if pipeline.mirror:
         command += ["--mirror", pipeline.mirror]
     # everything is built: the timed commands take the checkout's lock themselves
-    release_held()
+    before_timing()
     samples: list[tuple[float, float, float]] = []
     differing: set[str] = set()
     failures: set[str] = set()

@@ -15,26 +15,19 @@ The task namespace is imported inside :func:`main`, so a Ctrl-C (or SIGTERM)
 while Python is still loading (invoke, rich, jinja2: a few hundred milliseconds)
 ends quietly with status 130 (143) instead of a traceback (or invoke's silent
 status 1): nothing has been done yet at that point. A task takes both signals
-over when it starts (see :func:`mpforge.cli.tasks.reports_errors`).
+over when it starts; :mod:`mpforge.cli.signals` holds every handler.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from typing import TYPE_CHECKING
 
 from mpforge import __version__
+from mpforge.cli import signals
 
 if TYPE_CHECKING:
     from invoke import Collection, Program
-
-
-def _stopped_early(signum: int, frame: object) -> None:
-    # until a task starts (it then takes the signals over) nothing was done: a quiet exit,
-    # immediate (an exception raised inside an import can surface as another error)
-    os._exit(128 + signum)
 
 
 def make_program(namespace: Collection) -> Program:
@@ -60,10 +53,7 @@ def make_program(namespace: Collection) -> Program:
 
 
 def main() -> None:
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _stopped_early)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _stopped_early)
+    signals.quiet_until_task()
     try:
         from mpforge.cli.tasks import ns
     except KeyboardInterrupt:
@@ -71,7 +61,5 @@ def main() -> None:
     try:
         make_program(ns).run()
     finally:
-        # the task is over (done, failed or stopped, and said so): a late Ctrl-C while
-        # Python shuts down must not turn that outcome into a silent death by SIGINT
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # the task is over (done, failed or stopped, and said so)
+        signals.ignore_from_now()

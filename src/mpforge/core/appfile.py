@@ -32,7 +32,7 @@ from pathlib import Path
 from mpforge.core.errors import ConfigError
 from mpforge.core.model.app import AppFile
 from mpforge.core.model.loader import load
-from mpforge.core.project import unsafe_path_char
+from mpforge.core.paths import unsafe_path_char
 
 #: the app's own settings file, inside the app folder (never frozen)
 APP_FILE = "mpforge.toml"
@@ -87,7 +87,7 @@ def _fail(where: Path, message: str, hint: str) -> ConfigError:
 
 
 def safe_path(path: Path, what: str) -> Path:
-    """``path`` if make can take it (see :func:`~mpforge.core.project.unsafe_path_char`), else a
+    """``path`` if make can take it (see :func:`~mpforge.core.paths.unsafe_path_char`), else a
     :class:`ConfigError` naming ``what``."""
     if _CONTROL.search(str(path)):
         raise ConfigError(f"the {what} path {json.dumps(str(path))} holds a control character "

@@ -37,6 +37,11 @@ class ConfigError(MpforgeError):
     """A port, board, toolchain or project definition is missing or malformed."""
 
 
+class UsageError(MpforgeError):
+    """A command line that cannot be carried out as given: options that go alone given
+    together, a terminal needed and none there, a confirmation declined."""
+
+
 class DataFileError(ConfigError):
     """A data file (a port, a toolchain, an app's ``mpforge.toml``) holds a key the model does
     not know, misses a required one, or holds a value of the wrong type: said in one line

@@ -25,21 +25,25 @@ Three ways in, for three kinds of program:
   :class:`Running` handle. :meth:`Running.stop` is the one way such a program is
   stopped: SIGTERM, ``grace`` seconds to exit, then SIGKILL.
 
+Every program started any of these ways is in one registry until it is reaped:
+:func:`signal_all` (the task layer's SIGTERM handler) and :func:`stop_all` (the end of
+every task) reach them all, so no caller needs to find mpforge's children another way.
+And each is tied to mpforge's life: started through util-linux's ``setpriv
+--pdeathsig TERM``, it gets SIGTERM from the kernel when mpforge dies, even by SIGKILL,
+where no handler runs (a ``make`` so stopped lets the compile it waits for finish and
+starts no other). Only a program meant to outlive the command (a farm's servers, started
+with ``outlive=True``) is in neither.
+
 Tests substitute the executor (see ``tests/core/test_executor.py``) or run it for
 real with ``sys.executable -c ...`` as the stand-in tool.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import re
-import resource
 import shlex
 import shutil
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,12 +52,19 @@ from types import TracebackType
 from typing import IO, Literal
 
 from mpforge.core.errors import CommandFailed, MissingTool
+from mpforge.core.processes import (
+    STOP_GRACE,
+    run_captured,
+    run_measured,
+    run_streamed,
+    signal_all,
+    spawn,
+    stop_all,
+    stop_process,
+)
 
 #: How many trailing output lines an error carries.
 TAIL_LINES = 20
-#: How long a program started with :meth:`Executor.start` has to exit after SIGTERM
-#: before :meth:`Running.stop` kills it.
-STOP_GRACE = 5.0
 
 #: where a started program's input comes from (``inherit``: mpforge's own stdin)
 StdinChoice = Literal["devnull", "pipe", "inherit"]
@@ -63,7 +74,6 @@ StdinChoice = Literal["devnull", "pipe", "inherit"]
 StdoutChoice = Literal["devnull", "pipe", "log", "inherit"]
 
 PathArg = str | os.PathLike[str]
-
 
 @dataclass
 class Result:
@@ -96,23 +106,6 @@ class Result:
 def quote(argv: Sequence[str]) -> str:
     """The command as a user could paste it into a shell."""
     return shlex.join(str(a) for a in argv)
-
-
-def stop_process(process: subprocess.Popen[bytes], grace: float = STOP_GRACE) -> bool:
-    """Stop ``process``: SIGTERM, up to ``grace`` s for it to exit, then SIGKILL; reaped
-    either way. The one stop sequence (:meth:`Running.stop` and the executor's own
-    clean-up use it). Returns True when SIGKILL was needed. A process that has already
-    exited is only reaped."""
-    if process.poll() is not None:
-        return False
-    process.terminate()
-    try:
-        process.wait(grace)
-        return False
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return True
 
 
 @dataclass(eq=False)
@@ -218,10 +211,17 @@ class Executor:
         return None
 
     @staticmethod
-    def _require(program: str, env: Mapping[str, str] | None, hint: str) -> None:
-        """:class:`MissingTool` unless ``program`` is a path or found on the PATH."""
+    def _require(program: str, env: Mapping[str, str] | None, hint: str, cwd: PathArg | None = None) -> None:
+        """:class:`MissingTool` unless ``program`` is found on the PATH, or is a path (from
+        ``cwd`` when relative) to a file that exists. (A program started through setpriv
+        that does not exist would be setpriv's exit status 127: this says it first.)"""
+        if os.path.sep in program:
+            if not Path(cwd or ".", program).exists():
+                raise MissingTool(program, f"program not found: {program}",
+                                  hint or "install it or add its folder to PATH")
+            return
         search_path = (env or os.environ).get("PATH")
-        if os.path.sep not in program and shutil.which(program, path=search_path) is None:
+        if shutil.which(program, path=search_path) is None:
             raise MissingTool(program, f"program not found: {program}",
                               hint or "install it or add its folder to PATH; `invoke doctor` lists what is missing")
 
@@ -260,16 +260,16 @@ class Executor:
         if self.dry_run and mutates:
             return Result(args, dry_run=True)
         full_env = self._environment(env)
-        self._require(args[0], full_env, hint)
+        self._require(args[0], full_env, hint, cwd)
         start = time.monotonic()
         usage = None
         try:
             if on_line is not None:
-                code, output, timed_out = _run_streamed(args, cwd, full_env, timeout, on_line)
+                code, output, timed_out = run_streamed(args, cwd, full_env, timeout, on_line)
             elif measure:
-                code, output, usage, timed_out = _run_measured(args, cwd, full_env, timeout, pass_fds)
+                code, output, usage, timed_out = run_measured(args, cwd, full_env, timeout, pass_fds)
             else:
-                code, output, timed_out = _run_captured(args, cwd, full_env, timeout, pass_fds)
+                code, output, timed_out = run_captured(args, cwd, full_env, timeout, pass_fds)
         except FileNotFoundError as exc:
             raise MissingTool(args[0], f"program not found: {args[0]}",
                               hint or "install it or add its folder to PATH") from exc
@@ -339,6 +339,7 @@ class Executor:
         pass_fds: tuple[int, ...] = (),
         stdin: StdinChoice = "devnull",
         stdout: StdoutChoice = "devnull",
+        outlive: bool = False,
     ) -> Running:
         """Start ``argv`` to run beside mpforge and return its :class:`Running` handle.
 
@@ -348,7 +349,9 @@ class Executor:
         A program that does not exist is :class:`MissingTool` (``hint`` says what
         to do). ``stdin`` and ``stdout`` choose where the program reads and writes
         (stderr always goes with stdout). Stop the program with
-        :meth:`Running.stop`, or start it in a ``with`` block.
+        :meth:`Running.stop`, or start it in a ``with`` block. ``outlive=True`` is for a
+        program meant to run on after this command (a farm's server): in a session of its
+        own, not tied to mpforge's life, and not stopped when the task ends.
         """
         args = [os.fspath(a) for a in argv]
         name = what or Path(args[0]).name
@@ -359,7 +362,7 @@ class Executor:
         if self.dry_run:
             return Running(args, None, name)
         full_env = self._environment(env)
-        self._require(args[0], full_env, hint)
+        self._require(args[0], full_env, hint, cwd)
         log: IO[str] | None = None
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -369,8 +372,8 @@ class Executor:
         out: int | IO[str] | None = {"devnull": subprocess.DEVNULL, "pipe": subprocess.PIPE,
                                      "log": log, "inherit": None}[stdout]
         try:
-            process = subprocess.Popen(
-                args, cwd=cwd, env=full_env, pass_fds=pass_fds,
+            process = spawn(
+                args, outlive=outlive, cwd=cwd, env=full_env, pass_fds=pass_fds,
                 stdin={"devnull": subprocess.DEVNULL, "pipe": subprocess.PIPE, "inherit": None}[stdin],
                 stdout=out, stderr=None if stdout == "inherit" else subprocess.STDOUT)
         except FileNotFoundError as exc:
@@ -385,114 +388,4 @@ class Executor:
         return Running(args, process, name, _log=log)
 
 
-def _run_captured(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
-                  timeout: float | None, pass_fds: tuple[int, ...]) -> tuple[int, str, bool]:
-    """Run to completion; return (exit code, output, timed out)."""
-    try:
-        proc = subprocess.run(
-            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            timeout=timeout, check=False, pass_fds=pass_fds,
-        )
-    except subprocess.TimeoutExpired as exc:
-        # subprocess kills the program on a timeout (SIGKILL)
-        return -9, (exc.stdout or b"").decode("utf-8", "replace"), True
-    return proc.returncode, proc.stdout.decode("utf-8", "replace"), False
-
-
-class _Deadline:
-    """Calls ``kill`` after ``timeout`` s (None: never), unless :meth:`cancel` came first,
-    and remembers that it did: whether a run timed out is this flag (and the kill's
-    status), never a guess from the return code alone."""
-
-    def __init__(self, kill: Callable[[], None], timeout: float | None) -> None:
-        self.fired = False
-        self._kill = kill
-        self._lock = threading.Lock()
-        self._over = False
-        self._timer = threading.Timer(timeout, self._fire) if timeout else None
-        if self._timer:
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._over:
-                self.fired = True
-                self._kill()
-
-    def cancel(self) -> None:
-        """The process has ended: no kill from now on."""
-        with self._lock:
-            self._over = True
-        if self._timer:
-            self._timer.cancel()
-
-    def timed_out(self, returncode: int) -> bool:
-        """The run ended because of this deadline (it fired and the program died of SIGKILL)."""
-        return self.fired and returncode == -signal.SIGKILL
-
-
-def _kill_pid(pid: int) -> None:
-    """SIGKILL by pid, for a child that ``os.wait4`` (not Popen) reaps."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:  # already gone
-        pass
-
-
-def _run_measured(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
-                  timeout: float | None, pass_fds: tuple[int, ...] = ()
-                  ) -> tuple[int, str, resource.struct_rusage | None, bool]:
-    """Run to completion; return (exit code, output, the child's own rusage, timed out).
-
-    The child is reaped with ``os.wait4`` so its CPU time is its own, not the
-    sum over every child this process ever had.
-    """
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=pass_fds)
-    deadline = _Deadline(lambda: _kill_pid(proc.pid), timeout)
-    try:
-        output = proc.stdout.read() if proc.stdout else b""
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
-    finally:
-        deadline.cancel()
-        if proc.returncode is None:  # interrupted before the child was reaped
-            stop_process(proc, grace=0)
-        if proc.stdout:
-            proc.stdout.close()
-    return proc.returncode, output.decode("utf-8", "replace"), usage, deadline.timed_out(proc.returncode)
-
-
-def _run_streamed(args: list[str], cwd: PathArg | None, env: Mapping[str, str] | None,
-                  timeout: float | None, on_line: Callable[[str], None]) -> tuple[int, str, bool]:
-    """Run to completion, handing each output line to ``on_line`` as it comes;
-    return (exit code, output, timed out).
-
-    A carriage return ends a line too: progress meters redraw one line with ``\\r``.
-    """
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = _Deadline(proc.kill, timeout)
-    output: list[str] = []
-    pending = ""
-    try:
-        stdout = proc.stdout
-        assert isinstance(stdout, io.BufferedReader)
-        while chunk := stdout.read1(4096):
-            text = chunk.decode("utf-8", "replace")
-            output.append(text)
-            pending += text
-            *complete, pending = re.split(r"\r\n|\r|\n", pending)
-            for line in complete:
-                on_line(line)
-        if pending:
-            on_line(pending)
-        proc.wait()
-    finally:
-        deadline.cancel()
-        stop_process(proc, grace=0)  # on_line raised, or Ctrl-C: the program goes too
-        if proc.stdout:
-            proc.stdout.close()
-    return proc.returncode, "".join(output), deadline.timed_out(proc.returncode)
+__all__ = ["STOP_GRACE", "Executor", "Result", "Running", "quote", "signal_all", "stop_all", "stop_process"]

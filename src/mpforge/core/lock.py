@@ -94,26 +94,3 @@ class CheckoutLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-#: the lock the running command holds (see :func:`hold_for_command`), if any
-_held: CheckoutLock | None = None
-
-
-def hold_for_command(root: Path, command: str, wait: bool,
-                     on_wait: Callable[[str], None] | None = None) -> CheckoutLock:
-    """Take the checkout's lock for the running command (the task layer does, once)."""
-    global _held
-    lock = CheckoutLock(root, command)
-    lock.acquire(wait, on_wait)
-    _held = lock
-    return lock
-
-
-def release_held() -> None:
-    """Give the lock up early: for a command whose last part changes nothing in the checkout
-    (an emulator session that only reads ``dist/``, say)."""
-    global _held
-    if _held is not None:
-        _held.release()
-        _held = None

@@ -9,7 +9,6 @@ submodule). Every job takes one. It also resolves "port + board" into a
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from mpforge.core.config import Catalog, PortDef, ToolchainDef
 from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError, UnknownTarget
 from mpforge.core.executor import Executor
+from mpforge.core.paths import unsafe_path_char
 from mpforge.core.report import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -182,18 +182,6 @@ class Project:
         return Target(port, board, toolchain, self)
 
 
-#: characters make (and the 2016 makefiles' unquoted shell recipes) cannot take in a path
-_UNSAFE_PATH = re.compile(r"[\s#$:;%'\"\\*?\[\](){}<>|&=]")
-
-
-def unsafe_path_char(path: Path) -> str | None:
-    """The first character of ``path`` make cannot take, said in words (``a space``,
-    ``'#'``), or None for a path make handles. The one rule for every path mpforge hands
-    make: the checkout's folders, an app, a board folder, a C module."""
-    bad = _UNSAFE_PATH.search(str(path))
-    if bad is None:
-        return None
-    return {" ": "a space", "\t": "a tab"}.get(bad.group(0), f"'{bad.group(0)}'")
 
 
 def check_build_paths(project: Project) -> None:

@@ -5,8 +5,7 @@ build attestation (:func:`mpforge.firmware.verify.verify_dist`); with ``--rebuil
 builds the target again from the recorded inputs in a scratch folder and compares
 byte for byte (:func:`mpforge.firmware.verify.rebuild`), naming each artifact that
 differs (also when the checks failed: a changed artifact is then named by both).
-Exit 0 only when every check holds. :mod:`mpforge.cli.tasks` registers this
-task in its collection.
+Exit 0 only when every check holds.
 
 It changes nothing in the checkout (a rebuild works in its own scratch clone), so it
 never takes the checkout's lock: a long rebuild does not hold up other commands.
@@ -18,29 +17,23 @@ from pathlib import Path
 
 from invoke import Context, Exit
 
-from mpforge.cli.tasks import READ_ONLY_TASKS, _console, _options, _project, _task_help, helps, reports_errors, task
+from mpforge.cli import framework as fw
+from mpforge.cli.framework import task
 from mpforge.firmware import verify as verify_mod
 
-READ_ONLY_TASKS.add("verify")  # before @reports_errors reads it
 
-
-@task(help=helps(
-    "mirror", "verbose", "debug",
+@task(shared=("mirror", "jobs"), locks=False, help=dict(
     path="the built target's folder, e.g. dist/unix or dist/stmhal-PYBV10",
     rebuild="build the target again from its recorded inputs in a scratch folder and "
             "compare every artifact byte for byte",
     jobs="make jobs for --rebuild (default: CPU count)",
     keep="with --rebuild: build in this folder and leave it (default: a temporary one, removed)"),
     positional=["path"])
-@reports_errors
-def verify(c: Context, path: str, rebuild: bool = False, mirror: str | None = None,
-           jobs: int = 0, keep: str | None = None, verbose: bool = False,
-           debug: bool = False) -> None:
+def verify(c: Context, path: str, rebuild: bool = False, keep: str | None = None) -> None:
     """Check dist/<target> against its manifest, SBOM and attestation; --rebuild compares a fresh build."""
-    if path in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
-        _task_help("verify")
-    project = _project(verbose)
-    console = _console(project)
+    fw.show_help_if_asked(path, verify)
+    project = fw.checkout()
+    console = fw.console_of(project)
     dist_dir = Path(path)
     verdict = verify_mod.verify_dist(dist_dir, project.catalog)
     for check in verdict.checks:
@@ -56,7 +49,7 @@ def verify(c: Context, path: str, rebuild: bool = False, mirror: str | None = No
                    f"({len(verdict.checks)} checks)")
     if not rebuild:
         return
-    options = _options()
+    options = fw.options()
     console.step(f"rebuild {dist_dir.name} from its recorded inputs")
     again, how = verify_mod.rebuild(project, dist_dir, options.mirror, options.jobs,
                                     Path(keep).resolve() if keep else None)

@@ -6,7 +6,7 @@ from another mirror; ``invoke mirror --check DIR`` only verifies it (every pinne
 commit there, ``git fsck`` of each repository) and names what is missing;
 ``--bundle FILE`` then writes the mirror into one file, which ``--mirror FILE``
 accepts on every task (:mod:`mpforge.tree.bundle`). Sizes are reported; anything
-missing exits 1. :mod:`mpforge.cli.tasks` registers this task in its collection.
+missing exits 1.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from invoke import Context, Exit
 
-from mpforge.cli.tasks import _console, _project, _task_help, helps, reports_errors, task
+from mpforge.cli import framework as fw
+from mpforge.cli.framework import task
 from mpforge.core.errors import ConfigError
 from mpforge.firmware.selection import select
 from mpforge.tree import mirror as mirror_mod
@@ -28,21 +29,18 @@ def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
-@task(help=helps(
-    "verbose", "debug", "dry-run",
+@task(shared=("dry_run",), locks=False, help=dict(  # writes DIR only
     folder="the mirror folder (made if missing): DIR/OWNER/NAME.git",
     from_="fetch from this mirror (a folder, a URL or a bundle) instead of GitHub",
     check="only verify DIR: every pinned commit there, git fsck of each repository",
     bundle="then write the mirror's repositories into this one file (for --mirror FILE elsewhere)",
     port="the ports whose needs the mirror holds: NAME, A,B or all (default)"))
-@reports_errors
 def mirror(c: Context, folder: str, from_: str | None = None, check: bool = False, bundle: str | None = None,
-           port: str = "all", verbose: bool = False, debug: bool = False, dry_run: bool = False) -> None:
+           port: str = "all") -> None:
     """Make or update (or --check) a GitHub-shaped mirror of the tree, its submodules and sources."""
-    if folder in ("-h", "--help"):  # invoke's parser gives a positional argument any next word
-        _task_help("mirror")
-    project = _project(verbose, dry_run)
-    console = _console(project)
+    fw.show_help_if_asked(folder, mirror)
+    project = fw.checkout()
+    console = fw.console_of(project)
     base = Path(folder).expanduser().resolve()
     chosen = select(project, port)
     if check:
@@ -72,7 +70,7 @@ def mirror(c: Context, folder: str, from_: str | None = None, check: bool = Fals
                f"{megabytes(report.size)}")
     if bundle:
         dest = Path(bundle).expanduser().resolve()
-        if dry_run:
+        if fw.options().dry_run:
             console.info(f"dry run: would write {dest}")
             return
         size = write_bundle(base, [f"{r.name}.git" for r in report.repos], dest)

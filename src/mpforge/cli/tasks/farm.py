@@ -7,7 +7,7 @@ other shells; ``invoke farm --stop`` ends all of it; ``invoke farm`` (or ``--sta
 shows what runs and who holds which place.
 
 ``--status`` takes no lock (it changes nothing), so it answers while a test run holds
-the checkout. :mod:`mpforge.cli.tasks` registers this task in its collection.
+the checkout.
 """
 
 from __future__ import annotations
@@ -16,43 +16,42 @@ import sys
 
 from invoke import Context, Exit
 
-from mpforge.cli.tasks import _console, _pipeline, _project, helps, reports_errors, task
+from mpforge.cli import framework as fw
+from mpforge.cli.framework import task
 from mpforge.cli.ui import Console
-from mpforge.core import lock as lock_mod
-from mpforge.core.errors import ConfigError
+from mpforge.core.errors import ConfigError, UsageError
 from mpforge.device import emulate as emulate_mod
 from mpforge.device import farm as farm_mod
 from mpforge.firmware.selection import select
 
 
-@task(help=helps(
-    "mirror", "verbose", "debug",
+@task(shared=("mirror",), help=dict(
     start="build the emulated board if needed, then start the farm",
     stop="stop every process of the farm (boards, coordinator, exporter, power service)",
     status="show what runs and who holds which place (the default)",
     boards="how many emulated boards --start runs (default 3)",
     port="the port whose emulated board the farm runs (default stmhal: PYBV10_QEMU)"))
-@reports_errors
 def farm(c: Context, start: bool = False, stop: bool = False, status: bool = False, boards: int = 3,
-         port: str = "stmhal", mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
+         port: str = "stmhal") -> None:
     """A local labgrid farm of emulated pyboards: --start, --stop, --status (the default)."""
     if start + stop + status > 1:
-        raise Exit("farm: give one of --start, --stop, --status", code=1)
+        raise UsageError("farm: --start, --stop and --status go alone", "give one of them")
+    verbose = fw.options().verbose
     if start:
-        _start(port, boards, mirror, verbose)
+        _start(port, boards)
     elif stop:
         console = Console(verbose=verbose)
-        project = _project(verbose)
+        project = fw.checkout()
         stopped = farm_mod.stop(project.root, note=console.info)
         console.ok(f"farm stopped ({', '.join(stopped)})" if stopped else "no farm runs here")
     else:
         _status(verbose)
 
 
-def _start(port: str, boards: int, mirror: str | None, verbose: bool) -> None:
-    project = _project(verbose)
-    console = _console(project)
-    pipeline = _pipeline(project, mirror)
+def _start(port: str, boards: int) -> None:
+    project = fw.checkout()
+    console = fw.console_of(project)
+    pipeline = fw.pipeline(project)
     chosen = select(project, port)
     if len(chosen.ports) != 1:
         raise ConfigError("invoke farm runs one port's emulated board", "give one --port")
@@ -60,7 +59,7 @@ def _start(port: str, boards: int, mirror: str | None, verbose: bool) -> None:
     plan = emulate_mod.plan(project, chosen.ports[0])
     result = pipeline.build_one(plan.target)
     command = plan.command.replace("{dist}", str(result.dist_dir)) + farm_mod.QEMU_EXTRA
-    lock_mod.release_held()  # the farm only reads dist/: other commands may use the checkout
+    fw.release_checkout()  # the farm only reads dist/: other commands may use the checkout
     state = farm_mod.start(project.root, command, boards, note=console.detail)
     _show(console, farm_mod.status(project.root))
     console.ok(f"farm of {boards} {plan.target.board} board(s) running; clients: "
@@ -70,7 +69,7 @@ def _start(port: str, boards: int, mirror: str | None, verbose: bool) -> None:
 
 def _status(verbose: bool) -> None:
     console = Console(verbose=verbose)
-    project = _project(verbose)
+    project = fw.checkout()
     found = farm_mod.status(project.root)
     if found is None:
         console.info("no farm runs here (`invoke farm --start --boards N` starts one)")

@@ -12,42 +12,39 @@ without a terminal and exits with gdb's status.
 The work is :mod:`mpforge.device.debug`'s; this module builds, prints and waits. While
 gdb runs on the terminal, Ctrl-C belongs to gdb (it interrupts the program being
 debugged); leaving gdb, or Ctrl-C under ``--batch``, stops every program the command
-started. :mod:`mpforge.cli.tasks` registers this task in its collection.
+started.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 
 from invoke import Context, Exit
 
-from mpforge.cli.tasks import _console, _pipeline, _project, helps, reports_errors, task
-from mpforge.core import lock as lock_mod
-from mpforge.core.errors import ConfigError
+from mpforge.cli import framework as fw
+from mpforge.cli import signals
+from mpforge.cli.framework import task
+from mpforge.core.errors import ConfigError, UsageError
 from mpforge.core.executor import Running
 from mpforge.device import debug as debug_mod
 from mpforge.device.runners.swd import probe_serial
 from mpforge.firmware.selection import select
 
 
-@task(help=helps(
-    "mirror", "verbose", "debug",
+@task(shared=("mirror",), help=dict(
     port="the port to debug (default stmhal)",
     board="the board (default: the emulated board of a port that has one, else the port's default)",
     variant="debug another build of the target, e.g. debug (-O0, dist/<target>-debug)",
     batch="run this gdb script without a terminal and exit with gdb's status",
     probe="on hardware: the gdb server, openocd or pyocd (default: [debug] server of the port)",
     device="on hardware: the probe, as probe:SERIAL (its USB serial), when several are attached"))
-@reports_errors
 def debug(c: Context, port: str = "stmhal", board: str | None = None, variant: str | None = None,
-          batch: str | None = None, probe: str | None = None, device: str | None = None,
-          mirror: str | None = None, verbose: bool = False, debug: bool = False) -> None:
+          batch: str | None = None, probe: str | None = None, device: str | None = None) -> None:
     """Step through a target in gdb: under QEMU, on the host, or through a debug probe."""
     if batch is None and not sys.stdin.isatty():
-        raise Exit("invoke debug runs gdb on this terminal: run it on one, or pass --batch FILE", code=1)
-    project = _project(verbose)
-    console = _console(project)
+        raise UsageError("invoke debug runs gdb on this terminal", "run it on one, or pass --batch FILE")
+    project = fw.checkout()
+    console = fw.console_of(project)
     script = debug_mod.check_batch(batch) if batch else None
     serial = probe_serial(device)
     chosen = select(project, port)
@@ -55,7 +52,7 @@ def debug(c: Context, port: str = "stmhal", board: str | None = None, variant: s
         raise ConfigError("invoke debug debugs one target", "give one --port")
     port_def = chosen.ports[0]
     debug_mod.debug_spec(port_def)  # a port without [debug] fails before anything is built
-    pipeline = _pipeline(project, mirror)
+    pipeline = fw.pipeline(project)
     pipeline.tree(chosen.ports)  # the emulated board may come from the patch series
     target = select(project, port, board or debug_mod.default_board(port_def) or None,
                     variant=variant).target(pipeline)
@@ -64,7 +61,7 @@ def debug(c: Context, port: str = "stmhal", board: str | None = None, variant: s
     pipeline.build_one(target)
     for use in debug_mod.flash_use(plan):
         console.info(f"{plan.spec.elf}: {use}")
-    lock_mod.release_held()  # from here on only dist/ is read: other commands may use the checkout
+    fw.release_checkout()  # from here on only dist/ is read: other commands may use the checkout
     with debug_mod.session(project, plan, probe_serial=serial) as session:
         if session.pty:
             console.ok(f"{target.name} halted under QEMU (gdb's `continue` boots it); "
@@ -87,8 +84,5 @@ def _wait(gdb: Running, *, interactive: bool) -> int:
     this process ignores it meanwhile; under ``--batch`` it stops the command."""
     if not interactive:
         return gdb.wait() or 0
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with signals.interrupts_to_child():
         return gdb.wait() or 0
-    finally:
-        signal.signal(signal.SIGINT, previous)
