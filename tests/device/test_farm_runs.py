@@ -82,11 +82,9 @@ def project(fixture_project: Path, fixture_mirror, lab: farm.FarmState) -> Itera
     _manifest(fixture_project, FAKE_BANNER_VERSION)
     yield fixture_project
     with lg.Coordinator(lab.coordinator) as session:
-        proto = lg._protocol()
         for name, place in session.places().items():
             if place.acquired:
-                session._run(session.session.stub.ReleasePlace(
-                    proto.ReleasePlaceRequest(placename=name, fromuser=place.acquired)))
+                session.release_place(name, fromuser=place.acquired)
 
 
 def _manifest(root: Path, version: str) -> None:

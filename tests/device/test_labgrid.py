@@ -126,11 +126,9 @@ def places(lab: farm.FarmState, monkeypatch: pytest.MonkeyPatch) -> Iterator[lg.
     monkeypatch.delenv("LG_COORDINATOR", raising=False)
     with lg.Coordinator(lab.coordinator) as session:
         yield session
-        proto = lg._protocol()
         for name, place in session.places().items():  # what another user still holds
             if place.acquired:
-                session._run(session.session.stub.ReleasePlace(
-                    proto.ReleasePlaceRequest(placename=name, fromuser=place.acquired)))
+                session.release_place(name, fromuser=place.acquired)
 
 
 def _other(lab: farm.FarmState, *args: str, check: bool = True) -> None:
@@ -178,7 +176,7 @@ def test_tags_give_any_free_matching_place(lab: farm.FarmState, places: lg.Coord
     assert "board=FAKE" in caught.value.hint  # the tags there are
     holders = _holders(places)
     assert holders["pyb-1"].endswith("/other") and holders["pyb-2"] is None and holders["pyb-3"] is None
-    assert places._run(places.session.stub.GetReservations(lg._protocol().GetReservationsRequest())).reservations \
+    assert places.call(places.session.stub.GetReservations(lg.protocol().GetReservationsRequest())).reservations \
         == []  # the reservation that found the place is gone
 
 
@@ -198,7 +196,7 @@ def test_a_place_held_by_another_user_is_refused_naming_the_holder(lab: farm.Far
     assert 1 <= time.monotonic() - started < 5
     assert any("held by" in n and "waiting up to 1 s" in n for n in notes), notes
     assert _holders(places)["pyb-2"].endswith("/other")  # refusing took nothing from them
-    assert places._run(places.session.stub.GetReservations(lg._protocol().GetReservationsRequest())).reservations \
+    assert places.call(places.session.stub.GetReservations(lg.protocol().GetReservationsRequest())).reservations \
         == []  # the reservation it waited with was cancelled
 
 
@@ -244,7 +242,7 @@ def test_many_places_fewer_free_uses_those_there_are_and_says_so(lab: farm.FarmS
         _other(lab, "-p", "pyb-1", "acquire")
         _other(lab, "-p", "pyb-2", "acquire")
         places.acquire_many(TAGS, 2)
-    assert places._run(places.session.stub.GetReservations(lg._protocol().GetReservationsRequest())).reservations \
+    assert places.call(places.session.stub.GetReservations(lg.protocol().GetReservationsRequest())).reservations \
         == []
 
 

@@ -5,9 +5,8 @@ lab: a *coordinator* knows the *places* (a board with its serial port and power 
 tagged ``board=PYBV10``); *exporters* on the hosts the boards hang off publish their
 resources; a client *acquires* a place (no one else may use it until it is released),
 or makes a *reservation* for any place whose tags match and acquires the place it is
-granted. mpforge is such a client, through labgrid's own client API
-(:func:`labgrid.remote.client.start_session` and the coordinator's gRPC calls); it never
-runs ``labgrid-client``.
+granted. mpforge is such a client, through labgrid's public client API
+(:mod:`mpforge.device.coordinator` says which parts); it never runs ``labgrid-client``.
 
 Device specs:
 
@@ -34,33 +33,28 @@ for (``wait`` seconds, through a reservation, so the waiters are served in order
 refused with :class:`~mpforge.core.errors.PlaceBusy` naming the holder.
 
 The coordinator is reached in short sessions (one per acquire, release or power
-switch, 5-20 ms each): the place stays acquired between them (labgrid ties a place to
-the identity, not to a connection), and no connection sits idle through a test run.
-
-Why one long module: it is mpforge's whole labgrid client (the spec grammar, a session
-with the coordinator and every call mpforge makes on it: acquire, reserve, poll,
-release, power, and the signal handling that makes a release happen on every exit),
-written against labgrid's private client API in one place, so that a change of that
-API is met in one file.
+switch, 5-20 ms each; :class:`mpforge.device.coordinator.Session`): the place stays
+acquired between them (labgrid ties a place to the identity, not to a connection), and
+no connection sits idle through a test run.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
-import io
-import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mpforge.core.errors import FarmError, PlaceBusy
 from mpforge.core.state import deferred_signals
+from mpforge.device.coordinator import POWER_DRIVERS, Session, protocol
+from mpforge.device.coordinator import PlaceState as PlaceState  # re-exported: what places() gives
+from mpforge.device.farm.state import running_coordinator
 
 SCHEME = "labgrid:"
 #: labgrid's default coordinator address
@@ -74,9 +68,8 @@ POLL = 0.2
 _TAG_KEY = re.compile(r"[a-z][a-z0-9_]+\Z")
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_.-]+\Z")
 _PLACE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
-#: resource classes labgrid's client can switch power with (``labgrid-client power``)
-POWER_RESOURCES = {"NetworkPowerPort", "PDUDaemonPort", "NetworkUSBPowerPort", "NetworkSiSPMPowerPort",
-                   "TasmotaPowerPort", "NetworkYKUSHPowerPort", "NetworkSysfsGPIO"}
+#: resource classes labgrid can switch power with (as ``labgrid-client power`` does)
+POWER_RESOURCES = set(POWER_DRIVERS)
 #: resource classes a firmware could be written through (a DFU device: a pyboard in its
 #: bootloader, a USB mass storage, a flasher); mpforge's deploy refuses a place without one
 FLASH_RESOURCES = {"NetworkDFUDevice", "DFUDevice", "NetworkUSBFlashableDevice", "USBFlashableDevice",
@@ -158,8 +151,6 @@ def coordinator_address(explicit: str | None = None, root: Path | None = None) -
     if env:
         return env
     if root is not None:
-        from mpforge.device.farm import running_coordinator
-
         local = running_coordinator(root)
         if local:
             return local
@@ -190,165 +181,20 @@ class Lease:
                 "coordinator": self.coordinator}
 
 
-@dataclass(frozen=True)
-class PlaceState:
-    """A place as the coordinator sees it."""
-
-    name: str
-    tags: dict[str, str]
-    acquired: str | None  # ``host/user`` of the holder
-    reservation: str | None  # the token of a reservation it is granted to
-    matches: list[str] = field(default_factory=list)  # ``exporter/group/cls[/name]`` patterns
-
-
-def _labgrid() -> Any:
-    """labgrid's client module, or a :class:`FarmError` saying how to install it."""
-    try:
-        from labgrid.remote import client
-    except ImportError:
-        raise FarmError("labgrid is not installed", "pip install -e '.[farm]' (labgrid from PyPI)") from None
-    return client
-
-
-def _protocol() -> Any:
-    from labgrid.remote.generated import labgrid_coordinator_pb2
-
-    return labgrid_coordinator_pb2
-
-
-def _start_session(client: Any, address: str) -> Any:
-    """:func:`labgrid.remote.client.start_session`, on a connection of its own.
-
-    gRPC shares one TCP connection among the channels of a process to the same address;
-    the coordinator knows a client by that connection's peer address and refuses a
-    second stream from it (an assertion) until it has dropped the first. Two sessions of
-    one process (a release while another session still closes; a shard's power switch
-    while the run holds its places) must not collide: each gets a private subchannel
-    pool (``grpc.use_local_subchannel_pool``), with labgrid's own keepalive settings.
-    """
-    import grpc
-    from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
-
-    loop = client.ensure_event_loop()
-    target = client.proxymanager.get_grpc_address(address, default_port=20408)
-    session = client.ClientSession(target, loop)
-    loop.run_until_complete(session.channel.close())  # labgrid's own, never used: replaced
-    session.channel = grpc.aio.insecure_channel(target=target, options=[
-        ("grpc.keepalive_time_ms", 7500), ("grpc.keepalive_timeout_ms", 10000),
-        ("grpc.http2.ping_timeout_ms", 10000), ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.use_local_subchannel_pool", 1)])
-    session.stub = labgrid_coordinator_pb2_grpc.CoordinatorStub(session.channel)
-    loop.run_until_complete(session.start())
-    return session
-
-
-class _Captured(logging.Handler):
-    """labgrid's log lines while mpforge calls it: kept for error details, never printed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-        self.stdout = io.StringIO()  # what labgrid printed
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage().splitlines()[0])
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[_Captured]:
-    """Keep labgrid's prints and log records off the user's terminal (the library never
-    prints); what it said is in the handler's ``lines``."""
-    handler = _Captured()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        with contextlib.redirect_stdout(handler.stdout):
-            yield handler
-    finally:
-        root.removeHandler(handler)
-
-
-class Coordinator:
-    """One short session with a labgrid coordinator (a context manager).
+class Coordinator(Session):
+    """One short session with a labgrid coordinator (a context manager), with the calls a
+    device user makes: acquire (by name or tags, waiting through reservations), release,
+    power.
 
     ``note`` hears what a user should know (waiting for a place, fewer places than
     asked for, a place someone else released for us).
     """
 
-    def __init__(self, address: str, note: Note | None = None) -> None:
-        self.address = address
-        self.note = note or (lambda line: None)
-        self.session: Any = None
-
-    # --- the session ------------------------------------------------------------------
-
     def __enter__(self) -> Coordinator:
-        client = _labgrid()
-        with _quiet() as said:
-            try:
-                self.session = _start_session(client, self.address)
-            except client.Error:
-                detail = said.lines[-1] if said.lines else ""
-                raise FarmError(f"cannot reach the labgrid coordinator at {self.address}"
-                                + (f": {detail}" if detail else ""),
-                                "start one (`invoke farm start` for a local farm) or set LG_COORDINATOR "
-                                "to its HOST:PORT") from None
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        session, self.session = self.session, None
-        if session is None:
-            return
-        with _quiet(), contextlib.suppress(Exception):
-            session.loop.run_until_complete(session.stop())
-            session.loop.run_until_complete(session.close())
-
-    @property
-    def identity(self) -> str:
-        """Who this client is to the coordinator: ``host/user``."""
-        return f"{self.session.gethostname()}/{self.session.getuser()}"
-
-    def _run(self, coroutine: Any) -> Any:
-        """Run one call to the coordinator; its refusal becomes a :class:`FarmError`."""
-        import grpc
-
-        client = _labgrid()
-        with _quiet() as said:
-            try:
-                return self.session.loop.run_until_complete(coroutine)
-            except grpc.aio.AioRpcError as exc:
-                raise FarmError(f"the coordinator at {self.address} refused: {exc.details()}") from None
-            except client.Error as exc:
-                raise FarmError(f"labgrid: {exc}", "; ".join(said.lines[-2:])) from None
-
-    def sync(self) -> None:
-        """Bring this session's view of places and resources up to date."""
-        if not self._run(self.session.sync_with_coordinator()):
-            raise FarmError(f"lost the labgrid coordinator at {self.address}",
-                            "is it still running? (`invoke farm status` for a local farm)")
-
-    def pause(self, seconds: float) -> None:
-        """Wait, taking in the coordinator's updates meanwhile."""
-        import asyncio
-
-        self._run(asyncio.sleep(seconds))
-
     # --- places -----------------------------------------------------------------------
-
-    def places(self) -> dict[str, PlaceState]:
-        """Every place the coordinator knows, by name."""
-        self.sync()
-        return {name: PlaceState(name, dict(p.tags), p.acquired, p.reservation or None,
-                                 [repr(m) for m in p.matches])
-                for name, p in sorted(self.session.places.items())}
-
-    def _place(self, name: str) -> Any:
-        place = self.session.places.get(name)
-        if place is None:
-            known = ", ".join(sorted(self.session.places)) or "none"
-            raise FarmError(f"no place '{name}' at the coordinator {self.address}",
-                            f"places there: {known}")
-        return place
 
     def _matching(self, filters: dict[str, str]) -> list[Any]:
         """The places whose tags include ``filters`` (the name counts as tag ``name``)."""
@@ -370,35 +216,35 @@ class Coordinator:
         return None
 
     def _acquire_rpc(self, name: str) -> None:
-        proto = _protocol()
-        self._run(self.session.stub.AcquirePlace(proto.AcquirePlaceRequest(placename=name)))
+        proto = protocol()
+        self.call(self.session.stub.AcquirePlace(proto.AcquirePlaceRequest(placename=name)))
         self.sync()
 
     def _release_rpc(self, name: str) -> None:
-        proto = _protocol()
-        self._run(self.session.stub.ReleasePlace(proto.ReleasePlaceRequest(placename=name)))
+        proto = protocol()
+        self.call(self.session.stub.ReleasePlace(proto.ReleasePlaceRequest(placename=name)))
         self.sync()
 
     # --- reservations -----------------------------------------------------------------
 
     def _reserve(self, filters: dict[str, str]) -> str:
-        proto = _protocol()
+        proto = protocol()
         request = proto.CreateReservationRequest(
             filters={"main": proto.Reservation.Filter(filter=filters)}, prio=0.0)
-        response = self._run(self.session.stub.CreateReservation(request))
+        response = self.call(self.session.stub.CreateReservation(request))
         return str(response.reservation.token)
 
     def _granted(self, token: str) -> str | None:
         """The place reservation ``token`` was granted, or None while it waits."""
-        proto = _protocol()
-        response = self._run(self.session.stub.PollReservation(proto.PollReservationRequest(token=token)))
+        proto = protocol()
+        response = self.call(self.session.stub.PollReservation(proto.PollReservationRequest(token=token)))
         allocations = dict(response.reservation.allocations)
         return str(allocations["main"]) if allocations.get("main") else None
 
     def _cancel(self, token: str) -> None:
-        proto = _protocol()
+        proto = protocol()
         with contextlib.suppress(FarmError):  # expired meanwhile: nothing to cancel
-            self._run(self.session.stub.CancelReservation(proto.CancelReservationRequest(token=token)))
+            self.call(self.session.stub.CancelReservation(proto.CancelReservationRequest(token=token)))
 
     def _wait_for_grants(self, tokens: list[str], wait: float, *, all_of: bool) -> dict[str, str]:
         """Poll reservations until one (or, ``all_of``, each) is granted or ``wait`` s pass;
@@ -434,7 +280,7 @@ class Coordinator:
     def _acquire(self, spec: PlaceSpec, count: int, wait: float) -> list[Lease]:
         self.sync()
         if spec.place:
-            place = self._place(spec.place)
+            place = self.place(spec.place)
             if place.acquired == self.identity:
                 raise PlaceBusy(f"place {place.name} is already acquired by you ({self.identity})",
                                 f"an earlier run left it held: labgrid-client -p {place.name} release",
@@ -516,8 +362,8 @@ class Coordinator:
         """The lease of a place just acquired: wait for its serial port to be served."""
         deadline = time.monotonic() + SERIAL_TIMEOUT
         while True:
-            place = self._place(name)
-            resources = self._run_sync(functools.partial(self.session.get_target_resources, place))
+            place = self.place(name)
+            resources = self.call_sync(functools.partial(self.session.get_target_resources, place))
             serial = [(key, r) for key, r in resources.items() if r.cls == "NetworkSerialPort"]
             if not serial and place.acquired_resources:
                 raise FarmError(f"place {name} has no serial port",
@@ -538,26 +384,11 @@ class Coordinator:
                                 "is its exporter running, and ser2net installed on that host?")
             self.pause(POLL / 2)
 
-    def _run_sync(self, call: Callable[[], Any], printed: io.StringIO | None = None) -> Any:
-        """A synchronous labgrid client call; its refusal becomes a :class:`FarmError`.
-        What it prints goes to ``printed`` (or nowhere)."""
-        client = _labgrid()
-        with _quiet() as said:
-            try:
-                return call()
-            except client.Error as exc:
-                raise FarmError(f"labgrid: {exc}", "; ".join(said.lines[-2:])) from None
-            finally:
-                if printed is not None:
-                    printed.write(said.stdout.getvalue())
-
-    # --- releasing and power ----------------------------------------------------------
-
     def release(self, name: str) -> None:
         """Release ``name`` if this identity holds it (a place someone took over, or that
         is already free, is left as it is, with a note)."""
         self.sync()
-        place = self._place(name)
+        place = self.place(name)
         if not place.acquired:
             self.note(f"{name} was already released")
             return
@@ -568,30 +399,16 @@ class Coordinator:
 
     def power(self, name: str, action: str = "cycle", delay: float | None = None) -> bool | None:
         """Switch the power of a place this identity holds (``on``, ``off``, ``cycle``)
-        through its power resource, with labgrid's own client code (any of its power
-        drivers: a network switch, a USB hub port, the emulated boards' stand-in);
-        ``get`` returns whether it is on. ``delay``: seconds off in a ``cycle`` (None:
-        the driver's default, 2 s for a network switch)."""
-        if action not in ("on", "off", "cycle", "get"):
-            raise FarmError(f"unknown power action '{action}'", "on, off, cycle or get")
+        through its power resource and labgrid's driver for it (a network switch, a USB
+        hub port, the emulated boards' stand-in: :meth:`Session.switch_power`); ``get``
+        returns whether it is on. ``delay``: seconds off in a ``cycle`` (None: the
+        driver's default, 2 s for a network switch)."""
         self.sync()
-        place = self._place(name)
+        place = self.place(name)
         if place.acquired != self.identity:
             raise FarmError(f"cannot switch the power of {name}: it is not acquired by you "
                             f"({place.acquired or 'by nobody'})", "acquire it first")
-        self.session.args = argparse.Namespace(place=name, action=action, delay=delay, name=None, state=None,
-                                               initial_state=None)
-        out = io.StringIO()
-        try:
-            self._run_sync(self.session.power, out)
-        except FarmError:
-            raise
-        except Exception as exc:  # the power driver's own failure (HTTP, USB, ...)
-            raise FarmError(f"power {action} of {name} failed: {exc}",
-                            "is the place's power switch (or the farm's power service) reachable?") from None
-        if action == "get":  # labgrid says: power for place NAME is on
-            return out.getvalue().strip().endswith(" is on")
-        return None
+        return self.switch_power(name, action, delay)
 
 
 # --- the device API: context managers -----------------------------------------------------
