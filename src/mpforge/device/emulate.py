@@ -65,9 +65,10 @@ def running(command: str, timeout: float = 15.0, executor: Executor | None = Non
     """Start ``command`` (which must announce a pty) through ``executor`` (a plain
     :class:`Executor` when None) and stop it on leaving the block."""
     from mpforge.core.lock import release_held
+    from mpforge.device.spec import ExecPty
     from mpforge.device.transport import start_pty_program
 
-    process, pty = start_pty_program(command, timeout, executor)
+    process, pty = start_pty_program(ExecPty(command), timeout, executor)
     with process:  # Running.stop on the way out: the executor's one stop sequence
         # the emulator only reads dist/: other commands (a test on its pty, say) may use the
         # checkout while it runs
