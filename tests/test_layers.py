@@ -171,3 +171,34 @@ def test_no_library_module_is_over_500_lines() -> None:
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
     assert long == {}
+
+
+def module_file(name: str) -> Path | None:
+    """The file of mpforge module ``name`` (dotted), or None when it is no module of ours (a
+    name imported from a module, ``mpforge.device.spec.Auto``)."""
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def imported_closure(path: Path) -> set[str]:
+    """Every module ``path`` imports, in any form (:func:`imported_modules`), and everything the
+    mpforge modules among them import in turn."""
+    seen: set[str] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        for name in imported_modules(current.read_text(), package_of(current)) - seen:
+            seen.add(name)
+            found = module_file(name) if name.startswith("mpforge.") else None
+            if found is not None:
+                todo.append(found)
+    return seen
+
+
+def test_the_transport_does_not_import_labgrid() -> None:
+    """The transport is the lowest device layer: neither it nor anything it imports (at any
+    depth, in any form) reaches labgrid or mpforge's labgrid client and farm."""
+    forbidden = ("labgrid", "mpforge.device.labgrid", "mpforge.device.farm")
+    reached = imported_closure(PACKAGE / "device" / "transport.py")
+    assert "mpforge.device.spec" in reached  # the closure is followed (the grammar is imported)
+    assert sorted(n for n in reached if n in forbidden or n.startswith(tuple(f + "." for f in forbidden))) == []

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import run_cli
 from fakes.board import FakeBoard
+from mpforge.device import deploy as deploy_mod
 from mpforge.device import dfuse
 from mpforge.firmware.manifest import expected_version
 
@@ -113,6 +114,31 @@ def fake_sysfs(root: Path, tty: str, usb_path: str) -> Path:
     (root / "class" / "tty" / tty).mkdir(parents=True)
     (root / "class" / "tty" / tty / "device").symlink_to(interface)
     return root
+
+
+def test_the_board_to_flash_is_identified_from_the_parsed_device(tmp_path, monkeypatch):
+    """identify(): a dfu: spec names the DFU device; a serial port (auto: the one board found)
+    is placed on the USB bus; a probe is refused. (The grammar: tests/device/test_spec.py.)"""
+    from mpforge.device import transport
+    from mpforge.device.deploy import identify
+    from mpforge.device.runners import DeployError
+    from mpforge.device.spec import Auto, DfuSpec, ProbeSpec, SerialPath, SerialUrl
+
+    monkeypatch.setenv("MPFORGE_SYSFS", str(fake_sysfs(tmp_path / "sys", "ttyACM3", "1-4")))
+    (tmp_path / "ttyACM3").touch()
+    port = str(tmp_path / "ttyACM3")
+    assert identify(None, "S1") == deploy_mod.BoardIdentity(dfu_serial="S1")
+    assert identify(DfuSpec(serial="A1"), "S1") == deploy_mod.BoardIdentity(dfu_serial="A1")
+    assert identify(DfuSpec(path="1-2"), "S1") == deploy_mod.BoardIdentity(dfu_serial="S1", usb_path="1-2")
+    assert identify(SerialPath(port), None) == deploy_mod.BoardIdentity(usb_path="1-4", serial_port=port)
+    assert identify(SerialUrl("rfc2217://h:1"), None) == deploy_mod.BoardIdentity(serial_port="rfc2217://h:1")
+    found = [port]
+    monkeypatch.setattr(transport, "find_boards", lambda: list(found))
+    assert identify(Auto(), None) == deploy_mod.BoardIdentity(usb_path="1-4", serial_port="auto")
+    found.append("/dev/ttyACM9")  # two boards: auto is not one, its USB path not known
+    assert identify(Auto(), "S1") == deploy_mod.BoardIdentity(dfu_serial="S1", serial_port="auto")
+    with pytest.raises(DeployError, match="a DFU runner writes a board in DFU mode, not the debug probe"):
+        identify(ProbeSpec("066DFF"), None)
 
 
 @needs_arm

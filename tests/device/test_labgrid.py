@@ -1,6 +1,6 @@
 """Places of a labgrid farm as devices (mpforge.device.labgrid).
 
-The device-spec grammar and the URL rules are plain unit tests. The rest runs against a
+The URL rules are plain unit tests (the ``labgrid:`` grammar is tests/device/test_spec.py's). The rest runs against a
 real labgrid coordinator and exporter (a farm of three fake boards with a QMP power
 switch, tests/fakes/qmp_board.py, started once for the module by mpforge.device.farm);
 another user is the real ``labgrid-client`` with ``LG_USERNAME=other``. Skipped, with
@@ -30,43 +30,12 @@ FAKES = Path(__file__).resolve().parents[1] / "fakes"
 TAGS = "labgrid:board=FAKE"
 
 
-# --- the grammar (no labgrid needed) ------------------------------------------------------
+# --- the URL of a place's serial port (no labgrid needed; the grammar: tests/device/test_spec.py)
 
 
-@pytest.mark.parametrize("spec, place, tags", [
-    ("labgrid:pyb-2", "pyb-2", ()),
-    ("labgrid:board=PYBV10_QEMU", None, (("board", "PYBV10_QEMU"),)),
-    ("labgrid:site=lab1, board=PYBV10", None, (("board", "PYBV10"), ("site", "lab1"))),
-])
-def test_device_specs_name_a_place_or_tags(spec: str, place: str | None, tags: tuple) -> None:
-    parsed = lg.parse_spec(spec)
-    assert (parsed.place, parsed.tags) == (place, tags)
-    assert lg.is_farm_spec(spec) and not lg.is_farm_spec("/dev/ttyACM0")
-    assert lg.parse_spec(str(parsed)) == parsed  # it prints as it is written
-
-
-@pytest.mark.parametrize("spec, says", [
-    ("labgrid:", "names no place"),
-    ("labgrid:Board=X", "not TAG=VALUE"),
-    ("labgrid:board=", "not TAG=VALUE"),
-    ("labgrid:board=a,board=b", "given twice"),
-    ("labgrid:pyb 2", "not a place name"),
-    ("rfc2217://h:1", "not a labgrid device spec"),
-])
-def test_a_bad_device_spec_is_one_line_showing_the_grammar(spec: str, says: str) -> None:
-    with pytest.raises(FarmError) as caught:
-        lg.parse_spec(spec)
-    assert says in caught.value.message
-    assert "labgrid:PLACE or labgrid:TAG=VALUE" in caught.value.hint
-
-
-def test_rfc2217_urls_get_ign_set_control_once() -> None:
+def test_a_network_serial_port_is_an_rfc2217_url_with_ign_set_control() -> None:
     assert lg.serial_url("h", 5) == "rfc2217://h:5?ign_set_control"
     assert lg.serial_url("h", 5, "raw") == "socket://h:5"
-    assert lg.with_ign_set_control("rfc2217://h:5") == "rfc2217://h:5?ign_set_control"
-    assert lg.with_ign_set_control("rfc2217://h:5?timeout=3") == "rfc2217://h:5?timeout=3&ign_set_control"
-    assert lg.with_ign_set_control("rfc2217://h:5?ign_set_control") == "rfc2217://h:5?ign_set_control"
-    assert lg.with_ign_set_control("socket://h:5") == "socket://h:5"
 
 
 def test_the_coordinator_is_the_argument_then_lg_coordinator_then_the_local_farm(

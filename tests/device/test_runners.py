@@ -21,6 +21,7 @@ from mpforge.device import deploy
 from mpforge.device.runners import RUNNERS, DeployError, FlashJob, Runner, UnknownRunner, register, runner_named
 from mpforge.device.runners.esp import check_esp_image
 from mpforge.device.runners.teensy import check_ihex
+from mpforge.device.spec import parse_device
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -162,7 +163,8 @@ def _plan(project: Project, runner: str, *, port: tuple[str, str | None] | None 
           device: str | None = None, erase: bool = False) -> deploy.DeployPlan:
     port_name, board = port or PORT_OF[runner]
     return deploy.plan_deploy(project, project.target(port_name, board), file=None, runner_name=runner,
-                              device=device, erase=erase, mirror=None, dry_run=True)
+                              device=parse_device(device) if device else None, erase=erase, mirror=None,
+                              dry_run=True)
 
 
 @pytest.mark.usefixtures("every_tool_installed")

@@ -16,10 +16,12 @@ import pytest
 
 from conftest import REPO, project_for, run_cli
 from mpforge.core.config import Catalog, DebugDef, OpenOcdDef, PyOcdDef
+from mpforge.core.errors import DeviceSpecError
 from mpforge.core.project import Project
 from mpforge.device.runners import RUNNERS, DeployError, FlashJob
 from mpforge.device.runners.dfu import flash_regions
 from mpforge.device.runners.swd import check_hex_in_flash, hex_ranges, probe_serial
+from mpforge.device.spec import ProbeSpec, parse_device
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 CATALOG = Catalog.load(REPO / "ports", REPO / "toolchains")
@@ -176,10 +178,14 @@ def _sysfs(root: Path, probes: list[tuple[str, str, str]]) -> Path:
 
 
 def test_the_probe_is_named_by_its_serial_and_nothing_else():
-    assert probe_serial(None) == "" and probe_serial("probe:066DFF") == "066DFF"
-    for wrong in ("/dev/ttyACM0", "probe:", "dfu:serial=3A"):
-        with pytest.raises(DeployError, match="an SWD runner writes through a debug probe"):
-            probe_serial(wrong)
+    # the probe: grammar itself is tests/device/test_spec.py's
+    assert probe_serial(None) == "" and probe_serial(ProbeSpec("066DFF")) == "066DFF"
+    assert probe_serial("probe:066DFF") == "066DFF"  # invoke debug's text, parsed here
+    for wrong in ("/dev/ttyACM0", "auto", "dfu:serial=3A", "labgrid:pyb-1", "execpty:qemu"):
+        with pytest.raises(DeployError, match=f"an SWD runner writes through a debug probe, not --device {wrong}"):
+            probe_serial(parse_device(wrong))
+    with pytest.raises(DeviceSpecError, match="names no probe"):
+        probe_serial("probe:")
 
 
 @pytest.mark.parametrize("name", ["openocd", "pyocd"])
@@ -193,7 +199,7 @@ def test_several_probes_and_none_named_is_refused(fixture_project, tmp_path, mon
         runner.prepare(target, FlashJob(Path("fw.hex")), None)
     assert several.value.message == "2 debug probes attached (0483:374b serial AAA1, 0d28:0204 serial BBB2)"
     assert "--device probe:SERIAL" in several.value.hint
-    job = runner.prepare(target, FlashJob(Path("fw.hex")), "probe:BBB2")
+    job = runner.prepare(target, FlashJob(Path("fw.hex")), ProbeSpec("BBB2"))
     assert job.probe_serial == "BBB2" and job.debug == target.port.debug
     assert any("BBB2" in word for word in runner.commands(job)[-1])
     monkeypatch.setenv("MPFORGE_SYSFS", str(_sysfs(tmp_path / "one", [("0483", "374b", "AAA1")])))

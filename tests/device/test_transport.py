@@ -12,6 +12,7 @@ import serial
 from fakes.board import FakeBoard
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import Executor, Running, quote
+from mpforge.device.spec import Auto, DfuSpec, ExecPty, PlaceSpec, ProbeSpec, SerialPath, parse_device
 from mpforge.device.transport import (
     PortBusy,
     RawRepl,
@@ -20,6 +21,7 @@ from mpforge.device.transport import (
     TransportError,
     device_specs,
     open_device,
+    resolve_auto,
 )
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
@@ -90,7 +92,7 @@ def test_no_prompt_at_all_is_a_clear_error(board):
 
 
 def test_execpty_starts_the_program_and_opens_its_pty():
-    opened = open_device(f"execpty:{sys.executable} {FAKE}")
+    opened = open_device(parse_device(f"execpty:{sys.executable} {FAKE}"))
     try:
         repl = RawRepl(opened.port, silence=2)
         repl.wait_for_prompt(10)
@@ -103,7 +105,7 @@ def test_execpty_starts_the_program_and_opens_its_pty():
 
 def test_execpty_program_is_started_through_the_executor(tmp_path):
     logged: list[str] = []
-    opened = open_device(f"execpty:{sys.executable} {FAKE}", executor=Executor(log=logged.append))
+    opened = open_device(parse_device(f"execpty:{sys.executable} {FAKE}"), executor=Executor(log=logged.append))
     try:
         assert logged == [f"$ {quote([sys.executable, str(FAKE)])}"]  # logged, as every command
         assert isinstance(opened.process, Running) and opened.process.poll() is None
@@ -117,25 +119,25 @@ def test_execpty_under_dry_run_starts_nothing_and_says_so(tmp_path):
     logged: list[str] = []
     marker = tmp_path / "started"
     with pytest.raises(TransportError, match="dry run: .* was not started"):
-        open_device(f"execpty:{sys.executable} -c \"open({str(marker)!r}, 'w')\"",
+        open_device(parse_device(f"execpty:{sys.executable} -c \"open({str(marker)!r}, 'w')\""),
                     executor=Executor(log=logged.append, dry_run=True))
     assert len(logged) == 1 and not marker.exists()
 
 
 def test_execpty_program_missing_or_without_a_pty_is_explained():
     with pytest.raises(TransportError, match="announced no pty"):
-        open_device(f"execpty:{sys.executable} -c \"print('hello')\"")
+        open_device(parse_device(f"execpty:{sys.executable} -c \"print('hello')\""))
     with pytest.raises(MissingTool, match="program not found: no-such-emulator-xyz") as info:
-        open_device("execpty:no-such-emulator-xyz -serial pty")
+        open_device(parse_device("execpty:no-such-emulator-xyz -serial pty"))
     assert "execpty:" in info.value.hint
 
 
 def test_device_specs_and_bad_ports():
-    assert device_specs("execpty:qemu ...", 3) == ["execpty:qemu ..."] * 3
-    assert device_specs("/dev/ttyACM0", 3) == ["/dev/ttyACM0"]
+    assert device_specs(ExecPty("qemu ..."), 3) == [ExecPty("qemu ...")] * 3
+    assert device_specs(SerialPath("/dev/ttyACM0"), 3) == [SerialPath("/dev/ttyACM0")]
     with pytest.raises(TransportError, match="cannot open /dev/nonexistent-port"):
-        open_device("port:/dev/nonexistent-port")
-    loop = open_device("loop://")
+        open_device(parse_device("port:/dev/nonexistent-port"))
+    loop = open_device(parse_device("loop://"))
     loop.port.write(b"x")
     loop.close()
 
@@ -254,11 +256,11 @@ def test_ctrl_c_on_the_host_is_passed_on_to_the_script(board):
 
 def test_a_local_port_is_opened_exclusively_and_a_busy_one_waited_for_or_refused(board):
     fake, _ = board()  # the fixture's own pyserial client holds fake.path now (no exclusive lock)
-    first = open_device(fake.path)
+    first = open_device(parse_device(fake.path))
     try:
         started = time.monotonic()
         with pytest.raises(PortBusy) as caught:
-            open_device(fake.path, wait=0.5)
+            open_device(parse_device(fake.path), wait=0.5)
         assert time.monotonic() - started >= 0.5  # it waited, then refused
         assert caught.value.message == f"{fake.path} is in use by another program (waited 0.5 s)"
         assert "--wait" in caught.value.hint
@@ -266,7 +268,7 @@ def test_a_local_port_is_opened_exclusively_and_a_busy_one_waited_for_or_refused
             serial.Serial(fake.path, exclusive=True)
     finally:
         first.close()
-    again = open_device(fake.path)  # free again once closed
+    again = open_device(parse_device(fake.path))  # free again once closed
     again.close()
 
 
@@ -279,6 +281,36 @@ def test_rfc2217_urls_are_opened_with_ign_set_control(monkeypatch):
         return real("loop://", **kwargs)
 
     monkeypatch.setattr(serial, "serial_for_url", fake_for_url)
-    open_device("rfc2217://127.0.0.1:4000").close()
-    open_device("socket://127.0.0.1:4000").close()
+    open_device(parse_device("rfc2217://127.0.0.1:4000")).close()
+    open_device(parse_device("socket://127.0.0.1:4000")).close()
     assert opened == ["rfc2217://127.0.0.1:4000?ign_set_control", "socket://127.0.0.1:4000"]
+
+
+def test_auto_is_the_one_board_found_by_usb_id_looked_for_when_opened(board, monkeypatch):
+    from mpforge.device import transport
+
+    fake, _ = board()
+    found: list[str] = []
+    monkeypatch.setattr(transport, "find_boards", lambda: list(found))
+    with pytest.raises(TransportError, match="no board found by USB id") as none:
+        open_device(Auto())
+    assert "f055:9800" in none.value.hint
+    found[:] = ["/dev/ttyACM0", "/dev/ttyACM1"]
+    with pytest.raises(TransportError, match=r"2 boards found: /dev/ttyACM0, /dev/ttyACM1"):
+        resolve_auto(Auto())
+    found[:] = [fake.path]
+    assert resolve_auto(Auto()) == SerialPath(fake.path)
+    assert resolve_auto(SerialPath("/dev/x")) == SerialPath("/dev/x")  # any other spec as it is
+    opened = open_device(Auto())
+    try:
+        assert opened.port.port == fake.path
+    finally:
+        opened.close()
+
+
+def test_a_place_a_dfu_device_or_a_probe_is_not_opened_as_a_serial_line():
+    with pytest.raises(TransportError, match="labgrid:pyb-1 is a labgrid place: acquire it first"):
+        open_device(PlaceSpec(place="pyb-1"))
+    for spec in (DfuSpec(path="1-2"), ProbeSpec("066DFF")):
+        with pytest.raises(TransportError, match=f"{spec} is not a serial line"):
+            open_device(spec)

@@ -286,9 +286,9 @@ def plan(project: Project, settings: Settings) -> Pipeline:
 def _farm_job(project: Project, spec: str, jobs: list[Job]) -> FarmJob:
     """The device-test job for ``spec`` (``--farm``): its ``board`` tag picks the board and
     the port (the first whose boards, patch series included, or emulated boards have it)."""
-    from mpforge.device.labgrid import parse_spec
+    from mpforge.device.spec import parse_place
 
-    parsed = parse_spec(spec)
+    parsed = parse_place(spec)
     board = dict(parsed.tags).get("board", "")
     if not board:
         raise ConfigError(f"--farm {spec}: which board? the spec has no board tag",

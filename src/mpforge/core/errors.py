@@ -63,6 +63,15 @@ class DataFileError(ConfigError):
         self.got = got
 
 
+class DeviceSpecError(ConfigError):
+    """A ``--device`` value (or ``--farm``) that the device grammar refuses
+    (:mod:`mpforge.device.spec`); ``spec`` is the text as given."""
+
+    def __init__(self, spec: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.spec = spec
+
+
 class UnknownTarget(ConfigError):
     """An unknown port or board name was asked for."""
 

@@ -1,9 +1,10 @@
 """The boards a command talks to: a ``--device`` spec turned into open-able boards, held for
 the command and let go on every way out.
 
-``invoke test``, ``run``, ``repl`` and ``deploy`` take one ``--device`` spec. Most
-specs are a board already (``/dev/ttyACM0``, ``auto``, ``rfc2217://``, ``execpty:``:
-see :mod:`mpforge.device.transport`). A ``labgrid:`` spec names places of a farm
+``invoke test``, ``run``, ``repl`` and ``deploy`` take one ``--device`` spec, parsed
+(:mod:`mpforge.device.spec`). Most specs are a board already (``/dev/ttyACM0``, ``auto``,
+``rfc2217://``, ``execpty:``: see :mod:`mpforge.device.transport`). A ``labgrid:`` spec
+(:class:`~mpforge.device.spec.PlaceSpec`) names places of a farm
 (:mod:`mpforge.device.labgrid`): they are acquired here, for the whole command, and
 released when it ends, whatever ends it (success, an error, Ctrl-C, SIGTERM); the
 board is then the place's serial URL. :func:`held` gives the boards of one spec:
@@ -29,6 +30,7 @@ from pathlib import Path
 from mpforge.core.errors import TransportError
 from mpforge.core.executor import Executor
 from mpforge.device import labgrid as lg
+from mpforge.device.spec import DeviceSpec, PlaceSpec, SerialUrl
 from mpforge.device.transport import BANNER_TIMEOUT, RawRepl, device_specs, open_device
 
 Note = Callable[[str], None]
@@ -44,7 +46,7 @@ class Board:
     opens (the place's URL for a farm place); ``name`` what a verdict names (the place,
     or the spec); ``lease`` the farm place behind it, if any."""
 
-    spec: str
+    spec: DeviceSpec
     name: str
     lease: lg.Lease | None = None
     banner: str = ""  # the board's ``MicroPython ...`` line, once read (:func:`read_banner`)
@@ -54,7 +56,7 @@ class Board:
     @property
     def restarts_itself(self) -> bool:
         """An ``execpty:`` board is a new program (a fresh emulator) for each client."""
-        return self.spec.startswith("execpty:")
+        return self.spec.restarts_itself
 
     def describe(self) -> dict[str, str]:
         """What a verdict says about the board: the place, its exporter and host (farm),
@@ -115,23 +117,23 @@ def read_banner(board: Board, *, silence: float = 5.0, timeout: float = BANNER_T
 
 
 @contextlib.contextmanager
-def held(spec: str, count: int = 1, *, wait: float = 0.0, note: Note | None = None,
+def held(spec: DeviceSpec, count: int = 1, *, wait: float = 0.0, note: Note | None = None,
          root: Path | None = None, coordinator: str | None = None) -> Iterator[list[Board]]:
     """The boards of ``spec`` for the block (see the module docstring): farm places are
     acquired first and released on every way out."""
-    if not lg.is_farm_spec(spec):
-        yield [Board(s, s) for s in device_specs(spec, count)]
+    if not isinstance(spec, PlaceSpec):
+        yield [Board(s, str(s)) for s in device_specs(spec, count)]
         return
     if count > 1:
         with lg.leased_many(spec, count, coordinator=coordinator, wait=wait, note=note, root=root) as leases:
-            yield [Board(lease.url, lease.place, lease) for lease in leases]
+            yield [Board(SerialUrl(lease.url), lease.place, lease) for lease in leases]
     else:
         with lg.leased(spec, coordinator=coordinator, wait=wait, note=note, root=root) as lease:
-            yield [Board(lease.url, lease.place, lease)]
+            yield [Board(SerialUrl(lease.url), lease.place, lease)]
 
 
 @contextlib.contextmanager
-def one(spec: str, *, wait: float = 0.0, note: Note | None = None,
+def one(spec: DeviceSpec, *, wait: float = 0.0, note: Note | None = None,
         root: Path | None = None) -> Iterator[Board]:
     """The one board of ``spec`` for the block (``repl``, ``run``, ``deploy``)."""
     with held(spec, 1, wait=wait, note=note, root=root) as boards:

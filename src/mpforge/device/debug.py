@@ -182,6 +182,7 @@ def session(project: Project, debug_plan: DebugPlan, *, probe_serial: str = "",
             yield DebugSession(debug_plan)
             return
         if debug_plan.way == "emulated":
+            from mpforge.device.spec import ExecPty
             from mpforge.device.transport import start_pty_program
 
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mpforge-gdb-")))
@@ -192,7 +193,7 @@ def session(project: Project, debug_plan: DebugPlan, *, probe_serial: str = "",
                 executor.log(f"$ setsid {command}")
                 yield DebugSession(debug_plan, f"target remote {sock}")
                 return
-            qemu, pty = start_pty_program(shlex.join(_in_own_session(shlex.split(command))),
+            qemu, pty = start_pty_program(ExecPty(shlex.join(_in_own_session(shlex.split(command)))),
                                           SERVER_WAIT, executor)
             stack.callback(qemu.stop)
             wait_listening(str(sock), qemu, None)

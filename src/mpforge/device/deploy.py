@@ -56,7 +56,8 @@ from mpforge.core.executor import Executor, quote
 from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
 from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
-from mpforge.device.transport import RawRepl, TransportError, find_boards, open_device
+from mpforge.device.spec import DeviceSpec, DfuSpec, ProbeSpec, SerialPath, as_spec
+from mpforge.device.transport import RawRepl, TransportError, open_device, resolve_auto
 from mpforge.firmware.manifest import expected_version, sha256_file
 from mpforge.firmware.pipeline import BuildOptions, build_one
 
@@ -101,13 +102,11 @@ def dfu_devices(executor: Executor, usb_id: str) -> list[DfuDevice]:
 
 
 def usb_path_of(port: str) -> str:
-    """The USB path (``1-2``, as ``dfu-util -l`` says ``path=``) of the USB device behind a
-    serial port, from sysfs; "" when it has none (a pty, a network port, no sysfs).
+    """The USB path (``1-2``, as ``dfu-util -l`` says ``path=``) of the USB device behind the
+    serial port at path ``port``, from sysfs; "" when it has none (a pty, no sysfs).
 
     ``MPFORGE_SYSFS`` replaces ``/sys`` (the tests give a fake one).
     """
-    if "://" in port or port.startswith("execpty:"):
-        return ""
     name = Path(os.path.realpath(port)).name
     device = environment().sysfs / "class" / "tty" / name / "device"
     if not device.exists():
@@ -141,26 +140,28 @@ class BoardIdentity:
         return f"the DFU device with {what}" if what else "the one DFU device attached"
 
 
-def identify(device: str | None, dfu_serial: str | None) -> BoardIdentity:
-    """The board's identity from ``--device`` and ``--dfu-serial``."""
+def identify(device: DeviceSpec | None, dfu_serial: str | None) -> BoardIdentity:
+    """The board's identity (for a DFU runner) from ``--device`` and ``--dfu-serial``: a
+    ``dfu:`` spec names the DFU device; a serial port is placed on the USB bus (``auto``:
+    the one board found, if one is; else its USB path is not known). A probe is refused."""
     identity = BoardIdentity(dfu_serial=dfu_serial or "")
-    if device and device.startswith("dfu:"):
-        key, _, value = device[4:].partition("=")
-        if key not in ("serial", "path") or not value:
-            raise DeployError(f"cannot read --device {device}",
-                              "use dfu:serial=SERIAL or dfu:path=BUS-PORT (as `dfu-util -l` shows them)")
-        if key == "serial":
-            identity.dfu_serial = value
+    if isinstance(device, DfuSpec):
+        if device.serial:
+            identity.dfu_serial = device.serial
         else:
-            identity.usb_path = value
+            identity.usb_path = device.path
         return identity
-    if device:
-        port = device
-        if device == "auto":
-            boards = find_boards()
-            port = boards[0] if len(boards) == 1 else ""
-        identity.serial_port = device
-        identity.usb_path = usb_path_of(port.removeprefix("port:")) if port else ""
+    if isinstance(device, ProbeSpec):
+        raise DeployError(f"a DFU runner writes a board in DFU mode, not the debug probe --device {device}",
+                          "name the board: --device PORT (or auto), dfu:serial=SERIAL or dfu:path=BUS-PORT; "
+                          "or write through the probe: --runner openocd / pyocd")
+    if device is not None:
+        try:
+            port = resolve_auto(device)
+        except TransportError:
+            port = device  # none or several boards found: no USB path to match
+        identity.serial_port = str(device)
+        identity.usb_path = usb_path_of(port.path) if isinstance(port, SerialPath) else ""
     return identity
 
 
@@ -256,13 +257,15 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
 
 
 def plan_deploy(project: Project, target: Target, *, file: str | None, runner_name: str | None,
-                device: str | None, erase: bool, mirror: str | None, baud: int = 115200,
+                device: DeviceSpec | str | None, erase: bool, mirror: str | None, baud: int = 115200,
                 dfu_serial: str | None = None, dry_run: bool = False,
                 build_options: BuildOptions | None = None) -> DeployPlan:
     """Everything up to (not including) touching the board: artifact, checks, runner, commands.
 
     ``dry_run``: nothing is built or written; the artifact is checked if it is there.
+    A text ``device`` is parsed here (the command line's, until it parses ``--device`` itself).
     """
+    device = as_spec(device) if device else None
     runner = choose_runner(target, runner_name)
     name = runner.artifact_name(target.port)  # an SWD runner writes the .hex, not the .dfu
     if not file and name:  # known before building it
@@ -280,19 +283,20 @@ def plan_deploy(project: Project, target: Target, *, file: str | None, runner_na
     flash = target.port.flash
     usb_id = flash.usb_id
     identity = identify(device, dfu_serial) if runner.needs_dfu_device else BoardIdentity()
-    serial_device = device if device and not device.startswith("dfu:") else None
-    job = FlashJob(artifact, usb_id, (device or "") if runner.needs_serial else "", baud, erase,
+    serial_device = device if device is not None and not isinstance(device, DfuSpec) else None
+    serial = str(device) if runner.needs_serial and device is not None and device.is_serial else ""
+    job = FlashJob(artifact, usb_id, serial, baud, erase,
                    flash.mcu, flash.offset, project.tree,
                    dfu_path=identity.usb_path, dfu_serial=identity.dfu_serial)
     job = runner.prepare(target, job, device)  # an SWD runner: the probe's configs and serial
     runner.check(job)  # what it needs (a serial port) and what it cannot do (erase)
-    bootloader = serial_device if (runner.needs_dfu_device and serial_device) else ""
+    bootloader = str(serial_device) if (runner.needs_dfu_device and serial_device) else ""
     expect = expected_version(manifest) if manifest else ""  # the banner names pin + series
     return DeployPlan(target.name, artifact, runner.name, runner.commands(job), bootloader, expect,
                       identity, job, would_build)
 
 
-def enter_bootloader(device: str) -> None:
+def enter_bootloader(device: DeviceSpec) -> None:
     """Ask MicroPython on ``device`` to jump to its DFU bootloader (no answer comes back)."""
     opened = open_device(device)
     try:
@@ -319,7 +323,7 @@ def wait_for(check: Callable[[], T], seconds: float, what: str, hint: str) -> T:
     raise DeployError(f"{what} within {seconds:g} s", hint)
 
 
-def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> DfuDevice:
+def find_board_dfu(project: Project, plan: DeployPlan, device: DeviceSpec | None) -> DfuDevice:
     """The DFU device of the board to flash, or a :class:`DeployError`: never another board.
 
     See the module docstring (step 4). The board on a serial ``--device`` is sent
@@ -358,11 +362,11 @@ def find_board_dfu(project: Project, plan: DeployPlan, device: str | None) -> Df
                               "unplug all but the board to flash, or name it with --dfu-serial SERIAL")
         if present:
             return present[0]
-        if not device:
+        if device is None:
             raise DeployError(f"no DFU device {usb_id} found",
                               "pass --device PORT (or auto) of the running board, or put it in "
                               "DFU mode: connect 3V3 to DFU (BOOT0) and press reset")
-    if not device:
+    if device is None:
         raise DeployError("no DFU device and no board to put in DFU mode",
                           "pass --device PORT (or auto) of the running board")
     console.step(f"bootloader: pyb.bootloader() on {device}")
@@ -393,14 +397,15 @@ def percent_in(line: str) -> int | None:
     return min(100, int(match.group(1))) if match else None
 
 
-def flash_board(project: Project, target: Target, plan: DeployPlan, device: str | None,
+def flash_board(project: Project, target: Target, plan: DeployPlan, device: DeviceSpec | str | None,
                 on_progress: ProgressCallback | None = None) -> None:
     """Write the plan's artifact: find the board (a DFU runner: its DFU device, through
     its bootloader if need be), then run the runner's commands.
 
     Every output line of the tool goes to the console's detail; each one showing a
-    percentage also to ``on_progress``.
+    percentage also to ``on_progress``. A text ``device`` is parsed (as :func:`plan_deploy`).
     """
+    device = as_spec(device) if device else None
     console, executor = project.console, project.executor
     usb_id = target.port.flash.usb_id
     runner = runner_named(plan.runner)
@@ -425,10 +430,12 @@ def flash_board(project: Project, target: Target, plan: DeployPlan, device: str 
                      on_line=tool_line)
 
 
-def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
+def await_banner(project: Project, plan: DeployPlan, device: DeviceSpec | str | None) -> str:
     """After a flash: wait for the board on the serial ``device`` to come back and check that
-    its banner names the tree version flashed; returns the banner ('' without a serial device)."""
-    if not device or device.startswith(("execpty:", "dfu:", "probe:")):
+    its banner names the tree version flashed; returns the banner ('' without a serial device).
+    A text ``device`` is parsed (as :func:`plan_deploy`)."""
+    device = as_spec(device) if device else None
+    if device is None or not device.is_serial:
         return ""  # no serial port to watch the board come back on
     project.console.step(f"waiting for {device} to come back")
     spec = device
@@ -457,13 +464,13 @@ def await_banner(project: Project, plan: DeployPlan, device: str | None) -> str:
     return shown
 
 
-def check_farm_place(spec: str, *, wait: float = 0.0, root: Path | None = None,
+def check_farm_place(spec: DeviceSpec | str, *, wait: float = 0.0, root: Path | None = None,
                      note: Callable[[str], None] | None = None) -> None:
     """Refuse to deploy to the labgrid place ``spec`` (acquired for the look, then
     released), in one line saying what it lacks or has: see the module docstring."""
     from mpforge.device.boards import one
 
-    with one(spec, wait=wait, note=note, root=root) as board:
+    with one(as_spec(spec), wait=wait, note=note, root=root) as board:
         lease = board.lease
         assert lease is not None
         if not lease.flashing:

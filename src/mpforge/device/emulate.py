@@ -64,9 +64,10 @@ def plan(project: Project, port: PortDef, emulator: str = "qemu") -> EmulatorPla
 def running(command: str, timeout: float = 15.0, executor: Executor | None = None) -> Iterator[Emulation]:
     """Start ``command`` (which must announce a pty) through ``executor`` (a plain
     :class:`Executor` when None) and stop it on leaving the block."""
+    from mpforge.device.spec import ExecPty
     from mpforge.device.transport import start_pty_program
 
-    process, pty = start_pty_program(command, timeout, executor)
+    process, pty = start_pty_program(ExecPty(command), timeout, executor)
     with process:  # Running.stop on the way out: the executor's one stop sequence
         yield Emulation(process, pty)
 

@@ -8,7 +8,7 @@ or makes a *reservation* for any place whose tags match and acquires the place i
 granted. mpforge is such a client, through labgrid's public client API
 (:mod:`mpforge.device.coordinator` says which parts); it never runs ``labgrid-client``.
 
-Device specs:
+Device specs (parsed by :mod:`mpforge.device.spec`):
 
 ``labgrid:pyb-2``                  the place named ``pyb-2``
 ``labgrid:board=PYBV10_QEMU``      any free place tagged so (several tags: ``a=1,b=2``)
@@ -24,7 +24,8 @@ mode and the place shows a ``NetworkSerialPort`` with a port number. pyserial's
 ``rfc2217://HOST:PORT`` then waits for an answer to setting the modem lines, which
 ser2net never gives for a port without them (a pty: QEMU, a fake board, a USB-serial
 bridge without flow control): the URL needs ``?ign_set_control``
-(:func:`serial_url`, and :func:`with_ign_set_control` for a plain ``--device rfc2217://``).
+(:func:`serial_url`, and :func:`mpforge.device.spec.with_ign_set_control` for a plain
+``--device rfc2217://``).
 
 Every lease is released on every way out: :func:`leased` releases in ``finally``, with
 Ctrl-C and SIGTERM held back until the release is through; a Ctrl-C in the middle of
@@ -43,7 +44,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,8 +55,10 @@ from mpforge.core.state import deferred_signals
 from mpforge.device.coordinator import POWER_DRIVERS, Session, protocol
 from mpforge.device.coordinator import PlaceState as PlaceState  # re-exported: what places() gives
 from mpforge.device.farm.state import running_coordinator
+from mpforge.device.spec import PlaceSpec as PlaceSpec  # the labgrid: grammar: mpforge.device.spec
+from mpforge.device.spec import is_farm_spec as is_farm_spec
+from mpforge.device.spec import parse_place as parse_spec
 
-SCHEME = "labgrid:"
 #: labgrid's default coordinator address
 DEFAULT_COORDINATOR = "127.0.0.1:20408"
 #: how long an acquired place may take to show its serial port (the exporter starts
@@ -64,10 +66,6 @@ DEFAULT_COORDINATOR = "127.0.0.1:20408"
 SERIAL_TIMEOUT = 15.0
 #: pause between polls of the coordinator while waiting
 POLL = 0.2
-#: tag keys as labgrid accepts them; values: letters, digits, ``_-.``
-_TAG_KEY = re.compile(r"[a-z][a-z0-9_]+\Z")
-_TAG_VALUE = re.compile(r"[A-Za-z0-9_.-]+\Z")
-_PLACE_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 #: resource classes labgrid can switch power with (as ``labgrid-client power`` does)
 POWER_RESOURCES = set(POWER_DRIVERS)
 #: resource classes a firmware could be written through (a DFU device: a pyboard in its
@@ -79,67 +77,12 @@ FLASH_RESOURCES = {"NetworkDFUDevice", "DFUDevice", "NetworkUSBFlashableDevice",
 Note = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class PlaceSpec:
-    """A parsed ``labgrid:`` device spec: one place by name, or tags any place may match."""
-
-    place: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def filters(self) -> dict[str, str]:
-        """The tags as labgrid's reservation filter (a place's name is its tag ``name``)."""
-        return {"name": self.place} if self.place else dict(self.tags)
-
-    def __str__(self) -> str:
-        return SCHEME + (self.place or ",".join(f"{k}={v}" for k, v in self.tags))
-
-
-def is_farm_spec(spec: str) -> bool:
-    """Whether a ``--device`` value names a labgrid place (``labgrid:...``)."""
-    return spec.startswith(SCHEME)
-
-
-def parse_spec(spec: str) -> PlaceSpec:
-    """``labgrid:PLACE`` or ``labgrid:TAG=VALUE[,TAG=VALUE]`` into a :class:`PlaceSpec`;
-    anything else is one :class:`FarmError` line showing the grammar."""
-    grammar = "use labgrid:PLACE or labgrid:TAG=VALUE[,TAG=VALUE] (e.g. labgrid:board=PYBV10_QEMU)"
-    if not is_farm_spec(spec):
-        raise FarmError(f"not a labgrid device spec: '{spec}'", grammar)
-    body = spec[len(SCHEME):].strip()
-    if not body:
-        raise FarmError(f"'{spec}' names no place and no tags", grammar)
-    if "=" not in body:
-        if not _PLACE_NAME.match(body):
-            raise FarmError(f"'{body}' is not a place name (letters, digits, _ . -)", grammar)
-        return PlaceSpec(place=body)
-    tags: dict[str, str] = {}
-    for pair in body.split(","):
-        key, eq, value = pair.strip().partition("=")
-        if not eq or not _TAG_KEY.match(key) or not _TAG_VALUE.match(value):
-            raise FarmError(f"'{pair.strip()}' in '{spec}' is not TAG=VALUE (a tag is lower case, "
-                            "2 characters at least; a value letters, digits, _ . -)", grammar)
-        if key in tags:
-            raise FarmError(f"tag '{key}' given twice in '{spec}'", grammar)
-        tags[key] = value
-    return PlaceSpec(tags=tuple(sorted(tags.items())))
-
-
 def serial_url(host: str, port: int, protocol: str = "rfc2217") -> str:
     """The pyserial URL of a ``NetworkSerialPort``: RFC 2217 with ``ign_set_control``
     (see the module docstring), or a plain socket for ``protocol="raw"``."""
     if protocol == "raw":
         return f"socket://{host}:{port}"
     return f"rfc2217://{host}:{port}?ign_set_control"
-
-
-def with_ign_set_control(url: str) -> str:
-    """An ``rfc2217://`` URL with ``ign_set_control`` added (unchanged if it has it, or is
-    another kind of URL): ser2net in front of a port without modem lines never
-    acknowledges setting them, and pyserial would time out waiting."""
-    if not url.startswith("rfc2217://") or "ign_set_control" in url:
-        return url
-    return url + ("&" if "?" in url else "?") + "ign_set_control"
 
 
 def coordinator_address(explicit: str | None = None, root: Path | None = None) -> str:

@@ -1,7 +1,7 @@
 """Using a board from the host: its REPL in this terminal, a script run on it.
 
 ``invoke repl`` and ``invoke run`` (and ``invoke deploy --repl``) share one way
-in: :func:`connect` opens a device spec (a serial port, ``auto``,
+in: :func:`connect` opens a device spec (:mod:`mpforge.device.spec`: a serial port, ``auto``,
 ``rfc2217://``, ``execpty:<command>``: see :mod:`mpforge.device.transport`; or a
 labgrid place, ``labgrid:PLACE`` / ``labgrid:TAG=VALUE``, acquired for the session and
 released when it ends: :mod:`mpforge.device.boards`) and brings
@@ -34,6 +34,7 @@ from mpforge.core.environment import environment
 from mpforge.core.errors import DeviceError
 from mpforge.core.executor import Executor
 from mpforge.device import boards
+from mpforge.device.spec import DeviceSpec, as_spec
 from mpforge.device.transport import (
     BANNER_TIMEOUT,
     Opened,
@@ -50,7 +51,7 @@ from mpforge.device.transport import (
 class Session:
     """An open board at its friendly prompt."""
 
-    spec: str
+    spec: DeviceSpec
     opened: Opened
     repl: RawRepl
     recovery: Recovery
@@ -58,7 +59,7 @@ class Session:
 
 
 @contextmanager
-def connect(spec: str, *, note: Callable[[str], None] | None = None,
+def connect(spec: DeviceSpec | str, *, note: Callable[[str], None] | None = None,
             silence: float | None = None, timeout: float = BANNER_TIMEOUT, wait: float = 0.0,
             executor: Executor | None = None, root: Path | None = None,
             farm_note: Callable[[str], None] | None = None) -> Iterator[Session]:
@@ -71,8 +72,10 @@ def connect(spec: str, *, note: Callable[[str], None] | None = None,
     (None: ``MPFORGE_SILENCE``, 10 s, read now: see :mod:`mpforge.core.environment`).
     ``wait``: seconds to wait for a port or place someone else holds (then one line
     naming the holder). ``executor`` starts an ``execpty:`` program (logged);
-    ``root`` lets the checkout's local farm be the coordinator.
+    ``root`` lets the checkout's local farm be the coordinator. A text ``spec`` is parsed
+    here (the command line's, until it parses ``--device`` itself).
     """
+    spec = as_spec(spec)
     if silence is None:
         silence = environment().silence
     with boards.one(spec, wait=wait, note=farm_note or note, root=root) as board:

@@ -1,14 +1,17 @@
-"""Talking to a MicroPython board: one device-spec string, pyserial, the raw REPL.
+"""Talking to a MicroPython board: a parsed device spec, pyserial, the raw REPL.
 
-Device specs (as mpremote and the tree's ``pyboard.py`` write them):
+:func:`open_device` opens a :class:`~mpforge.device.spec.DeviceSpec` (the grammar, as
+mpremote and the tree's ``pyboard.py`` write it, is :mod:`mpforge.device.spec`'s):
 
-``/dev/ttyACM0``, ``port:/dev/ttyACM0``  a serial port
+``/dev/ttyACM0``, ``port:/dev/ttyACM0``  a serial port (:class:`~mpforge.device.spec.SerialPath`)
 ``rfc2217://host:port``, ``socket://``    anything pyserial's ``serial_for_url`` opens
-``labgrid:PLACE``, ``labgrid:TAG=VALUE``   a place of a labgrid farm (:mod:`mpforge.device.labgrid`;
-                                           acquired by the caller, see :mod:`mpforge.device.boards`)
 ``auto``                                   the one board found by USB VID:PID
+                                           (:func:`resolve_auto`, the one place it is looked for)
 ``execpty:<command>``                      start a program that offers a pty (QEMU with
                                            ``-serial pty``) and talk to that pty
+
+A labgrid place (``labgrid:...``) is acquired first (:mod:`mpforge.device.boards`), then
+its serial URL is opened; a DFU device or a debug probe is no serial line and is refused.
 
 An ``execpty:`` program is started through the executor (logged, refused under dry
 run, :class:`~mpforge.core.errors.MissingTool` when absent) and stopped with the
@@ -34,7 +37,7 @@ pty) is opened *exclusively* (pyserial's ``exclusive=True``, an advisory ``flock
 that every pyserial client, mpremote, miniterm and the tree's ``pyboard.py``, also
 takes); a port another program holds is waited for up to ``wait`` s, then refused in
 one line (:class:`PortBusy`). An ``rfc2217://`` URL gets ``?ign_set_control``
-(:func:`mpforge.device.labgrid.with_ign_set_control`): ser2net in front of a port
+(:func:`mpforge.device.spec.with_ign_set_control`): ser2net in front of a port
 without modem lines (a pty, most USB-serial bridges of MicroPython boards) never
 acknowledges setting them, and pyserial would wait 10 s for it, then fail.
 
@@ -47,7 +50,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,7 +59,7 @@ from serial.tools import list_ports
 
 from mpforge.core.errors import TargetSilent, TestTimeout, TransportError, UnsendableCode
 from mpforge.core.executor import Executor, Running
-from mpforge.device.labgrid import is_farm_spec, with_ign_set_control
+from mpforge.device.spec import Auto, DeviceSpec, ExecPty, SerialPath, SerialUrl
 
 #: USB VID:PID of boards running MicroPython (pyboard in its normal mode)
 KNOWN_USB_IDS = {(0xF055, 0x9800): "pyboard (MicroPython)"}
@@ -124,8 +126,25 @@ def find_boards() -> list[str]:
     return [p.device for p in list_ports.comports() if (p.vid, p.pid) in KNOWN_USB_IDS]
 
 
-def start_pty_program(command: str, timeout: float, executor: Executor | None = None) -> tuple[Running, str]:
-    """Start ``command`` through ``executor`` (logged; a plain :class:`Executor` when None)
+def resolve_auto(spec: DeviceSpec) -> DeviceSpec:
+    """``auto`` as the serial port of the one board found by USB id (:data:`KNOWN_USB_IDS`),
+    looked for now; none or several found: :class:`TransportError` in one line. Any other
+    spec as it is. The one place ``auto`` is resolved."""
+    if not isinstance(spec, Auto):
+        return spec
+    boards = find_boards()
+    if not boards:
+        raise TransportError("no board found by USB id",
+                             f"connect one, or pass --device (known ids: "
+                             f"{', '.join(f'{v:04x}:{p:04x}' for v, p in KNOWN_USB_IDS)})")
+    if len(boards) > 1:
+        raise TransportError(f"{len(boards)} boards found: {', '.join(boards)}",
+                             "pick one with --device")
+    return SerialPath(boards[0])
+
+
+def start_pty_program(spec: ExecPty, timeout: float, executor: Executor | None = None) -> tuple[Running, str]:
+    """Start the command of ``spec`` through ``executor`` (logged; a plain :class:`Executor` when None)
     and find the pty it announces (QEMU: "char device redirected to /dev/pts/N").
 
     A program that does not exist is :class:`MissingTool`; one that announces no pty
@@ -133,7 +152,7 @@ def start_pty_program(command: str, timeout: float, executor: Executor | None = 
     starts, so there is no pty: :class:`TransportError` says so.
     """
     executor = executor if executor is not None else Executor()
-    argv = shlex.split(command)
+    argv = spec.argv
     if not argv:
         raise TransportError("execpty: no command given", "write the program after execpty:")
     program = executor.start(argv, stdout="pipe", what=f"execpty program {argv[0]}",
@@ -181,46 +200,38 @@ def _open_serial(path: str, baudrate: int, wait: float) -> serial.Serial:
         time.sleep(BUSY_POLL)
 
 
-def open_device(spec: str, baudrate: int = 115200, executor: Executor | None = None,
+def open_device(spec: DeviceSpec, baudrate: int = 115200, executor: Executor | None = None,
                 wait: float = 0.0) -> Opened:
     """Open a device spec (see the module docstring). An ``execpty:`` program is started
     through ``executor`` (a plain :class:`Executor` when None: not logged anywhere). A
     local port is opened exclusively; one in use is waited for up to ``wait`` s."""
-    if is_farm_spec(spec):
+    if spec.is_farm:
         raise TransportError(f"{spec} is a labgrid place: acquire it first",
                              "open it through mpforge.device.boards (leased), which opens its URL")
-    if spec.startswith("execpty:"):
-        program, path = start_pty_program(spec[len("execpty:"):], 15, executor)
+    if isinstance(spec, ExecPty):
+        program, path = start_pty_program(spec, 15, executor)
         try:
             return Opened(_open_serial(path, baudrate, 0.0), program)
         except BaseException:
             program.stop(grace=1)
             raise
-    if spec == "auto":
-        boards = find_boards()
-        if not boards:
-            raise TransportError("no board found by USB id",
-                                 f"connect one, or pass --device (known ids: "
-                                 f"{', '.join(f'{v:04x}:{p:04x}' for v, p in KNOWN_USB_IDS)})")
-        if len(boards) > 1:
-            raise TransportError(f"{len(boards)} boards found: {', '.join(boards)}",
-                                 "pick one with --device")
-        spec = boards[0]
-    if spec.startswith("port:"):
-        spec = spec[len("port:"):]
+    spec = resolve_auto(spec)
+    if not isinstance(spec, SerialPath | SerialUrl):
+        raise TransportError(f"{spec} is not a serial line a REPL answers on",
+                             "pass a serial port, auto, rfc2217://HOST:PORT, execpty:COMMAND or labgrid:PLACE")
     try:
-        if "://" in spec:
-            return Opened(serial.serial_for_url(with_ign_set_control(spec), baudrate=baudrate, timeout=0))
-        return Opened(_open_serial(spec, baudrate, wait))
+        if isinstance(spec, SerialUrl):
+            return Opened(serial.serial_for_url(spec.opened_url, baudrate=baudrate, timeout=0))
+        return Opened(_open_serial(spec.path, baudrate, wait))
     except serial.SerialException as exc:
         raise TransportError(f"cannot open {spec}: {exc}",
                              "check the device path and that no other program uses it") from None
 
 
-def device_specs(spec: str, jobs: int) -> list[str]:
+def device_specs(spec: DeviceSpec, jobs: int) -> list[DeviceSpec]:
     """One spec per shard: an ``execpty:`` program can be started once per shard; a
     real board serves one shard only."""
-    if spec.startswith("execpty:"):
+    if spec.restarts_itself:
         return [spec] * max(1, jobs)
     return [spec]
 

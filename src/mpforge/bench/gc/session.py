@@ -67,11 +67,12 @@ class GuestSession:
         self.events = ""
 
     def __enter__(self) -> GuestSession:
+        from mpforge.device.spec import ExecPty
         from mpforge.device.transport import open_device
 
         if self.log and self.log.exists():
             self.log.unlink()
-        self._opened = open_device("execpty:" + self.command)
+        self._opened = open_device(ExecPty(self.command))
         try:
             self.repl = paced_repl(self._opened.port, self.silence)
             self.repl.wait_for_prompt()

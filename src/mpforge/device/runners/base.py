@@ -20,6 +20,7 @@ from typing import ClassVar
 from mpforge.core.config import DebugDef, PortDef
 from mpforge.core.errors import DeployError, UnknownRunner
 from mpforge.core.project import Target
+from mpforge.device.spec import DeviceSpec
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Runner:
             return wanted
         return next((a.name for a in port.artifacts if a.dist and self.writes_file_named(a.name)), wanted)
 
-    def prepare(self, target: Target, job: FlashJob, device: str | None) -> FlashJob:
+    def prepare(self, target: Target, job: FlashJob, device: DeviceSpec | None) -> FlashJob:
         """The job completed with what this runner needs of the target and ``--device``
         (an SWD runner: the probe's configs and serial); the default needs nothing more."""
         return job

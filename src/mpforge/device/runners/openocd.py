@@ -16,6 +16,7 @@ from mpforge.core.project import Target
 from mpforge.device.runners.base import DeployError, FlashJob, Runner, register
 from mpforge.device.runners.swd import check_hex_in_flash, job_debug, prepare_swd
 from mpforge.device.runners.teensy import INTEL_HEX
+from mpforge.device.spec import DeviceSpec
 
 
 def openocd_config(spec: OpenOcdDef, serial: str = "") -> list[str]:
@@ -41,7 +42,7 @@ class OpenOcd(Runner):
     name, program, install = "openocd", "openocd", "apt-get install openocd"
     writes = (INTEL_HEX,)
 
-    def prepare(self, target: Target, job: FlashJob, device: str | None) -> FlashJob:
+    def prepare(self, target: Target, job: FlashJob, device: DeviceSpec | None) -> FlashJob:
         return prepare_swd("openocd", target, job, device)
 
     def commands(self, job: FlashJob) -> list[list[str]]:

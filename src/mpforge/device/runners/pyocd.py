@@ -18,6 +18,7 @@ from mpforge.core.project import Target
 from mpforge.device.runners.base import DeployError, FlashJob, Runner, register
 from mpforge.device.runners.swd import check_hex_in_flash, job_debug, prepare_swd
 from mpforge.device.runners.teensy import INTEL_HEX
+from mpforge.device.spec import DeviceSpec
 
 
 def pyocd_options(spec: PyOcdDef, serial: str = "") -> list[str]:
@@ -34,7 +35,7 @@ class PyOcd(Runner):
     can_erase = True
     writes = (INTEL_HEX,)
 
-    def prepare(self, target: Target, job: FlashJob, device: str | None) -> FlashJob:
+    def prepare(self, target: Target, job: FlashJob, device: DeviceSpec | None) -> FlashJob:
         return prepare_swd("pyocd", target, job, device)
 
     def commands(self, job: FlashJob) -> list[list[str]]:

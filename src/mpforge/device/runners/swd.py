@@ -24,6 +24,7 @@ from mpforge.core.project import Target
 from mpforge.device.runners.base import DeployError, FlashJob
 from mpforge.device.runners.dfu import flash_regions
 from mpforge.device.runners.teensy import check_ihex
+from mpforge.device.spec import DeviceSpec, ProbeSpec, as_spec
 
 #: USB vendor:product of the usual SWD probes: ST-Link v2, v2-1, v3 (STMicroelectronics),
 #: DAPLink/CMSIS-DAP (Arm mbed), J-Link (SEGGER), and the Raspberry Pi debug probe
@@ -32,19 +33,19 @@ PROBE_USB_IDS = frozenset({
     "0483:3754", "0d28:0204", "1366:0101", "1366:0105", "1366:1015", "2e8a:000c",
 })
 
-PROBE_PREFIX = "probe:"
 
-
-def probe_serial(device: str | None) -> str:
+def probe_serial(device: DeviceSpec | str | None) -> str:
     """The probe serial ``--device probe:SERIAL`` names ("" for no device); any other
-    device is refused: an SWD runner writes through a probe, not a serial port."""
+    device is refused: an SWD runner writes through a probe, not a serial port. (A text
+    ``device`` is parsed here: ``invoke debug``'s, until it parses ``--device`` itself.)"""
     if not device:
         return ""
-    if not device.startswith(PROBE_PREFIX) or not device[len(PROBE_PREFIX):].strip():
-        raise DeployError(f"an SWD runner writes through a debug probe, not --device {device}",
+    spec = as_spec(device)
+    if not isinstance(spec, ProbeSpec):
+        raise DeployError(f"an SWD runner writes through a debug probe, not --device {spec}",
                           "name the probe as --device probe:SERIAL (its USB serial: `lsusb -v`, "
                           "`pyocd list`), or leave --device out when one probe is attached")
-    return device[len(PROBE_PREFIX):].strip()
+    return spec.serial
 
 
 def attached_probes() -> list[tuple[str, str]]:
@@ -64,7 +65,7 @@ def attached_probes() -> list[tuple[str, str]]:
     return found
 
 
-def prepare_swd(runner: str, target: Target, job: FlashJob, device: str | None) -> FlashJob:
+def prepare_swd(runner: str, target: Target, job: FlashJob, device: DeviceSpec | None) -> FlashJob:
     """``job`` with the port's ``[debug]`` and the probe's serial; refused when the port
     declares no probe for ``runner`` or several probes are attached and none is named."""
     debug = target.port.debug

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from mpforge.core.environment import environment
+from mpforge.core.errors import DeviceSpecError
+from mpforge.device.spec import parse_device
 from mpforge.device.transport import RawRepl, TestTimeout, TransportError, UnsendableCode, open_device
 from mpforge.testing.testrun import ABORT_MARKER, CONNECT_FAILED
 
@@ -73,11 +75,11 @@ class Pyboard:
                  wait: float = 0) -> None:
         self.opened = None
         try:
-            self.opened = open_device(device, int(baudrate))
+            self.opened = open_device(parse_device(device), int(baudrate))  # the runner's --device
             _open.append(self)
             self.repl = RawRepl(self.opened.port, silence=SILENCE, note=_note(device))
             self.repl.wait_for_prompt()
-        except TransportError as exc:
+        except (TransportError, DeviceSpecError) as exc:
             _abort(f"{CONNECT_FAILED} {exc.one_line()}")
 
     def close(self) -> None:
