@@ -17,22 +17,19 @@ TOML file: TOML has no null, so the ``null`` pydantic allows for an optional tab
 (``X | None = None``, meaning "absent") is left out, and so is the ``title`` pydantic
 makes up for each key (``"Make Vars"``), which an editor would show above the doc.
 
-``python -m mpforge.core.model.schemas --write`` rewrites ``schemas/`` of the checkout;
+``python -m mpforge.cli.schemas_task --write`` rewrites ``schemas/`` of the checkout;
 ``--check`` says which files differ from the model (``tests/core/test_schemas.py``
-fails on any). Editors (taplo, Even Better TOML) find the schemas through the
-checkout's ``.taplo.toml``.
+fails on any). This module only writes and compares (the library never prints).
+Editors (taplo, Even Better TOML) find the schemas through the checkout's ``.taplo.toml``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mpforge.core.errors import MpforgeError
 from mpforge.core.model.app import AppFile
 from mpforge.core.model.loader import adapter
 from mpforge.core.model.ports import PortFile
@@ -138,39 +135,3 @@ def write(folder: Path) -> list[str]:
         if entry.file_name in changed:
             (folder / entry.file_name).write_text(render(entry), encoding="utf-8")
     return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m mpforge.core.model.schemas --write | --check [--dir DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m mpforge.core.model.schemas",
-                                     description="Write or check the JSON Schemas of the data files.")
-    action = parser.add_mutually_exclusive_group(required=True)
-    action.add_argument("--write", action="store_true", help="rewrite the schemas that differ from the model")
-    action.add_argument("--check", action="store_true", help="exit 1 if any schema differs from the model")
-    parser.add_argument("--dir", type=Path, help="the schemas' folder (default: schemas/ of the checkout)")
-    args = parser.parse_args(argv)
-    try:
-        if args.dir is not None:
-            folder = args.dir
-        else:
-            from mpforge.core.project import find_root
-            folder = find_root() / FOLDER
-        if args.write:
-            changed = write(folder)
-            print(f"{folder}: {', '.join(changed)} rewritten" if changed else f"{folder}: up to date")
-            return 0
-        differ = stale(folder)
-    except (MpforgeError, OSError) as exc:
-        text = exc.one_line() if isinstance(exc, MpforgeError) else f"{exc.filename}: {exc.strerror}"
-        print(f"error: {text}", file=sys.stderr)
-        return 2
-    if differ:
-        print(f"{folder}: {', '.join(differ)} differ from the model "
-              "(python -m mpforge.core.model.schemas --write)", file=sys.stderr)
-        return 1
-    print(f"{folder}: up to date")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
