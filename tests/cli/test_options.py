@@ -149,15 +149,31 @@ def test_a_dry_run_remembers_nothing(checkout):
 def test_an_unknown_key_under_mpforge_is_refused_with_the_nearest(checkout):
     with pytest.raises(ConfigError) as caught:
         shared_options(context_for(checkout, "mpforge:\n  job: 4\n"))
-    assert caught.value.message == "invoke.yaml: unknown key 'job' in [mpforge]"
+    assert caught.value.message == "invoke.yaml: unknown key 'mpforge.job'"
     assert caught.value.hint == "did you mean 'jobs'?"
 
 
-@pytest.mark.parametrize("text, key", [("jobs: many", "jobs"), ("jobs: -1", "jobs"), ("ccache: 'off'", "ccache"),
-                                       ("verbose: 1", "verbose"), ("mirror: 42", "mirror")])
-def test_a_value_of_the_wrong_kind_is_refused_by_name(checkout, text, key):
-    with pytest.raises(ConfigError, match=rf"'mpforge\.{key}' must be "):
+@pytest.mark.parametrize("text, line", [
+    ("jobs: many", 'mpforge.jobs: expected an integer from 0 to 4096, got "many"'),
+    ("jobs: -1", "mpforge.jobs: expected an integer from 0 to 4096, got -1"),
+    ("jobs: 99999", "mpforge.jobs: expected an integer from 0 to 4096, got 99999"),
+    ("jobs: true", "mpforge.jobs: expected an integer from 0 to 4096, got true"),
+    ("ccache: 'off'", 'mpforge.ccache: expected true or false, got "off"'),
+    ("verbose: 1", "mpforge.verbose: expected true or false, got 1"),
+    ("mirror: 42", "mpforge.mirror: expected a string, got 42"),
+    ("ccache_remote: [a]", 'mpforge.ccache_remote: expected a string, got ["a"]'),
+])
+def test_a_value_of_the_wrong_kind_is_refused_in_one_line_naming_file_key_expected_and_got(checkout, text, line):
+    with pytest.raises(ConfigError) as caught:
         shared_options(context_for(checkout, f"mpforge:\n  {text}\n"))
+    assert caught.value.message == f"invoke.yaml: {line}"
+    assert "\n" not in caught.value.one_line()
+
+
+def test_a_section_that_is_no_table_is_refused_in_one_line(checkout):
+    with pytest.raises(ConfigError) as caught:
+        shared_options(context_for(checkout, "mpforge: 5\n"))
+    assert caught.value.message == "invoke.yaml: mpforge: expected a table, got 5"
 
 
 def test_a_malformed_environment_value_is_refused_by_name(checkout, monkeypatch):
@@ -234,7 +250,7 @@ def test_an_unknown_key_in_invoke_yaml_fails_any_task_in_one_line(fixture_projec
     (fixture_project / "invoke.yaml").write_text("mpforge:\n  job: 4\n")
     result = run_cli(fixture_project, "size")
     assert result.returncode == 1
-    assert "unknown key 'job'" in result.stderr and "did you mean 'jobs'" in result.stderr
+    assert "invoke.yaml: unknown key 'mpforge.job' (did you mean 'jobs'?)" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -41,19 +41,14 @@ from typing import Any
 
 from invoke import Context
 
-from mpforge.core.config import check_keys
 from mpforge.core.environment import environment
 from mpforge.core.errors import ConfigError
+from mpforge.core.model.settings import SECTION, read_section
 from mpforge.core.project import find_root
 from mpforge.core.settings import resolve_mirror
 from mpforge.firmware.ccache_remote import check_remote, shown
 from mpforge.tree.git import normalise_mirror
 
-#: The section of invoke's configuration that holds mpforge's shared options.
-SECTION = "mpforge"
-#: The keys that section takes (each a leaf: no nested tables).
-CONFIG_KEYS: dict[str, Any] = {"mirror": None, "jobs": None, "ccache": None, "ccache_remote": None,
-                               "verbose": None, "debug": None}
 #: What the errors about the section call its file (invoke merges several; this is ours).
 CONFIG_FILE = Path("invoke.yaml")
 
@@ -152,41 +147,10 @@ def shared_options(c: Context, *, verbose: bool = False, debug: bool = False, dr
 
 
 def configured_options(c: Context) -> dict[str, Any]:
-    """The ``mpforge:`` section of the context's invoke configuration, checked; ``jobs: 0``
-    and ``mirror: ~`` (the built-in defaults) count as not set and are left out."""
-    section = c.config.get(SECTION)
-    if section is None:
-        return {}
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{CONFIG_FILE}: '{SECTION}' must be a table of settings, not {section!r}",
-                          f"write it as '{SECTION}:' followed by indented keys ({', '.join(CONFIG_KEYS)})")
-    check_keys(section, CONFIG_KEYS, CONFIG_FILE, SECTION)
-    values: dict[str, Any] = {}
-    for key in ("ccache", "verbose", "debug"):
-        if section.get(key) is not None:
-            values[key] = _typed(section, key, bool, "true or false")
-    jobs = section.get("jobs")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0):
-        _refuse(key="jobs", value=jobs, expected="a whole number (0: the CPU count)")
-    if jobs:
-        values["jobs"] = jobs
-    if section.get("ccache_remote"):
-        values["ccache_remote"] = _typed(section, "ccache_remote", str, "a ccache remote storage URL")
-    if section.get("mirror"):
-        values["mirror"] = _typed(section, "mirror", str, "a URL or a folder (or none)")
-    return values
-
-
-def _typed(section: Mapping[str, Any], key: str, kind: type, expected: str) -> Any:
-    value = section[key]
-    if not isinstance(value, kind):
-        _refuse(key, value, expected)
-    return value
-
-
-def _refuse(key: str, value: Any, expected: str) -> None:
-    raise ConfigError(f"{CONFIG_FILE}: '{SECTION}.{key}' must be {expected}, not {value!r}",
-                      f"fix it in the checkout's {CONFIG_FILE} (or ~/.invoke.yaml)")
+    """The ``mpforge:`` section of the context's invoke configuration, checked against its
+    model (:class:`mpforge.core.model.settings.MpforgeSettings`); ``jobs: 0`` and
+    ``mirror: ~`` (the built-in defaults) count as not set and are left out."""
+    return read_section(c.config.get(SECTION), str(CONFIG_FILE))
 
 
 def _on_off(value: bool) -> str:

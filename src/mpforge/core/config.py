@@ -27,18 +27,15 @@ String values may contain placeholders, filled by :func:`expand`:
 The model itself (every key of every file, its type and its doc; the one loader; the
 JSON Schemas) is the package :mod:`mpforge.core.model`. This module is the name the
 rest of mpforge imports it by, and holds what is not the files' model: placeholders
-(:func:`expand`), the version pattern of tool probes, and :func:`check_keys` for the
-``mpforge:`` section of invoke's configuration (not a data file).
+(:func:`expand`) and the version pattern of tool probes. (invoke.yaml's ``mpforge:``
+section has its model too: :mod:`mpforge.core.model.settings`.)
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from mpforge.core.errors import ConfigError
 from mpforge.core.model.catalog import Catalog
@@ -64,7 +61,7 @@ from mpforge.core.model.defs import (
 
 __all__ = ["VERSION_RE", "ArtifactDef", "Catalog", "DebugDef", "DeplibDef", "EmulatorDef", "FlashDef",
            "MakePass", "OpenOcdDef", "PortDef", "PyOcdDef", "RunVariantDef", "SizeRegion", "SourceDef",
-           "SuiteDef", "TestDef", "ToolDef", "ToolchainDef", "VariantDef", "check_keys", "expand"]
+           "SuiteDef", "TestDef", "ToolDef", "ToolchainDef", "VariantDef", "expand"]
 
 VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)*(?:\.rel\d+)?)")
 
@@ -76,33 +73,3 @@ def expand(value: str, values: Mapping[str, str]) -> str:
     except KeyError as exc:
         raise ConfigError(f"unknown placeholder {{{exc.args[0]}}} in {value!r}",
                           f"use one of: {', '.join(sorted(values))}") from exc
-
-
-#: The keys a table of settings may hold (:func:`check_keys`): ``"*"`` stands for a table
-#: of user-chosen names whose values follow the schema given; ``None`` means any value.
-Schema = dict[str, Any]
-
-
-def check_keys(data: Mapping[str, Any], schema: Schema, where: Path, table: str = "") -> None:
-    """Refuse any key ``schema`` does not know, naming file, table, key and the nearest valid key.
-
-    Used for invoke's ``mpforge:`` section (:mod:`mpforge.cli.options`); the data files
-    are checked by their model (:mod:`mpforge.core.model`)."""
-    for key, value in data.items():
-        if key in schema:
-            sub = schema[key]
-        elif "*" in schema:
-            sub = schema["*"]
-        else:
-            near = difflib.get_close_matches(key, list(schema), n=1)
-            place = f"[{table}]" if table else "the top level"
-            raise ConfigError(f"{where.name}: unknown key '{key}' in {place}",
-                              f"did you mean '{near[0]}'?" if near
-                              else f"valid keys there: {', '.join(sorted(schema))}")
-        if sub is None:
-            continue
-        name = f"{table}.{key}" if table else key
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            if isinstance(item, Mapping):
-                check_keys(item, sub, where, name)

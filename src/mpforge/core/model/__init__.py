@@ -1,5 +1,6 @@
 """The data files' model: every key of ``ports/*.toml``, ``toolchains/*.toml`` and an app's
-``mpforge.toml``, declared once with its type and its doc, and loaded by one loader.
+``mpforge.toml`` and of invoke.yaml's ``mpforge:`` section, declared once with its type
+and its doc, and loaded by one loader.
 
 Layout:
 
@@ -7,10 +8,11 @@ Layout:
 :mod:`~mpforge.core.model.ports`       ``ports/<port>.toml``
 :mod:`~mpforge.core.model.toolchains`  ``toolchains/<name>.toml`` and ``host-tools.toml``
 :mod:`~mpforge.core.model.app`         an app folder's ``mpforge.toml``
+:mod:`~mpforge.core.model.settings`    the ``mpforge:`` section of invoke's configuration
 :mod:`~mpforge.core.model.loader`      reading a file safely, validating it, one-line errors
 :mod:`~mpforge.core.model.defs`        the typed objects the rest of mpforge uses (``PortDef``...)
 :mod:`~mpforge.core.model.catalog`     every file together, the references between them checked
-:mod:`~mpforge.core.model.schemas`     the JSON Schemas of ``schemas/`` (``python -m`` regenerates)
+:mod:`~mpforge.core.model.schemas`     the JSON Schemas of ``schemas/`` (``python -m mpforge.cli.schemas_task --write``)
 
 Why pydantic (v2): the same class that validates a file also writes its JSON Schema
 (``schemas/*.schema.json``, which editors and ``check-jsonschema`` read), so the editor's

@@ -168,6 +168,10 @@ class _Schema:
             return words
         if kind == "integer":
             words = "integers" if plural else "an integer"
+            if "minimum" in node and "maximum" in node:
+                return f"{words} from {node['minimum']} to {node['maximum']}"
+            if "maximum" in node:
+                return f"{words} <= {node['maximum']}"
             return words + (f" >= {node['minimum']}" if "minimum" in node else "")
         if kind == "boolean":
             return "true or false"
