@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mpforge.bench.build import ONE_AT_A_TIME, BuildBench
 from mpforge.bench.gc.guest import threshold_label
-from mpforge.bench.gc.host import MIB, Report
+from mpforge.bench.gc.host import MIB, Report, threshold_text
 from mpforge.bench.gc.results import Cell, EmuReport
 from mpforge.bench.targets import BenchTarget
 from mpforge.bench.testsuite import TestBench
@@ -35,7 +35,7 @@ def show_gc_host(console: Console, report: Report, repeat: int) -> None:
     """``bench-gc`` on the host: RSS and CPU per binary, heap and threshold; instructions."""
     mib = MIB
     rows = [(r.binary, f"{r.heap // mib} MiB",
-             "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
+             threshold_text(r.threshold),
              f"{r.peak_rss_kib / 1024:.1f} MiB", f"{r.cpu_seconds:.3f}") for r in report.runs]
     console.table(f"bench-gc: {report.rounds} x 200-byte objects (median of {repeat})",
                   ["binary", "heap", "threshold", "peak RSS", "CPU s"], rows)
