@@ -326,3 +326,18 @@ def test_the_readmes_auto_table_is_the_recorded_file():
         for name, (mi, gcs) in zip(("pidigits", "float", "chaos"), zip(compute[::2], compute[1::2])):
             c = cells[(name, label)]
             assert float(mi) == round(c["instructions"] / 1e6, 2) and int(gcs) == c["collections"], (name, label)
+
+
+def test_the_large_allocations_share_comes_from_the_cells():
+    report = sample_report()
+    for c in report.cells:
+        c.big_size = 41088 if c.workload == "churn" else None
+    assert render_bench.big_share(report, "churn") == "40%"
+    grow = cell("patched", "grow", -2, 100, largest=9000)
+    grow.big_size, grow.threshold = 12326, 34240
+    report.cells.append(grow)
+    assert render_bench.big_share(report, "grow") == "12%"
+    assert [r[1] for r in render_bench.fragmentation_rows(report, "grow")] == ["auto/2 = 34,240 B"]
+    assert len(render_bench.fragmentation_rows(report)) == 2  # churn only
+    report.cells[0].big_size = 20000  # cells that disagree: no figure made up
+    assert render_bench.big_share(report, "churn") == "large"

@@ -76,3 +76,13 @@ def test_the_binaries_are_built_with_the_commands_mirror_and_options(fixture_pro
     paths = host.binaries(project, "gc-threshold.patch", mirror="file:///m", options=options)
     assert paths == {"patched": Path("patched/micropython"), "unpatched": Path("unpatched/micropython")}
     assert seen == [("patched", "file:///m", options), ("without gc-threshold.patch", "file:///m", options)]
+
+
+def test_host_thresholds_take_auto() -> None:
+    from mpforge.bench.gc.host import parse_threshold, threshold_text
+
+    assert [parse_threshold(t) for t in ("off", "1M", "auto/2", " auto/8")] == [-1, MIB, -2, -8]
+    assert [threshold_text(t) for t in (-1, MIB, -2)] == ["off", "1024 KiB", "auto/2"]
+    for bad in ("auto/1", "auto/0", "auto/x", "auto"):
+        with pytest.raises(MpforgeError):
+            parse_threshold(bad)

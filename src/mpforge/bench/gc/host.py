@@ -40,7 +40,7 @@ MIB = 1024 * 1024
 class Run:
     binary: str  # "patched" or "unpatched"
     heap: int
-    threshold: int  # bytes, -1 = off
+    threshold: int  # bytes, -1 = off, -D = auto/D
     peak_rss_kib: int
     cpu_seconds: float
 
@@ -74,6 +74,24 @@ def parse_size(text: str) -> int:
     if not match:
         raise MpforgeError(f"not a size: {text!r}", "use bytes, or K/M suffixes: 8M, 256K, off")
     return int(match.group(1)) * {"": 1, "k": 1024, "m": MIB}[match.group(2).lower()]
+
+
+def parse_threshold(text: str) -> int:
+    """A host threshold: a size (:func:`parse_size`), ``off``/``-1``, or ``auto/D``
+    (``gc.threshold(auto=D)``, D >= 2), stored as ``-D``."""
+    match = re.fullmatch(r"auto/(\d+)", text.strip())
+    if not match:
+        return parse_size(text)
+    if int(match.group(1)) < 2:
+        raise MpforgeError(f"{text.strip()} is not a threshold", "use auto/2 or more")
+    return -int(match.group(1))
+
+
+def threshold_text(threshold: int) -> str:
+    """-1 -> ``off``, -2 -> ``auto/2``, 1048576 -> ``1024 KiB``."""
+    if threshold < -1:
+        return f"auto/{-threshold}"
+    return "off" if threshold < 0 else f"{threshold // 1024} KiB"
 
 
 def _heap_arg(heap: int) -> str:
@@ -134,7 +152,7 @@ def bench_gc(project: Project, *, heaps: list[int], thresholds: list[int], round
                                int(statistics.median(s[0] for s in samples)),
                                round(statistics.median(s[1] for s in samples), 3)))
         project.console.info(f"{binary:9} heap {heap // MIB} MiB threshold "
-                             f"{'off' if threshold < 0 else f'{threshold // 1024} KiB'}: done")
+                             f"{threshold_text(threshold)}: done")
     if callgrind:
         report.callgrind_heap, report.callgrind_rounds = min(heaps), callgrind_rounds
         for name, binary in (("patched-off", "patched"), ("unpatched", "unpatched")):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mpforge.bench.build import ONE_AT_A_TIME, BuildBench
 from mpforge.bench.gc.guest import threshold_label
-from mpforge.bench.gc.host import MIB, Report
+from mpforge.bench.gc.host import MIB, Report, threshold_text
 from mpforge.bench.gc.results import Cell, EmuReport
 from mpforge.bench.targets import BenchTarget
 from mpforge.bench.testsuite import TestBench
@@ -35,7 +35,7 @@ def show_gc_host(console: Console, report: Report, repeat: int) -> None:
     """``bench-gc`` on the host: RSS and CPU per binary, heap and threshold; instructions."""
     mib = MIB
     rows = [(r.binary, f"{r.heap // mib} MiB",
-             "off" if r.threshold < 0 else f"{r.threshold // 1024} KiB",
+             threshold_text(r.threshold),
              f"{r.peak_rss_kib / 1024:.1f} MiB", f"{r.cpu_seconds:.3f}") for r in report.runs]
     console.table(f"bench-gc: {report.rounds} x 200-byte objects (median of {repeat})",
                   ["binary", "heap", "threshold", "peak RSS", "CPU s"], rows)
@@ -56,12 +56,13 @@ def show_gc_emulated(console: Console, report: EmuReport) -> None:
         console.warn(f"left out: {line}")
     for line in report.notes:
         console.warn(line)
-    frag = fragmentation_rows(report)
-    if frag:
-        console.table(f"fragmentation (churn), heap {heap:,} B: largest free block after each "
-                      "round, and a 40%-of-heap bytearray per round",
+    for workload in dict.fromkeys(c.workload for c in report.cells if c.largest_free_min is not None):
+        share = big_share(report, workload)
+        console.table(f"fragmentation ({workload}), heap {heap:,} B: largest free block after each "
+                      f"round, and a {share}-of-heap bytearray per round",
                       ["firmware", "threshold", "live", "largest free, worst round", "median",
-                       "40% alloc ok", "instructions", "vs off", "collections"], frag)
+                       f"{share} alloc ok", "instructions", "vs off", "collections"],
+                      fragmentation_rows(report, workload))
     console.table("cost: guest instructions (change against the same firmware, threshold off) "
                   "and collections",
                   ["workload", "threshold", *(v.name for v in report.variants)],
@@ -131,14 +132,22 @@ def _gcs(cell: Cell) -> str:
     return "" if cell.collections is None else f"{cell.collections} GC"
 
 
-def fragmentation_rows(report: EmuReport) -> list[tuple[str, ...]]:
-    """firmware, threshold, live data, largest free (worst round, median), the 40%
-    allocation, instructions, their change against threshold off, and collections,
-    for the churn workload."""
+def big_share(report: EmuReport, workload: str) -> str:
+    """The large allocation a fragmentation workload probes each round, as a share of
+    the heap (``40%``), from its cells; ``large`` when they do not say."""
+    shares = {round(100 * c.big_size / c.heap) for c in report.cells
+              if c.workload == workload and c.big_size and c.heap}
+    return f"{shares.pop()}%" if len(shares) == 1 else "large"
+
+
+def fragmentation_rows(report: EmuReport, workload: str = "churn") -> list[tuple[str, ...]]:
+    """firmware, threshold, live data, largest free (worst round, median), the large
+    allocation's successes, instructions, their change against threshold off, and
+    collections, for one fragmentation workload."""
     rows: list[tuple[str, ...]] = []
     for variant in report.variants:
-        for cell in (c for c in report.cells
-                     if c.variant == variant.name and c.largest_free_min is not None):
+        for cell in (c for c in report.cells if c.variant == variant.name
+                     and c.workload == workload and c.largest_free_min is not None):
             threshold = "off" if cell.divisor == 0 else f"{cell.label} = {cell.threshold:,} B"
             rows.append((variant.name, threshold, _kib(cell.live_median, cell.heap),
                          _kib(cell.largest_free_min, cell.heap),

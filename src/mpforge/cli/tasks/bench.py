@@ -51,7 +51,8 @@ RECORD_HELP = "also write the figures and the run (commit, host, date, command) 
 
 @task(name="bench-gc", shared=("mirror", "jobs"), help=dict(
     heaps="heap sizes, comma separated (default 8M,512M; host only)",
-    thresholds="thresholds, comma separated; off = none (host default off,1M; emulated: "
+    thresholds="thresholds, comma separated; off = none, auto/D = gc.threshold(auto=D) "
+               "(host: sizes, default off,1M; emulated: "
                "fractions of the heap, default off,heap/2,heap/3,heap/4,heap/8)",
     rounds="200-byte objects to churn through per run (default 250000: ~50 MB; host only)",
     repeat="runs per cell (host default 3, median reported; emulated default 2: "
@@ -88,7 +89,7 @@ def bench_gc(c: Context, heaps: str = "8M,512M", thresholds: str | None = None,
     repeat = repeat or 3
     report = gc_host.bench_gc(
         project, heaps=[gc_host.parse_size(h) for h in heaps.split(",")],
-        thresholds=[gc_host.parse_size(t) for t in (thresholds or "off,1M").split(",")],
+        thresholds=[gc_host.parse_threshold(t) for t in (thresholds or "off,1M").split(",")],
         rounds=rounds, repeat=repeat, callgrind=callgrind, callgrind_rounds=callgrind_rounds,
         feature=feature, mirror=fw.options().mirror, options=fw.build_options())
     render_bench.show_gc_host(fw.console_of(project), report, repeat)
