@@ -301,3 +301,14 @@ def test_a_damaged_settings_file_reaches_the_user_as_one_line(fixture_project):
     warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
     assert len(warned) == 1 and "damaged" in warned[0], result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_typed_setting_reaches_the_user_as_one_line_naming_file_and_key(fixture_project):
+    path = settings.settings_path(fixture_project)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"mirror": 5}')
+    result = run_cli(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})
+    warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
+    assert len(warned) == 1 and "'mirror'" in warned[0] and "got the number 5" in warned[0], \
+        result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

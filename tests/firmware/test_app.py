@@ -96,6 +96,9 @@ def test_without_mpforge_toml_every_py_file_and_package_is_frozen_as_it_is(tmp_p
     ('name = 3\n', "mpforge.toml: name: expected a string of printable characters, got 3", "the app's name"),
     ('name = "a\\nb"\n', 'mpforge.toml: name: expected a string of printable characters, got "a\\nb"',
      "on one line"),
+    ('name = "a\\u2028b"\n', 'mpforge.toml: name: expected a string of printable characters', "on one line"),
+    ('name = "a\\u0085b"\n', 'mpforge.toml: name: expected a string of printable characters', "on one line"),
+    ('name = "a\\rb"\n', 'mpforge.toml: name: expected a string of printable characters', "on one line"),
     ('modules = ["/etc/hostname"]\n', "modules: '/etc/hostname' is outside the app folder", "copy it"),
     ('c_modules = ["../../x"]\n', "c_modules: '../../x' is outside the app folder", "copy it"),
     ('board_dir = "/etc"\n', "board_dir: '/etc' is outside the app folder", "copy it"),
@@ -354,6 +357,16 @@ def test_unknown_keys_of_the_app_fail_the_build_by_name(fixture_project, fixture
         in result.stderr
     several = build(fixture_project, fixture_mirror, "--app", str(example), "--port", "unix,stmhal")
     assert several.returncode == 1 and "--app and --board-dir build one target" in several.stderr
+
+
+def test_an_app_name_with_a_newline_fails_the_build_in_one_line(fixture_project, fixture_mirror, example):
+    (example / "mpforge.toml").write_text('name = "thermo\\nstat"\n')
+    result = build(fixture_project, fixture_mirror, "--app", str(example))
+    assert result.returncode == 1, result.stdout + result.stderr
+    said = [line for line in result.stderr.splitlines() if "mpforge.toml" in line]
+    assert len(said) == 1 and 'name: expected a string of printable characters, got "thermo\\nstat"' in said[0], \
+        result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @needs_arm

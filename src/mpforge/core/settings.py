@@ -24,6 +24,7 @@ never silently forgets the remembered mirror.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,11 +42,40 @@ def settings_path(root: Path) -> Path:
     return root / LOCAL_DIR / SETTINGS_FILE
 
 
+#: What each known key holds (every value of the file is a string).
+EXPECTED = {"mirror": "a string (a mirror folder or URL)"}
+
+
+def _json_kind(value: object) -> str:
+    """``value`` as the user wrote it in JSON, with its JSON type: ``the number 5``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {json.dumps(value)}"
+    kind = ("number" if isinstance(value, int | float) else "list" if isinstance(value, list)
+            else "object" if isinstance(value, dict) else type(value).__name__)
+    shown = json.dumps(value)
+    return f"the {kind} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
 def load(root: Path, warn: Callable[[str], None] | None = None) -> dict[str, str]:
     """The remembered settings. An unreadable or damaged file is said through ``warn``
-    in one line naming it, and counts as empty (the next :func:`save` replaces it)."""
-    data = read_json(settings_path(root), warn)
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+    in one line naming it, and counts as empty (the next :func:`save` replaces it).
+    A value of the wrong type (``{"mirror": 5}``) is one warning line naming the file,
+    the key, what it should hold and what it holds, and is ignored (the next
+    :func:`save` drops it)."""
+    path = settings_path(root)
+    data = read_json(path, warn)
+    if not isinstance(data, dict):
+        return {}
+    kept: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            kept[key] = value
+        elif warn:
+            expected = EXPECTED.get(key, "a string")
+            warn(f"{path}: '{key}' should be {expected}, got {_json_kind(value)}; ignored")
+    return kept
 
 
 def save(root: Path, **values: str | None) -> None:

@@ -26,8 +26,9 @@ Bool = StrictBool
 Count = Annotated[StrictInt, Field(ge=0)]
 #: a command: a non-empty list of strings (the program, then its arguments)
 Argv = Annotated[list[StrictStr], Field(min_length=1)]
-#: a name shown on one line: no newline, no control character
-PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+#: a name shown on one line: no newline, no control character (C0 or C1: U+0085 is a newline to
+#: ``str.splitlines``), no Unicode line or paragraph separator (U+2028, U+2029)
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
 OneLine = Annotated[str, StringConstraints(strict=True, pattern=PRINTABLE_PATTERN)]
 
 #: the configuration of every table: ``@dataclass(frozen=True, config=TABLE)`` (pydantic's
