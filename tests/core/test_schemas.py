@@ -17,7 +17,7 @@ import yaml
 from pydantic.dataclasses import dataclass
 
 from conftest import REPO, run_cli
-from mpforge.cli.schemas_task import main
+from mpforge.cli.tasks.schemas import main
 from mpforge.core.errors import DataFileError
 from mpforge.core.model import schemas
 from mpforge.core.model.base import TABLE, Str
@@ -55,7 +55,7 @@ def check_jsonschema(schema: Path, *files: Path) -> subprocess.CompletedProcess[
 # --- the schemas are the model's ------------------------------------------------------
 
 def test_the_checked_in_schemas_are_the_models():
-    assert stale(SCHEMA_DIR) == [], "run: python -m mpforge.cli.schemas_task --write"
+    assert stale(SCHEMA_DIR) == [], "run: invoke schemas"
     assert sorted(p.name for p in SCHEMA_DIR.iterdir()) == sorted(e.file_name for e in SCHEMAS)
     assert main(["--check", "--dir", str(SCHEMA_DIR)]) == 0
 
@@ -74,7 +74,7 @@ def test_a_key_added_to_the_model_without_regenerating_fails_the_check(monkeypat
     assert stale(SCHEMA_DIR) == ["port.schema.json"]
     assert main(["--check", "--dir", str(SCHEMA_DIR)]) == 1
     said = capsys.readouterr().err
-    assert "port.schema.json differ from the model" in said and "python -m mpforge.cli.schemas_task --write" in said
+    assert "port.schema.json differ from the model" in said and "invoke schemas" in said
     # regenerating writes the new key, with its doc, and then the check passes
     shutil.copytree(SCHEMA_DIR, tmp_path / "schemas")
     assert main(["--write", "--dir", str(tmp_path / "schemas")]) == 0
@@ -242,7 +242,7 @@ def test_taplo_with_the_checkouts_config_checks_each_file_against_its_schema(tmp
 def test_the_schemas_task_checks_the_checkouts_schemas(monkeypatch, capsys):
     from invoke import Context
 
-    from mpforge.cli.schemas_task import schemas as schemas_task
+    from mpforge.cli.tasks.schemas import schemas as schemas_task
     monkeypatch.setenv("MPFORGE_ROOT", str(REPO))
     schemas_task(Context(), check=True)
     assert capsys.readouterr().out.strip().endswith("schemas: up to date")

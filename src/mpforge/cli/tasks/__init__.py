@@ -11,7 +11,7 @@ options, the checkout's lock, the signal handling and the one way errors are sho
 ``test``    test                             ``ci``      ci, ci-generate
 ``device``  deploy, emulate, repl, run       ``farm``    farm
 ``debug``   debug                            ``bench``   bench-gc, bench-build, bench-test
-``perf``    perf
+``perf``    perf                             ``schemas`` schemas
 =========== ==============================================================
 
 The namespace is built here and only here; the subject modules import the machinery, never
@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from invoke import Collection
 
-from mpforge.cli.tasks import bench, build, ci, debug, device, farm, mirror, perf, test, tree, verify
+from mpforge.cli.tasks import bench, build, ci, debug, device, farm, mirror, perf, schemas, test, tree, verify
 
 #: every task, in the order ``invoke --list`` shows them
 ns = Collection(
     tree.fetch, tree.patch, tree.deplibs, build.build, build.doctor, test.test, device.deploy,
     device.emulate, build.size, ci.ci, ci.ci_generate, bench.bench_gc, bench.bench_build,
     bench.bench_test, device.repl, device.run, farm.farm, debug.debug, mirror.mirror,
-    verify.verify, perf.perf,
+    verify.verify, perf.perf, schemas.schemas,
 )

@@ -12,7 +12,7 @@ Layout:
 :mod:`~mpforge.core.model.loader`      reading a file safely, validating it, one-line errors
 :mod:`~mpforge.core.model.defs`        the typed objects the rest of mpforge uses (``PortDef``...)
 :mod:`~mpforge.core.model.catalog`     every file together, the references between them checked
-:mod:`~mpforge.core.model.schemas`     the JSON Schemas of ``schemas/`` (``python -m mpforge.cli.schemas_task --write``)
+:mod:`~mpforge.core.model.schemas`     the JSON Schemas of ``schemas/`` (``invoke schemas``)
 
 Why pydantic (v2): the same class that validates a file also writes its JSON Schema
 (``schemas/*.schema.json``, which editors and ``check-jsonschema`` read), so the editor's

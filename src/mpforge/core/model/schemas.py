@@ -17,7 +17,7 @@ TOML file: TOML has no null, so the ``null`` pydantic allows for an optional tab
 (``X | None = None``, meaning "absent") is left out, and so is the ``title`` pydantic
 makes up for each key (``"Make Vars"``), which an editor would show above the doc.
 
-``python -m mpforge.cli.schemas_task --write`` rewrites ``schemas/`` of the checkout;
+``invoke schemas`` rewrites ``schemas/`` of the checkout;
 ``--check`` says which files differ from the model (``tests/core/test_schemas.py``
 fails on any). This module only writes and compares (the library never prints).
 Editors (taplo, Even Better TOML) find the schemas through the checkout's ``.taplo.toml``.

@@ -68,7 +68,8 @@ def start(root: Path, command: str, count: int, *, tags: dict[str, str] | None =
                                                 "tags": dict(DEFAULT_TAGS if tags is None else tags)}) + "\n")
     log_file = folder / "supervisor.log"
     supervisor = (executor or Executor()).start([sys.executable, "-m", "mpforge.device.farm.supervisor", str(folder)],
-                                                cwd=root, log_file=log_file, stdout="log", what="farm supervisor")
+                                                cwd=root, log_file=log_file, stdout="log", what="farm supervisor",
+                                                outlive=True)  # the farm runs on after this command
     try:
         deadline = time.monotonic() + UP_TIMEOUT
         while True:

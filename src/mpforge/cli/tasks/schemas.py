@@ -1,8 +1,8 @@
 """``schemas``: write (or check) the JSON Schemas of ``schemas/`` from the data files' model.
 
 The schemas are written by :mod:`mpforge.core.model.schemas`; this is the command around
-it, as a task (``invoke schemas [--check]``, once registered in the namespace) and as
-``python -m mpforge.cli.schemas_task --write | --check [--dir DIR]``.
+it, as a task (``invoke schemas [--check]``) and as
+``python -m mpforge.cli.tasks.schemas --write | --check [--dir DIR]``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from invoke import Context, task
+from invoke import Context
 
+from mpforge.cli.framework import task
 from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.model.schemas import FOLDER, stale, write
 from mpforge.core.project import find_root
 
 #: the command that rewrites them, as the messages name it
-REWRITE = "python -m mpforge.cli.schemas_task --write"
+REWRITE = "invoke schemas"
 
 
 def run(folder: Path, *, check: bool) -> str:
@@ -33,14 +34,14 @@ def run(folder: Path, *, check: bool) -> str:
     return f"{folder}: {', '.join(changed)} rewritten" if changed else f"{folder}: up to date"
 
 
-@task(help={"check": "only compare: fail if a schema differs from the model"})
+@task(locks=False, help={"check": "only compare: fail if a schema differs from the model"})
 def schemas(c: Context, check: bool = False) -> None:
     """Write the JSON Schemas of schemas/ from the data files' model (or --check them)."""
     print(run(find_root() / FOLDER, check=check))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mpforge.cli.schemas_task",
+    parser = argparse.ArgumentParser(prog="python -m mpforge.cli.tasks.schemas",
                                      description="Write or check the JSON Schemas of the data files.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite the schemas that differ from the model")
