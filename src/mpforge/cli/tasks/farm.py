@@ -35,7 +35,7 @@ def farm(c: Context, start: bool = False, stop: bool = False, status: bool = Fal
          port: str = "stmhal") -> None:
     """A local labgrid farm of emulated pyboards: --start, --stop, --status (the default)."""
     if start + stop + status > 1:
-        raise UsageError("farm: --start, --stop and --status go alone", "give one of them")
+        raise UsageError("farm: --start, --stop and --status go alone", "give one of --start, --stop, --status")
     verbose = fw.options().verbose
     if start:
         _start(port, boards)
