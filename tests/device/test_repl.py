@@ -140,7 +140,7 @@ def test_invoke_run_explains_a_missing_script_and_a_missing_board(tmp_path):
 def test_deploy_repl_needs_a_device_and_says_so_before_anything(tmp_path):
     result = run_cli(tmp_path, "deploy", "--repl", timeout=60)
     assert result.returncode == 1
-    assert "deploy --repl opens the REPL on the board's serial port: pass --device" in result.stderr
+    assert "deploy --repl opens the REPL on the board's serial port (pass --device)" in result.stderr
 
 
 def read_until(fd: int, wanted: bytes, seconds: float) -> bytes:
