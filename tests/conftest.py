@@ -176,6 +176,27 @@ def run_cli(cwd: Path, *args: str, env: dict[str, str | None] | None = None,
                           capture_output=True, timeout=timeout)
 
 
+def ended_within(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` is gone (or a zombie its new parent has not reaped yet) within
+    ``seconds``; if not, it is killed, so a failing test leaves nothing running."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return False
+
+
 def write_baseline(project_root: Path, entries: dict[str, str]) -> Path:
     path = baseline_path(project_for(project_root), sys.executable)
     path.parent.mkdir(parents=True, exist_ok=True)

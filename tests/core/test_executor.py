@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import ended_within
 from mpforge.core.errors import CommandFailed, MissingTool
 from mpforge.core.executor import Executor, Running, quote
 
@@ -242,15 +243,7 @@ def test_a_program_outlives_no_mpforge_killed_by_sigkill(tmp_path):
     child = int(pidfile.read_text())
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
-    gone = time.monotonic() + 5
-    while time.monotonic() < gone:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    os.kill(child, signal.SIGKILL)
-    raise AssertionError("the program outlived mpforge's SIGKILL")
+    assert ended_within(child, 5), "the program outlived mpforge's SIGKILL"
 
 
 def test_signal_all_and_stop_all_reach_every_started_program():

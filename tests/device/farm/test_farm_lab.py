@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import ended_within
 from mpforge.device.farm import lab
 from mpforge.device.farm.state import FarmBoard
 
@@ -50,15 +50,4 @@ def test_the_ser2net_wrapper_turns_nodelay_on_and_ends_with_its_parent(tmp_path:
     child = int(parent.stdout.readline())
     parent.wait(10)
     assert said.read_text().split() == ["-C", lab.ACCEPTER_NODELAY + "1234"]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        if Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z":
-            break  # dead, its zombie not yet reaped by init
-        time.sleep(0.05)
-    else:
-        os.kill(child, 9)
-        pytest.fail("ser2net outlived its exporter")
+    assert ended_within(child, 5), "ser2net outlived its exporter"
