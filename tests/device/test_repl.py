@@ -18,6 +18,7 @@ import pytest
 from conftest import run_cli
 from fakes.board import FakeBoard
 from mpforge.device.repl import LineEndings, ScriptResult, connect, run_script
+from mpforge.device.spec import SerialPath
 from mpforge.device.transport import TestTimeout, UnsendableCode
 
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "board.py"
@@ -60,7 +61,7 @@ def test_run_script_soft_resets_streams_and_leaves_the_board_friendly(fake):
     board = fake(start_in="raw")
     notes: list[str] = []
     out: list[bytes] = []
-    with connect(board.path, note=notes.append, silence=3) as session:
+    with connect(SerialPath(board.path), note=notes.append, silence=3) as session:
         assert session.recovery.found == "raw REPL"
         result = run_script(session, b"for i in range(3):\n    print(i * i)\n", out.append)
         assert result.exit_code == 0 and b"".join(out) == b"0\n1\n4\n"
@@ -93,7 +94,7 @@ def test_the_runners_pyboard_recovers_a_board_left_in_the_raw_repl(fake, capsys)
     note = capsys.readouterr().out
     assert note.startswith(f"mpforge-note: {board.path}: raw REPL: sent Ctrl-C, Ctrl-B;")
     # handed back at the friendly prompt: the next client needs Ctrl-C only
-    with connect(board.path, silence=3) as session:
+    with connect(SerialPath(board.path), silence=3) as session:
         assert session.recovery.actions == ["Ctrl-C"]
 
 
@@ -187,7 +188,7 @@ def test_invoke_repl_refuses_without_a_terminal(tmp_path):
 
 def test_a_script_that_overruns_or_cannot_be_sent_leaves_the_board_friendly(fake):
     board = fake()
-    with connect(board.path, silence=3) as session:
+    with connect(SerialPath(board.path), silence=3) as session:
         with pytest.raises(TestTimeout):
             run_script(session, b"HANG = 1\n", lambda chunk: None, timeout=0.5)
         assert session.repl.wait_for_prompt(3).actions == ["Ctrl-C"]

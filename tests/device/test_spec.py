@@ -16,8 +16,6 @@ from mpforge.device.spec import (
     ProbeSpec,
     SerialPath,
     SerialUrl,
-    as_spec,
-    is_farm_spec,
     parse_device,
     parse_place,
     with_ign_set_control,
@@ -58,7 +56,6 @@ def test_every_form_parses_to_its_variant_and_is_written_back(text: str, parsed:
     assert spec == parsed and type(spec) is type(parsed)
     assert str(spec) == written
     assert parse_device(str(spec)) == spec  # written as it parses again
-    assert as_spec(text) == spec and as_spec(spec) is spec
 
 
 def test_the_variants_say_what_they_are() -> None:
@@ -75,10 +72,15 @@ def test_the_variants_say_what_they_are() -> None:
         parse_device("/dev/x").path = "/dev/y"  # type: ignore[misc]
 
 
-def test_is_farm_spec_reads_the_prefix_of_a_text_or_the_type_of_a_spec() -> None:
-    assert is_farm_spec("labgrid:pyb-1") and is_farm_spec("labgrid:")  # malformed: its parse says why
-    assert not is_farm_spec("/dev/ttyACM0") and not is_farm_spec("port:labgrid:x") and not is_farm_spec("auto")
-    assert is_farm_spec(PlaceSpec(place="p")) and not is_farm_spec(Auto())
+def test_the_command_line_parses_device_once_and_refuses_a_malformed_one_before_anything() -> None:
+    from mpforge.cli.framework import device_spec
+
+    assert device_spec(None) is None
+    assert device_spec("labgrid:pyb-1") == PlaceSpec(place="pyb-1") and device_spec("labgrid:pyb-1").is_farm
+    assert not device_spec("port:labgrid:x").is_farm and device_spec("auto") == Auto()
+    for wrong in ("", "labgrid:", "labgrid:b=X"):
+        with pytest.raises(DeviceSpecError):
+            device_spec(wrong)
 
 
 #: text -> a piece of the message -> a piece of the hint

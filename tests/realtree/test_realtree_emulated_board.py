@@ -16,6 +16,7 @@ from test_realtree import MIRROR, real_project  # noqa: F401  (the shared fixtur
 from conftest import run_cli
 from mpforge.device.emulate import running
 from mpforge.device.repl import connect, run_script
+from mpforge.device.spec import SerialPath
 
 pytestmark = [
     pytest.mark.realtree,
@@ -51,7 +52,7 @@ def evaluate(session, expression: str):
 
 
 def test_first_boot_formats_flash_like_a_new_pyboard(board: str):
-    with connect(board, timeout=60) as session:
+    with connect(SerialPath(board), timeout=60) as session:
         assert evaluate(session, "__import__('os').getcwd()") == "/flash"
         names = evaluate(session, "sorted(__import__('os').listdir('/flash'))")
         assert names == ["README.txt", "boot.py", "main.py", "pybcdc.inf"]
@@ -59,7 +60,7 @@ def test_first_boot_formats_flash_like_a_new_pyboard(board: str):
 
 
 def test_files_survive_a_soft_reset_and_the_tool_calls_answer(board: str):
-    with connect(board, timeout=60) as session:
+    with connect(SerialPath(board), timeout=60) as session:
         out: list[bytes] = []
         ran = run_script(session, b"with open('data.txt', 'w') as f:\n"
                                   b"    f.write('x' * 1500)\n", out.append)
@@ -88,7 +89,7 @@ def test_a_board_left_in_the_raw_repl_is_taken_back(board: str, real_project: Pa
                           timeout=300)
     assert "1 tests passed" in left.stdout, left.stdout + left.stderr
     notes: list[str] = []
-    with connect(board, note=notes.append, timeout=10) as session:
+    with connect(SerialPath(board), note=notes.append, timeout=10) as session:
         assert session.recovery.found == "raw REPL"
     assert notes[0].startswith("raw REPL: sent Ctrl-C, Ctrl-B")
     result = run_cli(real_project, "test", "--port", "stmhal", "--device", board, "-k",

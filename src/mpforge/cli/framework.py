@@ -59,6 +59,7 @@ from mpforge.core import lock as lock_mod
 from mpforge.core.errors import ConfigError, MpforgeError, Terminated
 from mpforge.core.project import Project, find_root
 from mpforge.core.state import disk_error
+from mpforge.device.spec import DeviceSpec, parse_device
 from mpforge.firmware import dist as dist_mod
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
 
@@ -289,6 +290,14 @@ def console_of(project: Project) -> Console:
     :class:`~mpforge.core.report.Reporter`; the tasks also draw tables)."""
     assert isinstance(project.console, Console)
     return project.console
+
+
+def device_spec(text: str | None) -> DeviceSpec | None:
+    """``--device TEXT`` read once, where the command line is: the library takes the typed
+    :class:`~mpforge.device.spec.DeviceSpec` and never parses a text again. A malformed
+    value (an empty one too) is one :class:`~mpforge.core.errors.DeviceSpecError` line
+    before anything runs; ``None`` for no ``--device``."""
+    return None if text is None else parse_device(text)
 
 
 def build_options(**overrides: Any) -> BuildOptions:

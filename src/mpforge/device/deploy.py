@@ -56,7 +56,7 @@ from mpforge.core.executor import Executor, quote
 from mpforge.core.project import Project, Target
 from mpforge.core.state import read_json
 from mpforge.device.runners import DeployError, FlashJob, Runner, runner_named
-from mpforge.device.spec import DeviceSpec, DfuSpec, ProbeSpec, SerialPath, as_spec
+from mpforge.device.spec import DeviceSpec, DfuSpec, ProbeSpec, SerialPath
 from mpforge.device.transport import RawRepl, TransportError, open_device, resolve_auto
 from mpforge.firmware.manifest import expected_version, sha256_file
 from mpforge.firmware.pipeline import BuildOptions, build_one
@@ -257,15 +257,13 @@ def pick_artifact(target: Target, file: str | None, mirror: str | None,
 
 
 def plan_deploy(project: Project, target: Target, *, file: str | None, runner_name: str | None,
-                device: DeviceSpec | str | None, erase: bool, mirror: str | None, baud: int = 115200,
+                device: DeviceSpec | None, erase: bool, mirror: str | None, baud: int = 115200,
                 dfu_serial: str | None = None, dry_run: bool = False,
                 build_options: BuildOptions | None = None) -> DeployPlan:
     """Everything up to (not including) touching the board: artifact, checks, runner, commands.
 
     ``dry_run``: nothing is built or written; the artifact is checked if it is there.
-    A text ``device`` is parsed here (the command line's, until it parses ``--device`` itself).
     """
-    device = as_spec(device) if device else None
     runner = choose_runner(target, runner_name)
     name = runner.artifact_name(target.port)  # an SWD runner writes the .hex, not the .dfu
     if not file and name:  # known before building it
@@ -397,15 +395,14 @@ def percent_in(line: str) -> int | None:
     return min(100, int(match.group(1))) if match else None
 
 
-def flash_board(project: Project, target: Target, plan: DeployPlan, device: DeviceSpec | str | None,
+def flash_board(project: Project, target: Target, plan: DeployPlan, device: DeviceSpec | None,
                 on_progress: ProgressCallback | None = None) -> None:
     """Write the plan's artifact: find the board (a DFU runner: its DFU device, through
     its bootloader if need be), then run the runner's commands.
 
     Every output line of the tool goes to the console's detail; each one showing a
-    percentage also to ``on_progress``. A text ``device`` is parsed (as :func:`plan_deploy`).
+    percentage also to ``on_progress``.
     """
-    device = as_spec(device) if device else None
     console, executor = project.console, project.executor
     usb_id = target.port.flash.usb_id
     runner = runner_named(plan.runner)
@@ -430,11 +427,9 @@ def flash_board(project: Project, target: Target, plan: DeployPlan, device: Devi
                      on_line=tool_line)
 
 
-def await_banner(project: Project, plan: DeployPlan, device: DeviceSpec | str | None) -> str:
+def await_banner(project: Project, plan: DeployPlan, device: DeviceSpec | None) -> str:
     """After a flash: wait for the board on the serial ``device`` to come back and check that
-    its banner names the tree version flashed; returns the banner ('' without a serial device).
-    A text ``device`` is parsed (as :func:`plan_deploy`)."""
-    device = as_spec(device) if device else None
+    its banner names the tree version flashed; returns the banner ('' without a serial device)."""
     if device is None or not device.is_serial:
         return ""  # no serial port to watch the board come back on
     project.console.step(f"waiting for {device} to come back")
@@ -464,13 +459,13 @@ def await_banner(project: Project, plan: DeployPlan, device: DeviceSpec | str | 
     return shown
 
 
-def check_farm_place(spec: DeviceSpec | str, *, wait: float = 0.0, root: Path | None = None,
+def check_farm_place(spec: DeviceSpec, *, wait: float = 0.0, root: Path | None = None,
                      note: Callable[[str], None] | None = None) -> None:
     """Refuse to deploy to the labgrid place ``spec`` (acquired for the look, then
     released), in one line saying what it lacks or has: see the module docstring."""
     from mpforge.device.boards import one
 
-    with one(as_spec(spec), wait=wait, note=note, root=root) as board:
+    with one(spec, wait=wait, note=note, root=root) as board:
         lease = board.lease
         assert lease is not None
         if not lease.flashing:

@@ -56,7 +56,6 @@ from mpforge.device.coordinator import POWER_DRIVERS, Session, protocol
 from mpforge.device.coordinator import PlaceState as PlaceState  # re-exported: what places() gives
 from mpforge.device.farm.state import running_coordinator
 from mpforge.device.spec import PlaceSpec as PlaceSpec  # the labgrid: grammar: mpforge.device.spec
-from mpforge.device.spec import is_farm_spec as is_farm_spec
 from mpforge.device.spec import parse_place as parse_spec
 
 #: labgrid's default coordinator address

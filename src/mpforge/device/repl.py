@@ -34,7 +34,7 @@ from mpforge.core.environment import environment
 from mpforge.core.errors import DeviceError
 from mpforge.core.executor import Executor
 from mpforge.device import boards
-from mpforge.device.spec import DeviceSpec, as_spec
+from mpforge.device.spec import DeviceSpec
 from mpforge.device.transport import (
     BANNER_TIMEOUT,
     Opened,
@@ -59,7 +59,7 @@ class Session:
 
 
 @contextmanager
-def connect(spec: DeviceSpec | str, *, note: Callable[[str], None] | None = None,
+def connect(spec: DeviceSpec, *, note: Callable[[str], None] | None = None,
             silence: float | None = None, timeout: float = BANNER_TIMEOUT, wait: float = 0.0,
             executor: Executor | None = None, root: Path | None = None,
             farm_note: Callable[[str], None] | None = None) -> Iterator[Session]:
@@ -72,10 +72,8 @@ def connect(spec: DeviceSpec | str, *, note: Callable[[str], None] | None = None
     (None: ``MPFORGE_SILENCE``, 10 s, read now: see :mod:`mpforge.core.environment`).
     ``wait``: seconds to wait for a port or place someone else holds (then one line
     naming the holder). ``executor`` starts an ``execpty:`` program (logged);
-    ``root`` lets the checkout's local farm be the coordinator. A text ``spec`` is parsed
-    here (the command line's, until it parses ``--device`` itself).
+    ``root`` lets the checkout's local farm be the coordinator.
     """
-    spec = as_spec(spec)
     if silence is None:
         silence = environment().silence
     with boards.one(spec, wait=wait, note=farm_note or note, root=root) as board:

@@ -246,18 +246,6 @@ def parse_place(text: str) -> PlaceSpec:
     return spec
 
 
-def as_spec(value: DeviceSpec | str) -> DeviceSpec:
-    """``value`` typed: a :class:`DeviceSpec` as it is, a text parsed. For the entry points the
-    command line still calls with its text (until it parses ``--device`` itself, #27)."""
-    return value if isinstance(value, DeviceSpec) else parse_device(value)
-
-
-def is_farm_spec(spec: DeviceSpec | str) -> bool:
-    """Whether a ``--device`` value names a labgrid place (``labgrid:...``; malformed or not:
-    its parse says what is wrong). Prefer ``spec.is_farm`` on a parsed value."""
-    return spec.is_farm if isinstance(spec, DeviceSpec) else _prefix_of(spec) == SCHEME
-
-
 def with_ign_set_control(url: str) -> str:
     """An ``rfc2217://`` URL with ``ign_set_control`` added (unchanged if it has it, or is
     another kind of URL): ser2net in front of a port without modem lines never

@@ -73,7 +73,7 @@ from mpforge.core.errors import ConfigError, MpforgeError
 from mpforge.core.project import Project, Target
 from mpforge.device import boards as boards_mod
 from mpforge.device.boards import Board
-from mpforge.device.spec import DeviceSpec, ExecPty, as_spec
+from mpforge.device.spec import DeviceSpec, ExecPty
 from mpforge.firmware.pipeline import Pipeline
 from mpforge.testing.baselines import RunOptions, baseline_path, load_baseline
 from mpforge.testing.coverage import collect, coverage_target, reset_counters
@@ -337,7 +337,7 @@ def exp_cache_dir(project: Project) -> Path:
 
 
 def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: str | None = None,
-                   device: DeviceSpec | str | None = None, emulator: str | None = None,
+                   device: DeviceSpec | None = None, emulator: str | None = None,
                    on_result: Callable[[TestResult], None] | None = None,
                    retries: int = 0, exp_cache: bool = True,
                    coverage: Path | None = None, run: RunOptions | None = None,
@@ -351,10 +351,8 @@ def run_for_target(pipeline: Pipeline, target: Target, *, jobs: int, pattern: st
     that folder (:mod:`mpforge.testing.coverage`). ``run``: the runner's own options
     (:class:`RunOptions`). ``name``: what the report calls the suite (default: the
     port, or the board's run-tests target). ``wait``: seconds to wait for boards (farm
-    places, serial ports) someone else holds. A text ``device`` is parsed here (the command
-    line's, until it parses ``--device`` itself)."""
+    places, serial ports) someone else holds."""
     project, port = pipeline.project, target.port
-    device = as_spec(device) if device is not None else None
     if retries < 0:
         raise ConfigError(f"--retry-failed {retries}: not a number of retries", "use 0 or more")
     if coverage is not None:

@@ -46,7 +46,7 @@ def debug(c: Context, port: str = "stmhal", board: str | None = None, variant: s
     project = fw.checkout()
     console = fw.console_of(project)
     script = debug_mod.check_batch(batch) if batch else None
-    serial = probe_serial(device)
+    serial = probe_serial(fw.device_spec(device))
     chosen = select(project, port)
     if len(chosen.ports) != 1:
         raise ConfigError("invoke debug debugs one target", "give one --port")

@@ -17,7 +17,7 @@ from mpforge.core.project import find_root
 from mpforge.device import deploy as deploy_mod
 from mpforge.device import emulate as emulate_mod
 from mpforge.device import repl as device_mod
-from mpforge.device.labgrid import is_farm_spec
+from mpforge.device.spec import DeviceSpec, parse_device
 from mpforge.firmware.selection import select
 
 
@@ -42,13 +42,14 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
     """Flash a board: the built firmware, checked first, with the port's runner."""
     if repl and not device:
         raise UsageError("deploy --repl opens the REPL on the board's serial port", "pass --device")
+    spec = fw.device_spec(device)
     project = fw.checkout()
     console = fw.console_of(project)
-    if device and is_farm_spec(device):
-        deploy_mod.check_farm_place(device, wait=wait, root=project.root, note=console.warn)
+    if spec is not None and spec.is_farm:
+        deploy_mod.check_farm_place(spec, wait=wait, root=project.root, note=console.warn)
     target = select(project, port, board, board_dir=board_dir, app=app).target()
     # a dry run changes nothing on disk: no build, and not even the remembered mirror
-    plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=device,
+    plan = deploy_mod.plan_deploy(project, target, file=file, runner_name=runner, device=spec,
                                   erase=erase, mirror=None if fw.options().dry_run else fw.options().mirror,
                                   baud=baud, dfu_serial=dfu_serial, dry_run=fw.options().dry_run,
                                   build_options=fw.build_options())
@@ -62,15 +63,15 @@ def deploy(c: Context, port: str = "stmhal", board: str | None = None, device: s
         if answer.strip().lower() not in ("y", "yes"):
             raise UsageError("not flashed", "answer y to flash (or pass --yes)")
     with render.flash_progress(console, plan.artifact.name) as on_progress:
-        deploy_mod.flash_board(project, target, plan, device, on_progress)
-    banner = deploy_mod.await_banner(project, plan, device)
+        deploy_mod.flash_board(project, target, plan, spec, on_progress)
+    banner = deploy_mod.await_banner(project, plan, spec)
     if banner:
         first = next((row for row in banner.splitlines() if "MicroPython" in row), "").strip()
         console.ok(f"flashed {plan.target}; the board says: {first}")
     else:
         console.ok(f"flashed {plan.target}")
-    if repl and device:
-        _attach_repl(console, device, "deploy --repl")
+    if repl and spec is not None:
+        _attach_repl(console, spec, "deploy --repl")
 
 
 @task(shared=("mirror",), help=dict(
@@ -117,7 +118,7 @@ def _farm_root() -> Path | None:
         return None
 
 
-def _attach_repl(console: Console, device: str, what: str, wait: int = 0) -> None:
+def _attach_repl(console: Console, device: DeviceSpec, what: str, wait: int = 0) -> None:
     """The board's REPL in this terminal until Ctrl-]; what connecting did, with -v."""
     if not sys.stdin.isatty():
         raise UsageError(f"{what} attaches a terminal", "run it on one (`invoke run FILE` runs a "
@@ -137,7 +138,7 @@ DEVICE_HELP = ("the board: /dev/ttyACM0, auto (the one pyboard found by USB id; 
 @task(locks=False, help=dict(device=DEVICE_HELP, wait=WAIT_HELP))
 def repl(c: Context, device: str = "auto", wait: int = 0) -> None:
     """The board's REPL in this terminal, whatever state it was left in (Ctrl-] leaves)."""
-    _attach_repl(Console(verbose=fw.options().verbose), device, "invoke repl", wait)
+    _attach_repl(Console(verbose=fw.options().verbose), parse_device(device), "invoke repl", wait)
 
 
 @task(locks=False, help=dict(file="the script to run on the board", device=DEVICE_HELP,
@@ -149,8 +150,9 @@ def run(c: Context, file: str, device: str = "auto", reset: bool = True, timeout
     """Run a script on the board over the raw REPL, its output as it comes; exit 1 if it raises."""
     fw.show_help_if_asked(file, run)
     console = Console(verbose=fw.options().verbose, stream=sys.stderr)  # stdout is the script's alone
+    spec = parse_device(device)
     code = device_mod.read_script(file)
-    with device_mod.connect(device, note=console.detail, farm_note=console.warn, wait=wait,
+    with device_mod.connect(spec, note=console.detail, farm_note=console.warn, wait=wait,
                            root=_farm_root()) as session:
         result = device_mod.run_script(session, code, _write_stdout, soft_reset=reset,
                                        timeout=timeout or None)

@@ -37,10 +37,11 @@ def test(c: Context, port: str = "unix", jobs: int = 0, junit: str | None = None
          coverage: bool = False, coverage_out: str = "build/coverage", emit: str | None = None,
          heapsize: str | None = None, dirs: str | None = None, wait: int = 0) -> None:
     """Run the tree's test suite (sharded) on the built port; exit 0 only without unexpected failures."""
+    spec = fw.device_spec(device)
     project = fw.checkout()
     pipeline = fw.pipeline(project)
     report = testrun_mod.run_for_target(pipeline, select(project, port).target(),
-                                        jobs=jobs or os.cpu_count() or 1, pattern=k, device=device,
+                                        jobs=jobs or os.cpu_count() or 1, pattern=k, device=spec,
                                         emulator=emulator, retries=retry_failed,
                                         exp_cache=not no_exp_cache,
                                         coverage=project.root / coverage_out if coverage else None,

@@ -24,7 +24,7 @@ from mpforge.core.project import Target
 from mpforge.device.runners.base import DeployError, FlashJob
 from mpforge.device.runners.dfu import flash_regions
 from mpforge.device.runners.teensy import check_ihex
-from mpforge.device.spec import DeviceSpec, ProbeSpec, as_spec
+from mpforge.device.spec import DeviceSpec, ProbeSpec
 
 #: USB vendor:product of the usual SWD probes: ST-Link v2, v2-1, v3 (STMicroelectronics),
 #: DAPLink/CMSIS-DAP (Arm mbed), J-Link (SEGGER), and the Raspberry Pi debug probe
@@ -34,18 +34,16 @@ PROBE_USB_IDS = frozenset({
 })
 
 
-def probe_serial(device: DeviceSpec | str | None) -> str:
+def probe_serial(device: DeviceSpec | None) -> str:
     """The probe serial ``--device probe:SERIAL`` names ("" for no device); any other
-    device is refused: an SWD runner writes through a probe, not a serial port. (A text
-    ``device`` is parsed here: ``invoke debug``'s, until it parses ``--device`` itself.)"""
-    if not device:
+    device is refused: an SWD runner writes through a probe, not a serial port."""
+    if device is None:
         return ""
-    spec = as_spec(device)
-    if not isinstance(spec, ProbeSpec):
-        raise DeployError(f"an SWD runner writes through a debug probe, not --device {spec}",
+    if not isinstance(device, ProbeSpec):
+        raise DeployError(f"an SWD runner writes through a debug probe, not --device {device}",
                           "name the probe as --device probe:SERIAL (its USB serial: `lsusb -v`, "
                           "`pyocd list`), or leave --device out when one probe is attached")
-    return spec.serial
+    return device.serial
 
 
 def attached_probes() -> list[tuple[str, str]]:
