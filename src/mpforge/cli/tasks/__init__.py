@@ -12,6 +12,7 @@ options, the checkout's lock, the signal handling and the one way errors are sho
 ``device``  deploy, emulate, repl, run       ``farm``    farm
 ``debug``   debug                            ``bench``   bench-gc, bench-build, bench-test
 ``perf``    perf                             ``schemas`` schemas
+``docs``    docs (made for the namespace)
 =========== ==============================================================
 
 The namespace is built here and only here; the subject modules import the machinery, never
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from invoke import Collection
 
-from mpforge.cli.tasks import bench, build, ci, debug, device, farm, mirror, perf, schemas, test, tree, verify
+from mpforge.cli.tasks import bench, build, ci, debug, device, docs, farm, mirror, perf, schemas, test, tree, verify
 
 #: every task, in the order ``invoke --list`` shows them
 ns = Collection(
@@ -31,3 +32,5 @@ ns = Collection(
     bench.bench_test, device.repl, device.run, farm.farm, debug.debug, mirror.mirror,
     verify.verify, perf.perf, schemas.schemas,
 )
+#: ``invoke docs`` documents this namespace, itself included
+ns.add_task(docs.reference_task(ns))
