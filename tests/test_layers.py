@@ -1,4 +1,4 @@
-"""The package's layers, as the README's Layout section draws them: a package imports only
+"""The package's layers, as docs/architecture.md's Layout section draws them: a package imports only
 from the packages below it (the import graph has no cycle and no upward edge)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What a benchmark's JSON file says about the run that produced it.
 
-A figure in the README must come from a file in ``bench-results/`` that says which run
+A figure in the docs must come from a file in ``bench-results/`` that says which run
 produced it: the commit of the code that ran (and whether that checkout had changes
 not committed), the pinned tree and the patch series, the host, the date and the
 command. :func:`provenance` gathers that; the tasks write it next to the figures

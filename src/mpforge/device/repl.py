@@ -20,7 +20,7 @@ status a shell expects: 0 when the script ended normally, 1 when it raised,
 (:func:`mpforge.device.emulate.attach_terminal`) until Ctrl-]. Both are written on
 mpforge's transport rather than on mpremote, so they need nothing beyond
 pyserial and keep ``execpty:`` (the emulated pyboard) working; mpremote itself
-works on our firmware too (see the README).
+works on our firmware too (see docs/devices.md).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from mpforge.tree.git import Git
 PROVENANCE_NAME = "provenance.intoto.json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
-#: names mpforge's build of one target (README "What a build leaves" documents it)
+#: names mpforge's build of one target (docs/building.md, "What a build leaves", documents it)
 BUILD_TYPE = "https://mpforge.invalid/buildtypes/target/v1"
 #: the builder: mpforge run on the machine that holds the checkout (not a hosted service)
 BUILDER_ID = "https://mpforge.invalid/builders/local"

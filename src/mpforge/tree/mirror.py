@@ -1,6 +1,6 @@
 """``invoke mirror``: make, update and check a GitHub-shaped mirror of what the ports need.
 
-A mirror (see :mod:`mpforge.tree.git` and the README's "Offline use and mirrors")
+A mirror (see :mod:`mpforge.tree.git` and docs/mirrors.md)
 is a folder of bare repositories laid out like GitHub, ``BASE/OWNER/NAME.git``.
 :func:`needed` works out what the ports need, and nothing more:
 

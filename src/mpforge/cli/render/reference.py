@@ -32,6 +32,7 @@ from typing import Any, get_args
 from invoke import Collection
 from invoke.parser import ParserContext
 
+from mpforge.cli.framework import SHORT_FLAGS
 from mpforge.core import environment as environment_mod
 from mpforge.core.errors import ConfigError
 from mpforge.core.model.schemas import SCHEMAS, SchemaFile, schema
@@ -75,23 +76,29 @@ def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
 def task_reference(collection: Collection, binary: str = "invoke") -> str:
     """``tasks.md``: every task of ``collection``, in name order, with its docstring and the
     options its ``-h`` lists."""
+    letters: dict[str, list[str]] = {}
+    for option, letter in SHORT_FLAGS.items():
+        letters.setdefault(letter, []).append(option)
+    shorts = ", ".join(f"`-{letter}` ({', '.join(f'`--{o}`' if len(o) > 1 else 'the test filter' for o in options)})"
+                       for letter, options in letters.items())
     lines = [BANNER, "", "# Tasks", "",
              f"Every task, as `{binary} TASK -h` shows it (`mpforge TASK ...` is the same command from anywhere",
-             "inside the checkout). Every task takes `--verbose` (`-v`) and `--debug`; those that change the",
-             "checkout take `--no-wait`; short flags mean the same on every task. The flags' order is invoke's.",
-             ""]
+             f"inside the checkout; `{binary} --list` lists them). Every task takes `--verbose` (show each command",
+             "run) and `--debug` (a traceback on errors); those that change things take `--dry-run`, and those",
+             "that hold the checkout's lock `--no-wait`. Short flags mean the same on every task, and only these",
+             f"exist: {shorts}.", ""]
     names = sorted(collection.task_names)
     lines += [", ".join(f"[`{name}`](#{name})" for name in names), ""]
     for name in names:
         declared = collection[name]
         context = ParserContext(name=name, args=declared.get_arguments())
-        positional = " ".join(a.name.upper() for a in context.positional_args)
+        positional = " ".join(str(a.name).upper() for a in context.positional_args)
         usage = " ".join(part for part in (binary, name, positional, "[options]") if part)
         lines += [f"## {name}", "", "```", usage, "```", ""]
         doc = inspect.getdoc(declared) or ""
         lines += [markdown_text(doc), ""] if doc else []
         lines += table(["option", "what it does"],
-                       ([f"`{flags}`", cell(text)] for flags, text in context.help_tuples()))
+                       ([f"`{flags}`", cell(text or "")] for flags, text in context.help_tuples()))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -168,7 +175,7 @@ class _DataPage:
             elif "default" in value:
                 default = f"`{_toml_value(value['default'])}`"
             elif factory is not None:  # a list, a table: made afresh for each file
-                made = factory()  # type: ignore[call-arg]
+                made = factory()
                 default = "its keys' defaults" if hasattr(made, "__pydantic_fields__") else f"`{_toml_value(made)}`"
             else:
                 default = "none"
