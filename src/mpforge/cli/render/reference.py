@@ -57,10 +57,10 @@ def markdown_text(text: str) -> str:
 
 
 def cell(text: str) -> str:
-    """``text`` as one Markdown table cell: on one line, its pipes outside code escaped."""
-    parts = " ".join(markdown_text(text).split()).split("`")
-    # a pipe in a code span is the table's only there (Python-Markdown skips code spans); elsewhere escaped
-    return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
+    """``text`` as one Markdown table cell: on one line, every pipe escaped (GitHub's tables
+    split at any other, in code too; the site's hook, ``docs/hooks/pipes.py``, unescapes
+    those in code for MkDocs)."""
+    return " ".join(markdown_text(text).split()).replace("|", "\\|")
 
 
 def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
