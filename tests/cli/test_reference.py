@@ -105,12 +105,12 @@ class Sample:
 
 def test_a_data_page_is_the_models_keys_types_defaults_and_docs():
     page = reference.data_reference([SchemaFile("sample", Sample, ("samples/*.toml",), "samples/<name>.toml")])
-    assert "## samples/&lt;name&gt;.toml {#sample}" in page
+    assert '<a id="sample"></a>\n\n## samples/&lt;name&gt;.toml' in page
     assert "| `name` | string | required | its name |" in page
     assert "| `limit` | integer (>= 0) | `3` | how many |" in page
     assert '| `targets` | list of string | `["all"]` | make targets |' in page  # a default_factory's value
     assert "| `steps` | list of [table](#sample-step) | `[]` | the steps |" in page
-    assert "### `steps[]` {#sample-step}\n\n`[[steps]]`: one step." in page
+    assert '<a id="sample-step"></a>\n\n### `steps[]`\n\n`[[steps]]`: one step.' in page
     assert "| `run` | list of string | required | the command |" in page
 
 

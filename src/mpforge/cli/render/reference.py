@@ -185,7 +185,7 @@ class _DataPage:
 
     def render(self) -> list[str]:
         entry = self.entry
-        lines = [f"## {_html(entry.title)} {{#{entry.name}}}", "",
+        lines = [f'<a id="{entry.name}"></a>', "", f"## {_html(entry.title)}", "",
                  f"Files: {', '.join(f'`{g}`' for g in entry.files)}"
                  + (f" (not {', '.join(f'`{g}`' for g in entry.exclude)})" if entry.exclude else "")
                  + f"; schema `schemas/{entry.file_name}`.", ""]
@@ -196,7 +196,7 @@ class _DataPage:
         while self.queue:
             name, path = self.queue.pop(0)
             node = self.defs[name]
-            lines += [f"### `{path}` {{#{self.anchors[name]}}}", ""]
+            lines += [f'<a id="{self.anchors[name]}"></a>', "", f"### `{path}`", ""]
             if node.get("description"):
                 lines += [markdown_text(node["description"]), ""]
             lines += table(["key", "type", "default", "what it is"], self.rows(node, path, self.models.get(name)))
@@ -221,7 +221,9 @@ def _models(root: type[Any]) -> dict[str, type[Any]]:
 
 
 def _toml_value(value: Any) -> str:
-    """A default as the data file spells it (``true``, ``"BOARD"``, ``["all"]``, ``{}``)."""
+    """A default as the data file spells it (``true``, ``"BOARD"``, ``["all"]``, ``{}``; YAML's ``null``)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
