@@ -50,7 +50,7 @@ def test_the_docs_task_writes_the_pages_and_check_names_a_stale_one(tmp_path, mo
     docs = reference_task(before)
     before.add_task(docs)
     docs(Context())
-    assert "tasks.md, data.md, environment.md rewritten" in capsys.readouterr().out
+    assert "tasks.md, data.md, environment.md, modules.md rewritten" in capsys.readouterr().out
     docs(Context(), check=True)
     assert capsys.readouterr().out.strip() == "docs/reference: up to date"
 
@@ -151,6 +151,35 @@ def test_a_continued_row_is_one_row():
 
 def test_every_pipe_of_a_cell_is_escaped():
     assert reference.cell("a | b with ``x|y``") == "a \\| b with `x\\|y`"
+
+
+def test_the_modules_page_has_every_module_of_the_library():
+    page = (PAGES / "modules.md").read_text()
+    base = REPO / "src" / "mpforge"
+    for path in base.rglob("*.py"):
+        relative = path.relative_to(base)
+        if any(p in reference.NOT_LIBRARY for p in relative.parts) or len(relative.parts) == 1:
+            continue
+        if len(relative.parts) == 2 and path.name == "__init__.py":
+            layer = relative.parts[0]
+            assert f"## `{layer}`" in page, layer
+        else:
+            name = f"{relative.parent}/" if path.name == "__init__.py" else str(relative)
+            assert f"| `{name}` |" in page, name
+    assert "| `core/environment.py` | Every environment variable mpforge reads, read in one place" in page
+
+
+def test_a_package_the_top_docstring_does_not_list_is_refused(tmp_path):
+    (tmp_path / "__init__.py").write_text('"""Layers:\n\n``core``   the bottom\n"""\n')
+    for name in ("core", "extra"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(f'"""The {name} layer."""\n')
+    with pytest.raises(ConfigError, match="lists the layers core, the package has core, extra"):
+        reference.modules_reference(tmp_path)
+    (tmp_path / "__init__.py").write_text('"""Layers:\n\n``core``   the bottom\n``extra``  the top\n"""\n')
+    (tmp_path / "extra" / "thing.py").write_text('"""A thing.\n\nMore about it."""\n')
+    page = reference.modules_reference(tmp_path)
+    assert "## `extra`\n\nThe extra layer." in page and "| `extra/thing.py` | A thing. |" in page
 
 
 # --- the README -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ page                   written from
                        against :data:`~mpforge.core.environment.VARIABLES` (a variable the
                        code reads but the table leaves out is an error, and so is the
                        reverse), and its fault points
+``modules.md``         each module's docstring (its first paragraph), layer by layer, in
+                       the order of ``mpforge``'s docstring
 =====================  ===================================================================
 
 ``invoke docs`` writes them; ``invoke docs --check`` names those that differ
@@ -22,6 +24,7 @@ page                   written from
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from collections.abc import Callable, Iterable
@@ -32,6 +35,7 @@ from typing import Any, get_args
 from invoke import Collection
 from invoke.parser import ParserContext
 
+import mpforge
 from mpforge.cli.framework import SHORT_FLAGS
 from mpforge.core import environment as environment_mod
 from mpforge.core.errors import ConfigError
@@ -305,13 +309,56 @@ def environment_reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# --- modules -----------------------------------------------------------------------------
+
+#: folders of the package that hold no library module: firmware templates, MicroPython programs
+NOT_LIBRARY = ("templates", "programs", "shim")
+
+
+def first_paragraph(source: str) -> str:
+    """The first paragraph of a module's docstring, on one line ("" when it has none)."""
+    doc = ast.get_docstring(ast.parse(source)) or ""
+    return " ".join(doc.split("\n\n", 1)[0].split())
+
+
+def modules_reference(package: Path | None = None) -> str:
+    """``modules.md``: the library's layers, bottom to top as ``mpforge``'s docstring lists
+    them, and each module with the first paragraph of its docstring. A package folder the
+    docstring does not list is a :class:`ConfigError`."""
+    base = Path(mpforge.__file__).parent if package is None else package
+    top = ast.get_docstring(ast.parse((base / "__init__.py").read_text(encoding="utf-8"))) or ""
+    layers = re.findall(r"^``(\w+)``\s", top, re.M)
+    folders = sorted(p.name for p in base.iterdir() if (p / "__init__.py").is_file())
+    if sorted(layers) != folders:
+        raise ConfigError(f"{base / '__init__.py'}: its docstring lists the layers {', '.join(layers)}, "
+                          f"the package has {', '.join(folders)}", "list every package folder, bottom layer first")
+    lines = [BANNER, "", "# Modules", "",
+             "The library's layers, bottom to top: a package imports only from those before it",
+             "(`tests/test_layers.py` checks it). Each module with the first paragraph of its docstring,",
+             "where the rest of what it does is written.", ""]
+    for layer in layers:
+        folder = base / layer
+        lines += [f"## `{layer}`", "", markdown_text(first_paragraph((folder / "__init__.py").read_text())), ""]
+        rows = []
+        for path in sorted(folder.rglob("*.py")):
+            relative = path.relative_to(base)
+            if any(part in NOT_LIBRARY for part in relative.parts) or path == folder / "__init__.py":
+                continue
+            name = f"{relative.parent}/" if path.name == "__init__.py" else str(relative)
+            rows.append([f"`{name}`", cell(first_paragraph(path.read_text(encoding="utf-8")))])
+        lines += table(["module", "what it is"], rows)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 # --- the pages ---------------------------------------------------------------------------
 
 def pages(collection: Collection) -> dict[str, Callable[[], str]]:
     """File name (in :data:`FOLDER`) -> how its text is made."""
     return {"tasks.md": lambda: task_reference(collection),
             "data.md": data_reference,
-            "environment.md": environment_reference}
+            "environment.md": environment_reference,
+            "modules.md": modules_reference}
 
 
 def stale(folder: Path, collection: Collection) -> list[str]:
