@@ -204,6 +204,12 @@ def test_the_readmes_links_lead_to_pages_that_exist():
     assert [t for t in local if not (REPO / t).is_file()] == []
 
 
+def test_the_getting_started_page_has_the_readmes_two_commands():
+    def blocks(text: str) -> list[str]:
+        return re.findall(r"```sh\n(.*?)```", text, re.S)[:2]
+    assert blocks((REPO / "docs" / "getting-started.md").read_text()) == blocks(README)  # checked there
+
+
 # --- the site ---------------------------------------------------------------------------
 
 needs_mkdocs = pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
