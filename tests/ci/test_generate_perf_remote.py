@@ -128,6 +128,8 @@ def test_every_build_job_takes_the_shared_cache_read_only_except_on_default_bran
         other = {"CI_PIPELINE_SOURCE": "push", "CI_DEFAULT_BRANCH": "main", "CI_COMMIT_BRANCH": "topic"}
         assert _run_gitlab(line, MPFORGE_CCACHE_REMOTE="redis://c:1", **other)[0].strip() == "redis://c:1|read-only"
         assert _run_gitlab(line, MPFORGE_CCACHE_REMOTE="*", **mr)[0].strip() == "*|read-only"  # not globbed
+        scheduled = {"CI_PIPELINE_SOURCE": "schedule", **branch}  # on main, but not a push
+        assert _run_gitlab(line, MPFORGE_CCACHE_REMOTE="redis://c:1", **scheduled)[0] == "redis://c:1|read-only"
         assert _run_gitlab(line, MPFORGE_CCACHE_REMOTE="", **mr) == (
             "", "no MPFORGE_CCACHE_REMOTE: this job's own ccache only")
         assert _run_gitlab(line, **mr)[0] == "<unset>"
