@@ -48,6 +48,21 @@ pipeline (GitHub: the repository variable ``vars.LG_COORDINATOR``; GitLab: a CI/
 variable, which overrides the empty default the file declares), and each job is its
 own labgrid user (``LG_USERNAME``: the job's id), so that two jobs never share a place.
 
+**A performance job** (``--perf``, ``Settings.perf``; :class:`PerfJob`): on pull/merge
+requests only, the unix port's machine plus valgrind (the ``valgrind`` tool's Debian
+packages of the data) runs ``invoke perf --base <target branch> --check --markdown
+ci-out/perf.md`` with the target branch's history (GitHub ``fetch-depth: 0``, GitLab
+``GIT_DEPTH: 0``) and puts the table where a reviewer reads it: GitHub's job summary
+(``$GITHUB_STEP_SUMMARY``), GitLab's merge request widget (an artifact ``expose_as``).
+
+**A shared compile cache** (ccache remote storage, :mod:`mpforge.firmware.ccache_remote`):
+every job that builds reads the URL from the CI variable ``MPFORGE_CCACHE_REMOTE``
+(GitHub: the repository secret or variable of that name; GitLab: a CI/CD variable, over
+the empty default the file declares) and hands it on read-write on a push to the default
+branch and with ``|read-only`` appended to each entry on anything else (pull/merge requests,
+other branches): only the default branch fills the team's cache. Without the variable a job
+keeps its own cache only (:data:`CCACHE_REMOTE_GITHUB`, :data:`CCACHE_REMOTE_GITLAB`).
+
 ``CCACHE_DIR`` points into the workspace, as the job sees it: GitLab's
 ``$CI_PROJECT_DIR/.ccache``, and on GitHub a step writes
 ``$GITHUB_WORKSPACE/.ccache`` to ``$GITHUB_ENV`` (``${{ github.workspace }}``
@@ -91,6 +106,29 @@ CACHE_PATHS = [".git/modules", "build/sources", ".ccache"]
 FARM_RUNNER_TAG = "labgrid"
 #: places the device-test job shards over (fewer free: it uses those there are)
 FARM_JOBS = 3
+#: the CI variable that holds the shared compile cache's URL (what mpforge itself reads)
+CCACHE_REMOTE_VARIABLE = "MPFORGE_CCACHE_REMOTE"
+#: the one-line shell that sets it for the job's later commands: read-write on a push to the
+#: default branch, else ``|read-only`` after every entry (``set -f``: no globbing of a URL)
+_READ_ONLY = "set -f; REMOTE=$(printf '%s|read-only ' $REMOTE); set +f; REMOTE=${REMOTE% }"
+#: GitHub: a step whose ``REMOTE`` and ``WRITE`` come from the step's env (see the template)
+CCACHE_REMOTE_GITHUB = (
+    'if [ -z "$REMOTE" ]; then echo "no MPFORGE_CCACHE_REMOTE: this job\'s own ccache only"; exit 0; fi\n'
+    f'if [ "$WRITE" = true ]; then echo "shared compile cache: read-write (a push to the default branch)"\n'
+    f'else {_READ_ONLY}; echo "shared compile cache: read-only"; fi\n'
+    'echo "MPFORGE_CCACHE_REMOTE=$REMOTE" >> "$GITHUB_ENV"\n')
+#: GitLab: the first line of ``before_script`` (it and ``script`` are one shell)
+CCACHE_REMOTE_GITLAB = (
+    'if [ -z "${MPFORGE_CCACHE_REMOTE:-}" ]; then echo "no MPFORGE_CCACHE_REMOTE: this job\'s own ccache only"; '
+    'elif [ "$CI_PIPELINE_SOURCE" = push ] && [ "$CI_COMMIT_BRANCH" = "$CI_DEFAULT_BRANCH" ]; then '
+    'echo "shared compile cache: read-write (a push to $CI_DEFAULT_BRANCH)"; '
+    f'else REMOTE=$MPFORGE_CCACHE_REMOTE; {_READ_ONLY}; export MPFORGE_CCACHE_REMOTE=$REMOTE; '
+    'echo "shared compile cache: read-only"; fi')
+#: where the perf job writes its table (and the JSON contract)
+PERF_MARKDOWN = "ci-out/perf.md"
+PERF_JSON = "ci-out/perf.json"
+#: the port the perf job measures (``invoke perf``'s host mode)
+PERF_PORT = "unix"
 
 
 @dataclass(frozen=True)
@@ -103,6 +141,8 @@ class Settings:
     toolchain_dirs: dict[str, str] = field(default_factory=dict)
     #: a ``labgrid:TAG=VALUE`` spec: add a device-test job on that farm (``--farm``)
     farm: str = ""
+    #: add the performance job for pull/merge requests (``--perf``)
+    perf: bool = False
 
 
 @dataclass
@@ -159,6 +199,26 @@ class FarmJob:
 
 
 @dataclass
+class PerfJob:
+    """The pull/merge request job of ``invoke perf --base <target> --check`` (module docstring)."""
+
+    base: Job  # the unix port's job: pip, probe, cache keys
+    #: its packages and valgrind's (empty on shell runners)
+    packages: list[str]
+    id: str = "perf"
+    markdown: str = PERF_MARKDOWN
+    json: str = PERF_JSON
+
+    @property
+    def port(self) -> str:
+        return self.base.port
+
+    def command(self, target: str) -> str:
+        """The gate's command line against the target branch ``target`` (a shell word)."""
+        return (f"invoke perf --base {target} --check --markdown {self.markdown} --json {self.json}")
+
+
+@dataclass
 class Pipeline:
     """Everything a template renders: the jobs, and the ports left out with the reason."""
 
@@ -169,6 +229,7 @@ class Pipeline:
     tree_dir: str = "micropython"
     image: str = IMAGE
     farm: FarmJob | None = None
+    perf: PerfJob | None = None
 
 
 def _digest(*parts: bytes) -> str:
@@ -280,7 +341,21 @@ def plan(project: Project, settings: Settings) -> Pipeline:
             each.key, each.restore_keys, each.rolling_key = cache_keys(each, settings.provider)
         jobs += found
     farm = _farm_job(project, settings.farm, jobs) if settings.farm else None
-    return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix(), farm=farm)
+    perf = _perf_job(project, settings, jobs) if settings.perf else None
+    return Pipeline(settings, jobs, left_out, project.tree.relative_to(project.root).as_posix(),
+                    farm=farm, perf=perf)
+
+
+def _perf_job(project: Project, settings: Settings, jobs: list[Job]) -> PerfJob:
+    """The perf job, on the machine of the unix port's job plus valgrind."""
+    base = next((j for j in jobs if j.port == PERF_PORT), None)
+    if base is None:
+        raise ConfigError(f"--perf: the pipeline has no {PERF_PORT} job to measure on",
+                          f"the perf gate counts instructions of the {PERF_PORT} port: keep its port data")
+    tool = project.catalog.tools.get("valgrind")
+    valgrind = list(tool.debian) if tool and tool.debian else ["valgrind"]
+    packages = list(dict.fromkeys([*base.packages, *valgrind])) if settings.runner == "container" else []
+    return PerfJob(base, packages)
 
 
 def _farm_job(project: Project, spec: str, jobs: list[Job]) -> FarmJob:
@@ -368,9 +443,9 @@ def _environment() -> Environment:
 
 
 def render(project: Project, provider: str = "github", *, runner: str = "container",
-           toolchain_dirs: dict[str, str] | None = None, farm: str = "") -> str:
+           toolchain_dirs: dict[str, str] | None = None, farm: str = "", perf: bool = False) -> str:
     """The pipeline file's text; see the module docstring."""
-    return render_plan(plan(project, Settings(provider, runner, dict(toolchain_dirs or {}), farm)))
+    return render_plan(plan(project, Settings(provider, runner, dict(toolchain_dirs or {}), farm, perf)))
 
 
 def render_plan(pipeline: Pipeline) -> str:
@@ -380,4 +455,5 @@ def render_plan(pipeline: Pipeline) -> str:
         jobs=pipeline.jobs, left_out=pipeline.left_out, runner=settings.runner,
         container=settings.runner == "container", image=pipeline.image,
         cache_paths=CACHE_PATHS, tree_dir=pipeline.tree_dir, templates=TEMPLATES_IN_CHECKOUT,
-        farm=pipeline.farm)
+        farm=pipeline.farm, perf=pipeline.perf, remote_variable=CCACHE_REMOTE_VARIABLE,
+        ccache_remote_github=CCACHE_REMOTE_GITHUB, ccache_remote_gitlab=CCACHE_REMOTE_GITLAB)

@@ -70,12 +70,15 @@ def ci(c: Context, ports: str = "unix", boards: str | None = None, out: str = "c
            "with the toolchains installed: no image, no apt-get)",
     with_xc16="XC16's install folder on the runner: generates the pic16bit job (sets XC16_DIR)",
     farm="add a device-test job on a labgrid farm: the places matching this spec "
-         "(labgrid:board=PYBV10_QEMU), a runner tagged 'labgrid', LG_COORDINATOR as a variable"))
+         "(labgrid:board=PYBV10_QEMU), a runner tagged 'labgrid', LG_COORDINATOR as a variable",
+    perf="add the performance gate for pull/merge requests: invoke perf --base <target branch> "
+         "--check, its table in the job summary (GitHub) or the merge request (GitLab)"))
 def ci_generate(c: Context, provider: str = "github", output: str | None = None,
-                runner: str = "container", with_xc16: str | None = None, farm: str | None = None) -> None:
+                runner: str = "container", with_xc16: str | None = None, farm: str | None = None,
+                perf: bool = False) -> None:
     """Render a CI pipeline (one job per port) from the ports and toolchains data."""
     project = fw.checkout()
-    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {}, farm or "")
+    settings = cigen_mod.Settings(provider, runner, {"xc16": with_xc16} if with_xc16 else {}, farm or "", perf)
     pipeline = cigen_mod.plan(project, settings)
     text = cigen_mod.render_plan(pipeline)
     notes = Console(stream=sys.stderr)  # stdout may be the pipeline itself
@@ -84,6 +87,7 @@ def ci_generate(c: Context, provider: str = "github", output: str | None = None,
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text)
-        notes.ok(f"{output}: {len(pipeline.jobs) + (1 if pipeline.farm else 0)} jobs ({provider}, {runner} runners)")
+        count = len(pipeline.jobs) + bool(pipeline.farm) + bool(pipeline.perf)
+        notes.ok(f"{output}: {count} jobs ({provider}, {runner} runners)")
     else:
         sys.stdout.write(text)
