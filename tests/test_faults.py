@@ -252,6 +252,28 @@ def test_publish_killed_between_its_renames_leaves_a_whole_dist(fixture_project,
         != first["inputs_key"]
 
 
+def test_a_dist_lost_by_a_kill_at_publish_is_back_for_the_next_command_not_only_the_next_build(
+        fixture_project, fixture_mirror):
+    """(#31) killed between publish's two renames, the last build lay aside as
+    ``.unix.old-PID`` and only the next *build* put it back: ``verify`` (or deploy, run,
+    test...) found no dist/unix. Every command now puts it back first; a dry run says so."""
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    before = (fixture_project / "dist" / "unix" / "manifest.json").read_bytes()
+    touch_source(fixture_project)
+    killed = build(fixture_project, fixture_mirror, env={"MPFORGE_FAULT": "publish.swap"})
+    assert killed.returncode == -signal.SIGKILL
+    assert not (fixture_project / "dist" / "unix").exists()
+    dry = build(fixture_project, fixture_mirror, "--dry-run")
+    assert "dist/unix is missing (a publish was interrupted): the next command without --dry-run " \
+           "puts it back" in dry.stdout, dry.stdout + dry.stderr
+    assert not (fixture_project / "dist" / "unix").exists()
+    result = run_cli(fixture_project, "verify", "dist/unix")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restored dist/unix (its replacement was interrupted)" in result.stdout
+    assert (fixture_project / "dist" / "unix" / "manifest.json").read_bytes() == before
+    dist_is_whole(fixture_project)
+
+
 def test_sigterm_during_make_is_one_line_143_and_nothing_published(fixture_project, fixture_mirror,
                                                                     tmp_path):
     assert build(fixture_project, fixture_mirror).returncode == 0
