@@ -45,6 +45,7 @@ from typing import Any
 
 from mpforge.core.config import Catalog
 from mpforge.core.errors import CommandFailed, ConfigError, UnknownTarget
+from mpforge.core.model import documents
 from mpforge.core.project import Project
 from mpforge.firmware.materials import digests
 from mpforge.firmware.provenance import PREDICATE_TYPE, PROVENANCE_NAME, STATEMENT_TYPE
@@ -83,8 +84,14 @@ class Verdict:
         return ok
 
 
+#: each document's shape (the fields read), checked before any is used
+SHAPES: dict[str, Any] = {MANIFEST_NAME: documents.Manifest, SBOM_NAME: documents.Sbom,
+                          PROVENANCE_NAME: documents.Statement}
+
+
 def read_document(path: Path) -> dict[str, Any]:
-    """A JSON document of ``dist/<target>/``; a missing or damaged one is a ConfigError."""
+    """A JSON document of ``dist/<target>/``; a missing or damaged one is a ConfigError, a
+    field of the wrong type a :class:`DataFileError` naming file and key (the one line)."""
     if not path.is_file():
         raise ConfigError(f"{path.parent.name}/{path.name} is missing",
                           "rebuild the target (invoke build ...) to write it")
@@ -95,6 +102,9 @@ def read_document(path: Path) -> dict[str, Any]:
                           "rebuild the target to write it again") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path.parent.name}/{path.name} is not a JSON object", "rebuild the target")
+    if path.name in SHAPES:
+        documents.check_shape(SHAPES[path.name], data, f"{path.parent.name}/{path.name}",
+                              "the documents were edited: rebuild the target to write them again")
     return data
 
 
