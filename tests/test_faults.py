@@ -201,6 +201,34 @@ def test_a_users_edit_during_an_interruption_is_never_overwritten(fetched):
     assert gc.read_text() == "/* my own rewrite */\n"
 
 
+@pytest.mark.parametrize("damage", ["files as a list", "a digest as a number", "no files"])
+def test_a_wrong_typed_patch_journal_is_one_line_naming_file_and_key_and_nothing_changes(fetched, damage):
+    """(#31) a journal edited after an interruption was a traceback (and build --dry-run
+    said "nothing was changed" around it): now one line naming the file and the key, exit 1,
+    the tree as it was, for patch and for build --dry-run alike."""
+    project, tree, pristine, patched = fetched
+    assert run_cli(project, "patch", env={"MPFORGE_FAULT": "patch.committed"}).returncode == -signal.SIGKILL
+    journal = next((project / ".git" / "modules" / "micropython").glob("mpforge-patches/txn/journal.json"))
+    data = json.loads(journal.read_text())
+    first = sorted(data["files"])[0]
+    key = {"files as a list": "files", "a digest as a number": f"files.\"{first}\".before", "no files": "files"}[damage]
+    if damage == "files as a list":
+        data["files"] = list(data["files"])
+    elif damage == "a digest as a number":
+        data["files"][first]["before"] = 5
+    else:
+        del data["files"]
+    journal.write_text(json.dumps(data))
+    before = snapshot(tree)
+    for args in (("patch",), ("build", "--dry-run"), ("patch", "--status")):
+        result = run_cli(project, *args)
+        no_traceback(result)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{journal}: {key}: expected " in lines[0], (args, result.stderr)
+        assert snapshot(tree) == before
+
+
 # --- builds: publish, SIGTERM, damaged state files, concurrency ---------------------------------
 
 def build(project: Path, mirror, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
