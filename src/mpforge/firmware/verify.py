@@ -26,7 +26,8 @@ variant and give the folder's name. ``--rebuild`` compares with the folder mpfor
 own naming gives the rebuilt target (:func:`expected_name`), never a path read from
 the attestation.
 
-What an unsigned attestation cannot prove: who wrote it. Anyone who can change the
+What an unsigned attestation cannot prove: who wrote it (``invoke sign`` and
+``verify --key``, :mod:`mpforge.firmware.signing`, add that). Anyone who can change the
 firmware can write a manifest, SBOM and attestation that agree with it; the checks
 then show only that the documents and the files agree, and ``--rebuild`` shows that
 the recorded inputs (this checkout's commit, patches, toolchain) make the same bytes.
@@ -50,11 +51,12 @@ from mpforge.core.project import Project
 from mpforge.firmware.materials import digests
 from mpforge.firmware.provenance import PREDICATE_TYPE, PROVENANCE_NAME, STATEMENT_TYPE
 from mpforge.firmware.sbom import SBOM_NAME
+from mpforge.firmware.signing import ENVELOPE_NAME
 from mpforge.tree.git import Git
 
 MANIFEST_NAME = "manifest.json"
 #: the files of ``dist/<target>/`` that describe the artifacts, not artifacts themselves
-DOCUMENTS = (MANIFEST_NAME, SBOM_NAME, PROVENANCE_NAME)
+DOCUMENTS = (MANIFEST_NAME, SBOM_NAME, PROVENANCE_NAME, ENVELOPE_NAME)
 
 
 @dataclass

@@ -29,5 +29,5 @@ ns = Collection(
     tree.fetch, tree.patch, tree.deplibs, build.build, build.doctor, test.test, device.deploy,
     device.emulate, build.size, ci.ci, ci.ci_generate, bench.bench_gc, bench.bench_build,
     bench.bench_test, device.repl, device.run, farm.farm, debug.debug, mirror.mirror,
-    verify.verify, perf.perf, schemas.schemas,
+    verify.verify, verify.sign, perf.perf, schemas.schemas,
 )
