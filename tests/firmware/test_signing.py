@@ -81,3 +81,25 @@ def test_a_damaged_envelope_or_a_key_that_is_no_key_is_one_line(folder: Path, tm
         signing.sign_folder(folder, tmp_path / "junk.pem")
     with pytest.raises(ConfigError, match="cannot read the key"):
         signing.check(folder, tmp_path / "missing.pub")
+
+
+def test_build_sign_key_signs_what_it_publishes_and_verify_key_checks_it(fixture_project, fixture_mirror,
+                                                                          tmp_path):
+    from conftest import run_cli
+    private, public = keypair(tmp_path, "mine")
+    (tmp_path / "junk.pem").write_text("not a key")
+    bad = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--sign-key",
+                  str(tmp_path / "junk.pem"))
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "is not an unencrypted private key in PEM" in bad.stderr and not (fixture_project / "dist").exists()
+    built = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--sign-key", str(private))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "signed unix's attestation -> dist/unix/provenance.intoto.dsse.json" in built.stdout
+    good = run_cli(fixture_project, "verify", "dist/unix", "--key", str(public))
+    assert good.returncode == 0, good.stdout + good.stderr
+    statement = fixture_project / "dist" / "unix" / PROVENANCE_NAME
+    statement.write_text(json.dumps(json.loads(statement.read_text()), indent=1))  # same facts, other bytes
+    assert run_cli(fixture_project, "verify", "dist/unix").returncode == 0  # unsigned checks cannot tell
+    tampered = run_cli(fixture_project, "verify", "dist/unix", "--key", str(public))
+    assert tampered.returncode == 1
+    assert f"the signed Statement is not the folder's {PROVENANCE_NAME}" in tampered.stderr
