@@ -3,7 +3,7 @@
 An unsigned attestation says what was built from what, but not *who* says so: anyone
 who can change the firmware can rewrite the documents to agree (see
 :mod:`mpforge.firmware.verify`). A signature by a key only the builder holds closes that:
-``invoke sign dist/<target> --key KEY`` writes
+``invoke sign dist/<target> --key KEY`` (or ``invoke build --sign-key KEY``) writes
 :data:`ENVELOPE_NAME`, the in-toto Statement of ``provenance.intoto.json`` wrapped in a
 DSSE envelope (https://github.com/secure-systems-lab/dsse: ``payloadType``, the base64
 payload, and signatures over its *pre-authentication encoding*, :func:`pae`), and
