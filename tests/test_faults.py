@@ -201,6 +201,34 @@ def test_a_users_edit_during_an_interruption_is_never_overwritten(fetched):
     assert gc.read_text() == "/* my own rewrite */\n"
 
 
+@pytest.mark.parametrize("damage", ["files as a list", "a digest as a number", "no files"])
+def test_a_wrong_typed_patch_journal_is_one_line_naming_file_and_key_and_nothing_changes(fetched, damage):
+    """(#31) a journal edited after an interruption was a traceback (and build --dry-run
+    said "nothing was changed" around it): now one line naming the file and the key, exit 1,
+    the tree as it was, for patch and for build --dry-run alike."""
+    project, tree, pristine, patched = fetched
+    assert run_cli(project, "patch", env={"MPFORGE_FAULT": "patch.committed"}).returncode == -signal.SIGKILL
+    journal = next((project / ".git" / "modules" / "micropython").glob("mpforge-patches/txn/journal.json"))
+    data = json.loads(journal.read_text())
+    first = sorted(data["files"])[0]
+    key = {"files as a list": "files", "a digest as a number": f"files.\"{first}\".before", "no files": "files"}[damage]
+    if damage == "files as a list":
+        data["files"] = list(data["files"])
+    elif damage == "a digest as a number":
+        data["files"][first]["before"] = 5
+    else:
+        del data["files"]
+    journal.write_text(json.dumps(data))
+    before = snapshot(tree)
+    for args in (("patch",), ("build", "--dry-run"), ("patch", "--status")):
+        result = run_cli(project, *args)
+        no_traceback(result)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{journal}: {key}: expected " in lines[0], (args, result.stderr)
+        assert snapshot(tree) == before
+
+
 # --- builds: publish, SIGTERM, damaged state files, concurrency ---------------------------------
 
 def build(project: Path, mirror, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -250,6 +278,28 @@ def test_publish_killed_between_its_renames_leaves_a_whole_dist(fixture_project,
         dist_is_whole(fixture_project)
     assert json.loads((fixture_project / "dist" / "unix" / "manifest.json").read_text())["inputs_key"] \
         != first["inputs_key"]
+
+
+def test_a_dist_lost_by_a_kill_at_publish_is_back_for_the_next_command_not_only_the_next_build(
+        fixture_project, fixture_mirror):
+    """(#31) killed between publish's two renames, the last build lay aside as
+    ``.unix.old-PID`` and only the next *build* put it back: ``verify`` (or deploy, run,
+    test...) found no dist/unix. Every command now puts it back first; a dry run says so."""
+    assert build(fixture_project, fixture_mirror).returncode == 0
+    before = (fixture_project / "dist" / "unix" / "manifest.json").read_bytes()
+    touch_source(fixture_project)
+    killed = build(fixture_project, fixture_mirror, env={"MPFORGE_FAULT": "publish.swap"})
+    assert killed.returncode == -signal.SIGKILL
+    assert not (fixture_project / "dist" / "unix").exists()
+    dry = build(fixture_project, fixture_mirror, "--dry-run")
+    assert "dist/unix is missing (a publish was interrupted): the next command without --dry-run " \
+           "puts it back" in dry.stdout, dry.stdout + dry.stderr
+    assert not (fixture_project / "dist" / "unix").exists()
+    result = run_cli(fixture_project, "verify", "dist/unix")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restored dist/unix (its replacement was interrupted)" in result.stdout
+    assert (fixture_project / "dist" / "unix" / "manifest.json").read_bytes() == before
+    dist_is_whole(fixture_project)
 
 
 def test_sigterm_during_make_is_one_line_143_and_nothing_published(fixture_project, fixture_mirror,

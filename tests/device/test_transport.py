@@ -12,6 +12,7 @@ import serial
 from fakes.board import FakeBoard
 from mpforge.core.errors import MissingTool
 from mpforge.core.executor import Executor, Running, quote
+from mpforge.device import transport as transport_mod
 from mpforge.device.spec import Auto, DfuSpec, ExecPty, PlaceSpec, ProbeSpec, SerialPath, parse_device
 from mpforge.device.transport import (
     PortBusy,
@@ -314,3 +315,42 @@ def test_a_place_a_dfu_device_or_a_probe_is_not_opened_as_a_serial_line():
     for spec in (DfuSpec(path="1-2"), ProbeSpec("066DFF")):
         with pytest.raises(TransportError, match=f"{spec} is not a serial line"):
             open_device(spec)
+
+
+class FloodingPort:
+    """A port that sends ``total`` bytes of ``x`` in 64 KiB reads, then ``tail``: a board whose
+    program prints in a loop before it ends."""
+
+    def __init__(self, total: int, tail: bytes) -> None:
+        self.left = total
+        self.tail = tail
+        self.in_waiting = 1 << 16
+
+    def read(self, size: int) -> bytes:
+        if self.left > 0:
+            chunk = b"x" * min(size, self.left)
+            self.left -= len(chunk)
+            return chunk
+        chunk, self.tail = self.tail, b""
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_flooding_board_is_held_to_a_bounded_tail_and_the_cut_is_said(monkeypatch):
+    """(#31: 475 MB in 30 s were buffered) only the last MAX_HELD bytes are kept while the
+    ending is awaited; the answer starts with a line saying how much was cut."""
+    monkeypatch.setattr(transport_mod, "MAX_HELD", 4096)
+    notes: list[str] = []
+    repl = RawRepl(FloodingPort(8 << 20, b"end\x04"), note=notes.append)  # type: ignore[arg-type]
+    got = repl.read_until(b"\x04", timeout=30)
+    cut = (8 << 20) - 4096
+    assert got == transport_mod.cut_marker(cut) + b"x" * 4096 + b"end\x04"
+    assert notes == [f"the device sent more than 4096 bytes before {bytes([4])!r}: "
+                     f"{cut} bytes cut, the last 4096 kept"]
+    # output that fits is untouched
+    assert RawRepl(FloodingPort(100, b"\x04")).read_until(b"\x04", timeout=30) == b"x" * 100 + b"\x04"  # type: ignore[arg-type]

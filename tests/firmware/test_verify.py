@@ -244,3 +244,45 @@ def test_wrong_types_in_the_papers_are_failed_checks_never_a_traceback(built: Pa
     manifest["port"] = ["unix"]
     (built / "manifest.json").write_text(json.dumps(manifest))
     assert failed_checks(built, fixture_project)
+
+
+WRONG_TYPES = [  # (document, a key path, the value put there, the dotted key named)
+    ("manifest.json", ["artifacts"], 5, "artifacts"),
+    ("manifest.json", ["artifacts", 0], 5, "artifacts[0]"),
+    ("manifest.json", ["artifacts", 0, "size"], "big", "artifacts[0].size"),
+    ("manifest.json", ["tree"], "x", "tree"),
+    ("manifest.json", ["patches", 0], 5, "patches[0]"),
+    ("sbom.spdx.json", ["packages", 0], 5, "packages[0]"),
+    ("sbom.spdx.json", ["documentDescribes"], 5, "documentDescribes"),
+    ("sbom.spdx.json", ["files", 0, "checksums"], {}, "files[0].checksums"),
+    ("provenance.intoto.json", ["subject", 0], 5, "subject[0]"),
+    ("provenance.intoto.json", ["predicate"], 5, "predicate"),
+    ("provenance.intoto.json", ["predicate", "buildDefinition", "resolvedDependencies", 0, "digest"], [],
+     "predicate.buildDefinition.resolvedDependencies[0].digest"),
+]
+
+
+def put(document: dict, keys: list, value: object) -> None:
+    for key in keys[:-1]:
+        document = document[key]
+    document[keys[-1]] = value
+
+
+@pytest.mark.parametrize("name,keys,value,shown", WRONG_TYPES, ids=[w[3] for w in WRONG_TYPES])
+def test_a_wrong_typed_field_is_one_line_naming_file_and_key_in_verify_and_build(
+        built: Path, fixture_project: Path, fixture_mirror: Mirror, name, keys, value, shown):
+    """(#31) tracebacks before: verify and build's up-to-date check read the fields unchecked.
+    verify refuses in one line; build warns in one line, then rebuilds and replaces."""
+    document = read(built / name)
+    put(document, keys, value)
+    (built / name).write_text(json.dumps(document))
+    result = run_cli(fixture_project, "verify", "dist/unix")
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"unix/{name}: {shown}: expected " in result.stderr, result.stderr
+    again = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base))
+    assert again.returncode == 0 and "Traceback" not in again.stdout + again.stderr, again.stderr
+    warned = [line for line in (again.stdout + again.stderr).splitlines() if f"dist/unix/{name}" in line]
+    assert len(warned) == 1 and f"dist/unix/{name}: {shown}: expected " in warned[0] \
+        and warned[0].endswith("rebuilt and replaced"), again.stdout + again.stderr
+    assert run_cli(fixture_project, "verify", "dist/unix").returncode == 0

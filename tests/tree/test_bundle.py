@@ -7,7 +7,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import site
+import subprocess
+import sys
 import tarfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -145,3 +149,54 @@ def test_limits_on_members_and_bytes(tmp_path, monkeypatch):
 
 def test_a_folder_is_not_a_bundle(tmp_path):
     assert not is_bundle(tmp_path)
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def _system_python_differs() -> str | None:
+    """Why the bundle extraction cannot be run under the system's Python here (None: it can)."""
+    if not SYSTEM_PYTHON.is_file():
+        return f"no {SYSTEM_PYTHON} on this machine"
+    if os.path.realpath(SYSTEM_PYTHON) == os.path.realpath(sys.executable):
+        return f"{SYSTEM_PYTHON} is the interpreter running the tests (covered above)"
+    return None
+
+
+@pytest.mark.skipif(_system_python_differs() is not None, reason=str(_system_python_differs()))
+def test_the_extraction_refuses_the_link_chain_under_the_system_python(tmp_path):
+    """(#31) Debian bookworm's own /usr/bin/python3 (3.11.2, no tarfile filter) runs
+    :func:`mpforge.tree.bundle.extract` as it is, with its own tarfile, not a monkeypatched
+    one (mpforge's imports come from this venv's site-packages: same minor version, same
+    ABI); the chain of links is refused and a good bundle unpacks."""
+    bundle = evil_bundle(tmp_path / "room" / "a" / "b" / "evil.tar", CASES["a chain of links"])
+    good = tmp_path / "good"
+    (good / "o" / "n.git").mkdir(parents=True)
+    (good / "o" / "n.git" / "HEAD").write_text("ref: refs/heads/main\n")
+    script = textwrap.dedent(f"""
+        import sys, tarfile
+        sys.path[:0] = {[str(Path(bundle_mod.__file__).parents[2]), *site.getsitepackages()]!r}
+        from mpforge.tree.bundle import extract, write_bundle, UnsafeMember
+        from pathlib import Path
+        print("filter", hasattr(tarfile, "data_filter"), sys.version.split()[0])
+        out = Path({str(tmp_path / "out")!r}); out.mkdir()
+        try:
+            with tarfile.open({str(bundle)!r}) as tar:
+                extract(tar, out)
+        except UnsafeMember as exc:
+            print("refused", exc)
+        write_bundle(Path({str(good)!r}), ["o/n.git"], Path({str(tmp_path / "good.tar")!r}))
+        ok = Path({str(tmp_path / "ok")!r}); ok.mkdir()
+        with tarfile.open({str(tmp_path / "good.tar")!r}) as tar:
+            extract(tar, ok)
+        print("unpacked", (ok / "o" / "n.git" / "HEAD").read_text().strip())
+    """)
+    result = subprocess.run([str(SYSTEM_PYTHON), "-c", script], capture_output=True, text=True,
+                            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("filter ") and lines[0] != f"filter True {sys.version.split()[0]}"
+    assert lines[1] == "refused l0 is a link (a mirror bundle holds none)", result.stdout
+    assert lines[2] == "unpacked ref: refs/heads/main"
+    assert not [p for p in tmp_path.rglob("*") if p.is_symlink()]
+    assert not (tmp_path / "room" / "escaped.txt").exists() and not list(tmp_path.rglob("escaped.txt"))

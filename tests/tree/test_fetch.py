@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import Mirror, git, project_for
+from conftest import Mirror, git, project_for, run_cli
 from mpforge.core.errors import CommandFailed, DirtyTree, GitError, OfflineError, UserWork
 from mpforge.core.executor import Executor
 from mpforge.tree.fetch import fetch
-from mpforge.tree.git import Git, mirrored, normalise_mirror
+from mpforge.tree.git import Git, config_env, mirrored, normalise_mirror
 
 
 def test_mirrored_maps_only_github_urls():
@@ -27,10 +29,27 @@ def test_normalise_mirror_makes_folders_absolute_and_keeps_urls(tmp_path, monkey
     assert normalise_mirror("") is None
 
 
-def test_git_commands_carry_the_insteadof_mapping():
-    args = Git(Executor(), "/m").config_args()
-    assert args == ["-c", "protocol.file.allow=always", "-c",
-                    "url./m/.insteadOf=https://github.com/"]
+def test_git_commands_carry_the_insteadof_mapping_in_their_environment():
+    env = config_env("/m", {})
+    assert env == {"GIT_CONFIG_COUNT": "2",
+                   "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always",
+                   "GIT_CONFIG_KEY_1": "url./m/.insteadOf", "GIT_CONFIG_VALUE_1": "https://github.com/"}
+    # the user's own GIT_CONFIG_* entries are kept: ours come after them
+    env = config_env("/m", {"GIT_CONFIG_COUNT": "1"})
+    assert env["GIT_CONFIG_COUNT"] == "3" and env["GIT_CONFIG_KEY_2"] == "url./m/.insteadOf"
+    assert "GIT_CONFIG_KEY_0" not in env
+    assert Git(Executor(), None).config_env() == {}
+
+
+def test_a_mirror_folder_whose_path_holds_an_equals_sign_works(fixture_project, fixture_mirror, tmp_path):
+    """(#31) ``-c url.<m>/.insteadOf=...`` is split by git at the first ``=``: a mirror at
+    ``.../a=b`` mapped nothing and the fetch failed."""
+    odd = tmp_path / "mir=ror"
+    shutil.copytree(fixture_mirror.base, odd, symlinks=True)
+    project = project_for(fixture_project)
+    report = fetch(project, [project.catalog.port("unix")], str(odd))
+    assert report.cloned and git(fixture_project / "micropython", "rev-parse", "HEAD") == fixture_mirror.tree_sha
+    assert sorted(report.submodules_initialised) == ["lib/axtls", "lib/berkeley-db-1.xx", "lib/libffi"]
 
 
 def test_fetch_clones_tree_and_only_the_submodules_a_port_needs(fixture_project, fixture_mirror):
@@ -193,3 +212,22 @@ def test_fetch_works_from_a_mirror_given_as_file_url(fixture_project, fixture_mi
     url = Path(fixture_mirror.base).as_uri()
     report = fetch(project_for(fixture_project), [project_for(fixture_project).catalog.port("unix")], url)
     assert report.cloned
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a checkout another user's takes root (chown)")
+def test_a_checkout_git_calls_dubious_is_said_in_gits_words_with_the_safe_directory_hint(
+        fixture_project, fixture_mirror, tmp_path):
+    """(#31) git refusing a checkout owned by another user was reported as "not a submodule"."""
+    empty = tmp_path / "gitconfig"
+    empty.write_text("")
+    os.chown(fixture_project, 12345, 12345)
+    try:
+        result = run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base),
+                         env={"GIT_CONFIG_GLOBAL": str(empty), "GIT_CONFIG_NOSYSTEM": "1"})
+    finally:
+        os.chown(fixture_project, 0, 0)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "detected dubious ownership in repository at" in lines[0]
+    assert f"git config --global --add safe.directory {fixture_project.resolve()}" in lines[0]
+    assert "not a submodule" not in lines[0] and "Traceback" not in result.stderr + result.stdout

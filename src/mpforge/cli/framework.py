@@ -36,6 +36,7 @@ What the declaration gives the function, so that no task writes it again:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -281,8 +282,14 @@ def checkout(*, dry_run: bool | None = None) -> Project:
     """The checkout, reporting through a :class:`Console` (rich, or plain in CI), with the
     running task's ``--verbose`` and ``--dry-run``."""
     opts = options()
-    return Project.discover(Console(verbose=opts.verbose),
-                            dry_run=opts.dry_run if dry_run is None else dry_run)
+    project = Project.discover(Console(verbose=opts.verbose),
+                               dry_run=opts.dry_run if dry_run is None else dry_run)
+    # a publish killed between its two renames left the last build aside: put it back
+    # (or, under --dry-run, say so) before the command reads dist/
+    with contextlib.suppress(OSError):
+        for line in dist_mod.tidy_dist(project.dist_root, project.executor.dry_run):
+            project.console.info(line)
+    return project
 
 
 def console_of(project: Project) -> Console:

@@ -43,7 +43,10 @@ acknowledges setting them, and pyserial would wait 10 s for it, then fail.
 
 Nothing here waits forever: every read has a deadline, a target that stops
 answering raises :class:`TargetSilent`, and a test that runs too long is
-interrupted with Ctrl-C (:class:`TestTimeout`) so the run can go on.
+interrupted with Ctrl-C (:class:`TestTimeout`) so the run can go on. Nothing is held
+without bound either: a board that floods its line keeps only the last :data:`MAX_HELD`
+bytes while an ending is awaited, and the answer then starts with a line saying how
+much was cut (:func:`cut_marker`).
 """
 
 from __future__ import annotations
@@ -70,6 +73,21 @@ FRIENDLY_PROMPT = b">>> "
 SETTLE = 0.05
 #: pause between tries to open a serial port another program holds
 BUSY_POLL = 0.2
+#: the most device output held while waiting for an ending: a board that floods (a
+#: program printing in a loop) keeps only this tail, and what was cut is said
+MAX_HELD = 1 << 20
+
+
+def keep_tail(data: bytes, limit: int) -> tuple[bytes, int]:
+    """``data`` cut to its last ``limit`` bytes, and how many bytes were cut."""
+    if len(data) <= limit:
+        return data, 0
+    return data[-limit:], len(data) - limit
+
+
+def cut_marker(dropped: int) -> bytes:
+    """The line put where device output was cut (what a reader of a test's output sees)."""
+    return f"[mpforge: {dropped} bytes of device output cut, the last {MAX_HELD} kept]\n".encode()
 
 
 class PortBusy(TransportError):
@@ -167,7 +185,7 @@ def start_pty_program(spec: ExecPty, timeout: float, executor: Executor | None =
     try:
         os.set_blocking(stdout.fileno(), False)
         while time.monotonic() < deadline:
-            seen += stdout.read() or b""
+            seen, _ = keep_tail(seen + (stdout.read() or b""), 1 << 16)  # a pty name is short
             match = re.search(rb"(/dev/pts/\d+)", seen)
             if match:
                 return program, match.group(1).decode()
@@ -268,6 +286,7 @@ class RawRepl:
         silence = self.silence if silence is None else silence
         data, self._pending = self._pending, b""
         start = last = time.monotonic()
+        dropped = 0
         while ending not in data:
             chunk = self.port.read(self.port.in_waiting or 1)
             now = time.monotonic()
@@ -276,6 +295,9 @@ class RawRepl:
                 last = now
                 if self.log:
                     self.log(chunk)
+                if ending not in data:  # a flooding target: only the tail is held
+                    data, cut = keep_tail(data, MAX_HELD)
+                    dropped += cut
                 if ending in data or now - start <= timeout:
                     continue  # a target that never stops talking still times out
             elif now - last > silence:
@@ -288,6 +310,11 @@ class RawRepl:
             time.sleep(0.002)
         cut = data.index(ending) + len(ending)
         data, self._pending = data[:cut], data[cut:]
+        if dropped:
+            if self.note:
+                self.note(f"the device sent more than {MAX_HELD} bytes before {ending!r}: "
+                          f"{dropped} bytes cut, the last {MAX_HELD} kept")
+            data = cut_marker(dropped) + data
         return data
 
     def _answer(self, wait: float) -> bytes:
@@ -301,7 +328,7 @@ class RawRepl:
             chunk = self.port.read(self.port.in_waiting or 1)
             now = time.monotonic()
             if chunk:
-                data += chunk
+                data, _ = keep_tail(data + chunk, MAX_HELD)  # only its end is looked at
                 quiet_since = now
                 if self.log:
                     self.log(chunk)
@@ -336,7 +363,7 @@ class RawRepl:
                 self.write(key)
                 actions.append(name)
                 answer = self._answer(min(probe, max(0.0, deadline - time.monotonic())))
-                heard += answer
+                heard, _ = keep_tail(heard + answer, MAX_HELD)  # judged by its words and its end
                 if answer.endswith(FRIENDLY_PROMPT):
                     recovery = Recovery(self._state(heard, actions), actions,
                                         round(time.monotonic() - started, 2), silent_rounds)

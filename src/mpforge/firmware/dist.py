@@ -17,13 +17,17 @@ from mpforge.core.project import Target
 from mpforge.core.state import deferred_signals, disk_errors, fault_point, fsync_dir, pid_alive, write_json
 
 
-def tidy_dist(dist_root: Path) -> list[str]:
+def tidy_dist(dist_root: Path, dry_run: bool = False) -> list[str]:
     """Remove what interrupted publishes left in ``dist/``; returns what was done.
 
     ``.<target>.tmp-PID`` is a staging folder (incomplete: removed);
     ``.<target>.old-PID`` is the previous complete build, moved aside just before
     the new one was renamed in: put back if the new one never arrived, else removed.
-    Only leftovers of processes that are gone are touched.
+    Only leftovers of processes that are gone are touched; another command tidying
+    at the same moment is no error. Every command runs this first
+    (:func:`mpforge.cli.framework.checkout`), so a build lost by a kill in the middle
+    of a publish is back before anything reads ``dist/``; under ``dry_run`` nothing is
+    touched and the lines say what the next command will do.
     """
     done: list[str] = []
     if not dist_root.is_dir():
@@ -34,9 +38,16 @@ def tidy_dist(dist_root: Path) -> list[str]:
             continue
         final = dist_root / match.group(1)
         if match.group(2) == "old" and not final.exists():
-            entry.rename(final)
+            if dry_run:
+                done.append(f"dist/{final.name} is missing (a publish was interrupted): the next "
+                            f"command without --dry-run puts it back from dist/{entry.name}")
+                continue
+            try:
+                entry.rename(final)
+            except FileNotFoundError:  # another command put it back first
+                continue
             done.append(f"restored dist/{final.name} (its replacement was interrupted)")
-        else:
+        elif not dry_run:
             shutil.rmtree(entry, ignore_errors=True)
             done.append(f"removed dist/{entry.name} (left by an interrupted build)")
     return done

@@ -41,6 +41,7 @@ from pathlib import Path
 from mpforge import __version__
 from mpforge.core.config import MakePass, expand
 from mpforge.core.errors import BuildFailed, CommandFailed
+from mpforge.core.model import documents
 from mpforge.core.project import Target
 from mpforge.core.state import move_file, read_json, write_json
 from mpforge.firmware import app as app_mod
@@ -60,6 +61,7 @@ from mpforge.firmware.provenance import PROVENANCE_NAME, statement
 from mpforge.firmware.sbom import SBOM_NAME, sbom_document
 from mpforge.firmware.size import elf_size
 from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
+from mpforge.firmware.verify import SHAPES, plain_name
 from mpforge.tree.prepare import TreeInfo
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
@@ -301,19 +303,45 @@ def _published_manifest(target: Target) -> dict | None:
         return None
     for line in tidy_dist(project.dist_root):
         project.console.info(line)
-    return read_json(target.dist_dir / "manifest.json", project.console.warn)
+    manifest = read_json(target.dist_dir / "manifest.json", project.console.warn)
+    return manifest if _well_formed(target, "manifest.json", manifest) else None
+
+
+def _well_formed(target: Target, name: str, document: dict | None) -> bool:
+    """True unless ``document`` (``dist/<target>/<name>``, None: missing) has a field of the
+    wrong type, which is one warning line naming file and key: the build then counts as
+    absent, and is made and published again."""
+    if document is None:
+        return True
+    found = documents.shape_error(SHAPES[name], document)
+    if found:
+        key, expected, got = found
+        line = f"dist/{target.name}/{name}: {key}: expected {expected}, got {got}; rebuilt and replaced"
+        if line not in _warned:  # the documents are looked at twice in a build: said once
+            _warned.add(line)
+            target.project.console.warn(line)
+    return found is None
+
+
+_warned: set[str] = set()
 
 
 def _is_current(target: Target, manifest: dict, key: str) -> bool:
-    """True when the published build has these inputs and all its artifacts."""
+    """True when the published build has these inputs and all its artifacts (``manifest``
+    is well-formed: :func:`_published_manifest`)."""
     return manifest.get("inputs_key") == key and _has_documents(target) and all(
-        (target.dist_dir / a.get("name", "")).is_file() for a in manifest.get("artifacts", []))
+        plain_name(a.get("name")) and (target.dist_dir / str(a.get("name"))).is_file()
+        for a in manifest.get("artifacts", []))
 
 
 def _has_documents(target: Target) -> bool:
-    """True when ``dist/<target>/`` holds the SBOM and the attestation (a build published
-    before they existed gets them on its next build)."""
-    return all((target.dist_dir / name).is_file() for name in (SBOM_NAME, PROVENANCE_NAME))
+    """True when ``dist/<target>/`` holds a well-formed SBOM and attestation (a build
+    published before they existed gets them on its next build)."""
+    for name in (SBOM_NAME, PROVENANCE_NAME):
+        document = read_json(target.dist_dir / name, target.project.console.warn)
+        if document is None or not _well_formed(target, name, document):
+            return False
+    return True
 
 
 def _fresh_build_dir(target: Target, inputs: dict, clean: bool) -> Callable[[str], None]:

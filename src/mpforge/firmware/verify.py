@@ -26,7 +26,8 @@ variant and give the folder's name. ``--rebuild`` compares with the folder mpfor
 own naming gives the rebuilt target (:func:`expected_name`), never a path read from
 the attestation.
 
-What an unsigned attestation cannot prove: who wrote it. Anyone who can change the
+What an unsigned attestation cannot prove: who wrote it (``invoke sign`` and
+``verify --key``, :mod:`mpforge.firmware.signing`, add that). Anyone who can change the
 firmware can write a manifest, SBOM and attestation that agree with it; the checks
 then show only that the documents and the files agree, and ``--rebuild`` shows that
 the recorded inputs (this checkout's commit, patches, toolchain) make the same bytes.
@@ -45,15 +46,17 @@ from typing import Any
 
 from mpforge.core.config import Catalog
 from mpforge.core.errors import CommandFailed, ConfigError, UnknownTarget
+from mpforge.core.model import documents
 from mpforge.core.project import Project
 from mpforge.firmware.materials import digests
 from mpforge.firmware.provenance import PREDICATE_TYPE, PROVENANCE_NAME, STATEMENT_TYPE
 from mpforge.firmware.sbom import SBOM_NAME
+from mpforge.firmware.signing import ENVELOPE_NAME
 from mpforge.tree.git import Git
 
 MANIFEST_NAME = "manifest.json"
 #: the files of ``dist/<target>/`` that describe the artifacts, not artifacts themselves
-DOCUMENTS = (MANIFEST_NAME, SBOM_NAME, PROVENANCE_NAME)
+DOCUMENTS = (MANIFEST_NAME, SBOM_NAME, PROVENANCE_NAME, ENVELOPE_NAME)
 
 
 @dataclass
@@ -83,8 +86,14 @@ class Verdict:
         return ok
 
 
+#: each document's shape (the fields read), checked before any is used
+SHAPES: dict[str, Any] = {MANIFEST_NAME: documents.Manifest, SBOM_NAME: documents.Sbom,
+                          PROVENANCE_NAME: documents.Statement}
+
+
 def read_document(path: Path) -> dict[str, Any]:
-    """A JSON document of ``dist/<target>/``; a missing or damaged one is a ConfigError."""
+    """A JSON document of ``dist/<target>/``; a missing or damaged one is a ConfigError, a
+    field of the wrong type a :class:`DataFileError` naming file and key (the one line)."""
     if not path.is_file():
         raise ConfigError(f"{path.parent.name}/{path.name} is missing",
                           "rebuild the target (invoke build ...) to write it")
@@ -95,6 +104,9 @@ def read_document(path: Path) -> dict[str, Any]:
                           "rebuild the target to write it again") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path.parent.name}/{path.name} is not a JSON object", "rebuild the target")
+    if path.name in SHAPES:
+        documents.check_shape(SHAPES[path.name], data, f"{path.parent.name}/{path.name}",
+                              "the documents were edited: rebuild the target to write them again")
     return data
 
 

@@ -2,14 +2,18 @@
 
 A *mirror* is a base URL or folder laid out like GitHub
 (``BASE/micropython/micropython.git``, ``BASE/pfalcon/axtls.git``...). Every
-git command mpforge runs gets ``-c url.BASE/.insteadOf=https://github.com/``,
-which git also passes down to the clones ``git submodule`` starts, so nested
-submodules resolve through the same mirror. Local mirror folders also need
-``protocol.file.allow=always`` since git 2.38.
+git command mpforge runs gets ``url.BASE/.insteadOf=https://github.com/`` in its
+environment (``GIT_CONFIG_COUNT``, ``GIT_CONFIG_KEY_<n>``, ``GIT_CONFIG_VALUE_<n>``,
+git 2.31+), which the clones ``git submodule`` starts inherit, so nested submodules
+resolve through the same mirror. Not ``-c KEY=VALUE``: git splits that at the first
+``=``, and a mirror folder whose path holds one became a wrong key. Local mirror folders
+also need ``protocol.file.allow=always`` since git 2.38. Entries the user's environment
+already has are kept (ours are numbered after them).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +46,39 @@ def normalise_mirror(mirror: str | None) -> str | None:
     return str(path)
 
 
+def config_env(mirror: str | None, base: dict[str, str] | None = None) -> dict[str, str]:
+    """``GIT_CONFIG_*`` variables mapping GitHub to ``mirror`` (none without one), numbered
+    after those ``base`` (the process environment) already holds."""
+    if not mirror:
+        return {}
+    environ = os.environ if base is None else base
+    try:
+        first = max(0, int(environ.get("GIT_CONFIG_COUNT", "0")))
+    except ValueError:
+        first = 0
+    entries = [("protocol.file.allow", "always"), (f"url.{mirror}/.insteadOf", GITHUB)]
+    env = {"GIT_CONFIG_COUNT": str(first + len(entries))}
+    for n, (key, value) in enumerate(entries, start=first):
+        env[f"GIT_CONFIG_KEY_{n}"] = key
+        env[f"GIT_CONFIG_VALUE_{n}"] = value
+    return env
+
+
+def refusal(repo: Path, result: Result) -> GitError:
+    """git's own first ``fatal:`` line for a command that failed in ``repo``, as a
+    :class:`GitError`; for "dubious ownership" (the checkout belongs to another user) the
+    hint is the ``safe.directory`` setting git itself suggests."""
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    said = next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[0] if lines else "")
+    said = said.removeprefix("fatal: ").removeprefix("error: ") or f"exit status {result.returncode}"
+    if "dubious ownership" in said:
+        owner = repo.resolve()
+        return GitError(f"git refuses to read {repo}: {said}",
+                        f"the checkout belongs to another user; if you trust it: "
+                        f"git config --global --add safe.directory {owner}")
+    return GitError(f"git cannot read {repo}: {said}", "check the checkout with `git status`")
+
+
 def mirrored(url: str, mirror: str | None) -> str:
     """The URL git will really use for ``url`` under ``mirror``."""
     if mirror and url.startswith(GITHUB):
@@ -56,16 +93,14 @@ class Git:
     executor: Executor
     mirror: str | None = None
 
-    def config_args(self) -> list[str]:
-        if not self.mirror:
-            return []
-        return ["-c", "protocol.file.allow=always",
-                "-c", f"url.{self.mirror}/.insteadOf={GITHUB}"]
+    def config_env(self) -> dict[str, str]:
+        """The environment that gives git (and the gits it starts) the mirror mapping."""
+        return config_env(self.mirror)
 
     def run(self, repo: Path, *args: str, check: bool = True, mutates: bool = True,
             timeout: float | None = None, what: str = "git", hint: str = "") -> Result:
-        return self.executor.run(["git", *self.config_args(), "-C", str(repo), *args],
-                                 env=GIT_ENV, check=check, mutates=mutates,
+        return self.executor.run(["git", "-C", str(repo), *args],
+                                 env={**GIT_ENV, **self.config_env()}, check=check, mutates=mutates,
                                  timeout=timeout, what=what, hint=hint)
 
     def query(self, repo: Path, *args: str) -> str:
@@ -97,9 +132,14 @@ class Git:
         return [line[3:] for line in result.stdout.splitlines() if line.strip()] if result.ok else []
 
     def gitlink(self, repo: Path, path: str) -> str:
-        """The commit a superproject pins for submodule ``path`` (from its index)."""
-        out = self.query(repo, "ls-files", "-s", "--", path)
-        fields = out.split()
+        """The commit a superproject pins for submodule ``path`` (from its index).
+
+        git refusing to read ``repo`` at all (a checkout owned by another user: "dubious
+        ownership") is its own line, with git's words, not "not a submodule"."""
+        result = self.run(repo, "ls-files", "-s", "--", path, check=False, mutates=False)
+        if not result.ok:
+            raise refusal(repo, result)
+        fields = result.stdout.split()
         if len(fields) < 2 or fields[0] != "160000":
             raise GitError(f"'{path}' is not a submodule of {repo.name}",
                            "the project must be a git checkout with micropython/ as a submodule")
@@ -113,10 +153,12 @@ class Git:
         return url
 
     def git_dir(self, path: Path) -> Path:
-        out = self.query(path, "rev-parse", "--absolute-git-dir")
-        if not out:
+        result = self.run(path, "rev-parse", "--absolute-git-dir", check=False, mutates=False)
+        if not result.ok and "dubious ownership" in result.stdout:
+            raise refusal(path, result)
+        if not result.ok or not result.stdout.strip():
             raise GitError(f"{path} is not a git checkout", "run `invoke fetch` first")
-        return Path(out)
+        return Path(result.stdout.strip())
 
     # -- network ------------------------------------------------------------------
 

@@ -47,11 +47,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mpforge.core.errors import PatchError
 from mpforge.core.executor import Executor
+from mpforge.core.model import documents
 from mpforge.core.state import (
     deferred_signals,
     disk_errors,
@@ -129,7 +131,21 @@ class Journal:
     def interrupted(self) -> dict[str, Any] | None:
         """The journal of an operation that was stopped between its commit point and its end."""
         journal = self.state / "txn" / JOURNAL
-        return read_json(journal, None) if journal.exists() else None
+        return self._read(journal, None) if journal.exists() else None
+
+    def _read(self, path: Path, warn: Callable[[str], None] | None) -> dict[str, Any] | None:
+        """The journal at ``path`` (None: unreadable); a field of the wrong type is a
+        :class:`PatchError` naming file and key, before anything is done with it."""
+        journal = read_json(path, warn)
+        if journal is not None:
+            found = documents.shape_error(documents.Journal, journal)
+            if found:
+                key, expected, got = found
+                raise PatchError(f"{path}: {key}: expected {expected}, got {got}; the journal of an "
+                                 "interrupted `invoke patch` was edited, nothing was changed",
+                                 "check micropython/ with `git -C micropython status`, then remove "
+                                 f"{path.parent} and run `invoke patch` again")
+        return journal
 
     def recover(self) -> str | None:
         """Finish an interrupted operation (see the module docstring); a line saying so, or None."""
@@ -148,7 +164,7 @@ class Journal:
             if txn.exists() and not self.executor.dry_run:
                 shutil.rmtree(txn, ignore_errors=True)  # finished; only its cleanup was cut short
             return None
-        journal = read_json(journal_path, self.notes.append)
+        journal = self._read(journal_path, self.notes.append)
         if journal is None:
             raise PatchError(f"the journal of an interrupted `invoke patch` is unreadable ({journal_path})",
                              "check micropython/ with `git -C micropython status`, then remove "

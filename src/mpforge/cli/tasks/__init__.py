@@ -30,7 +30,7 @@ ns = Collection(
     tree.fetch, tree.patch, tree.deplibs, build.build, build.doctor, test.test, device.deploy,
     device.emulate, build.size, ci.ci, ci.ci_generate, bench.bench_gc, bench.bench_build,
     bench.bench_test, device.repl, device.run, farm.farm, debug.debug, mirror.mirror,
-    verify.verify, perf.perf, schemas.schemas,
+    verify.verify, verify.sign, perf.perf, schemas.schemas,
 )
 #: ``invoke docs`` documents this namespace, itself included
 ns.add_task(docs.reference_task(ns))

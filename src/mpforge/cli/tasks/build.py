@@ -12,6 +12,7 @@ from mpforge.cli import render
 from mpforge.cli.framework import task
 from mpforge.cli.render import sizes as render_sizes
 from mpforge.firmware import doctor as doctor_mod
+from mpforge.firmware import signing
 from mpforge.firmware import size as size_mod
 from mpforge.firmware.selection import list_boards, select
 
@@ -28,13 +29,17 @@ from mpforge.firmware.selection import list_boards, select
                  clean="start from empty build dirs",
                  strict="a target skipped for a missing toolchain fails the run",
                  variant="build the port's variant NAME ([variants] in its data: coverage, debug) "
-                         "into dist/<target>-NAME/"))
+                         "into dist/<target>-NAME/",
+                 sign_key="sign each built target's attestation with this Ed25519 private key "
+                          "(PEM; see docs/verify.md): dist/<target>/provenance.intoto.dsse.json"))
 def build(c: Context, port: str = "unix", board: str | None = None, all: bool = False,
           clean: bool = False, strict: bool = False, app: str | None = None, board_dir: str | None = None,
-          variant: str | None = None) -> None:
+          variant: str | None = None, sign_key: str | None = None) -> None:
     """Fetch, patch, build deplibs and compile ports into dist/<target>/."""
     project = fw.checkout()
     console = fw.console_of(project)
+    if sign_key:
+        signing.private_key(Path(sign_key))  # a key that cannot sign is said before the build
     chosen = select(project, port, board if board != "list" else None, all=all, board_dir=board_dir, app=app,
                     variant=variant)
     pipeline = fw.pipeline(project, keep_going=chosen.many)
@@ -48,6 +53,12 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
     targets = chosen.targets(pipeline)
     with render.BuildProgress(console, targets) as on_change:
         report = pipeline.build(targets, fw.build_options(clean=clean), on_change)
+    if sign_key and not fw.options().dry_run:
+        for outcome in report.results:
+            if outcome.built is not None:
+                written = signing.sign_folder(outcome.built.dist_dir, Path(sign_key))
+                console.info(f"signed {outcome.built.target}'s attestation -> {written.relative_to(project.root)}"
+                             if written.is_relative_to(project.root) else f"signed -> {written}")
     if chosen.many:
         if not render.show_matrix(console, report, strict=strict):
             raise Exit(code=1)
