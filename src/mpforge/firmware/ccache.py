@@ -185,7 +185,16 @@ class Ccache:
     @property
     def env(self) -> dict[str, str]:
         """The environment make (and so ccache) runs with."""
+        return self.env_for(debug_mapped=False)
+
+    def env_for(self, debug_mapped: bool) -> dict[str, str]:
+        """The environment make (and so ccache) runs with; ``debug_mapped``: the compiler's
+        prefix maps cover its working folder, so ccache's ``hash_dir`` is turned off
+        (``CCACHE_NOHASHDIR``): the debug information names the mapped folder, the same in
+        every checkout, and the working folder need not be in the key."""
         env = {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, paths as given
+        if debug_mapped:
+            env["CCACHE_NOHASHDIR"] = "1"
         if self.remote:
             env["CCACHE_REMOTE_STORAGE"] = self.remote
         return env

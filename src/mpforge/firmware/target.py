@@ -47,6 +47,7 @@ from mpforge.firmware import app as app_mod
 from mpforge.firmware import materials as materials_mod
 from mpforge.firmware.ccache import Ccache, CcacheStats
 from mpforge.firmware.dist import publish, tidy_dist
+from mpforge.firmware.make_paths import from_make_dir, hash_dir_mapped
 from mpforge.firmware.manifest import (
     files_digest,
     inputs_key,
@@ -124,16 +125,36 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     flags = with_assembler_prefix_maps(target.toolchain.cc_flags + port.cc_flags)
     if flags or cc_prefix:
         variables["CC"] = " ".join([*(cc_prefix or []), "{cc}", *flags])
+    # checkout paths relative to the make folder, so that the command lines ccache hashes
+    # are the same in every checkout (mpforge.firmware.make_paths); CC keeps its prefix
+    # maps absolute, and what the makefile puts below $(BUILD)/ stays absolute
+    absolute = {"CC", *app_mod.below_build_vars(target)}
     passes = port.make_passes or [MakePass("", {}, [])]
     argvs = []
     for make_pass in passes:
         pass_vars = {**variables, **make_pass.vars}
         pass_vars[port.build_var] = "{obj}/" + make_pass.name if make_pass.name else "{obj}"
         argv = ["make", "-C", str(target.port_dir), *([f"-j{jobs}"] if jobs else []), "V=1"]
-        argv += [f"{k}={expand(v, values)}" for k, v in pass_vars.items()]
-        argv += [expand(t, values) for t in (make_pass.targets or port.make_targets)]
+        argv += [f"{k}={expand(v, values) if k in absolute else from_make_dir_of(target, expand(v, values))}"
+                 for k, v in pass_vars.items()]
+        argv += [from_make_dir_of(target, expand(t, values)) for t in (make_pass.targets or port.make_targets)]
         argvs.append(argv)
     return argvs
+
+
+def from_make_dir_of(target: Target, value: str) -> str:
+    """``value`` (a make variable's value or a make target) with the checkout's paths
+    relative to the target's make folder (:func:`mpforge.firmware.make_paths.from_make_dir`)."""
+    project = target.project
+    return from_make_dir(value, target.port_dir, [project.root, project.tree, project.build_root,
+                                                  project.dist_root, project.deplibs_root])
+
+
+def _debug_mapped(target: Target) -> bool:
+    """Whether the compiler's prefix maps cover the make folder (then ccache's ``hash_dir``
+    can be off: the debug information names the mapped folder in every checkout)."""
+    flags = [expand(f, target.placeholders()) for f in target.toolchain.cc_flags + target.port.cc_flags]
+    return hash_dir_mapped(flags, target.port_dir)
 
 
 def with_assembler_prefix_maps(flags: list[str]) -> list[str]:
@@ -209,7 +230,7 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     # what the firmware says it is: the tree's makeversionhdr.py appends the suffix
     build_env = {"SOURCE_DATE_EPOCH": str(epoch),
                  "MPFORGE_VERSION_SUFFIX": version_suffix(tree.patches, clean_tree)}
-    env = {**build_env, **(cache.env if cache else {}), **(make_env or {})}
+    env = {**build_env, **(cache.env_for(_debug_mapped(target)) if cache else {}), **(make_env or {})}
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
@@ -277,10 +298,11 @@ def _inputs(target: Target, tree: TreeInfo, found: Found, deplib_vars: dict[str,
         "patches": tree.patches,
         "toolchain": [target.toolchain.name, found.version],
         "source_date_epoch": epoch,
-        # build folders made while CCACHE_BASEDIR was set hold dependency files whose
-        # relative targets make never matches (header edits rebuilt nothing): the
-        # dependency layout is an input, so those folders start afresh once
-        "dependency_paths": "absolute",
+        # the dependency files name the targets as make got them (absolute before, relative
+        # to the make folder now: mpforge.firmware.make_paths); a folder whose dependency
+        # files name other targets would rebuild nothing on a header edit: the dependency
+        # layout is an input, so such folders start afresh once
+        "dependency_paths": "relative-to-make-dir",
         # artifacts, sizes...: a change re-runs make and republishes (no fresh build dir)
         "port_data": files_digest([target.port.source, target.toolchain.source]),
         # neither -j nor a ccache prefix changes what is built
