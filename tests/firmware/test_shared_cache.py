@@ -1,0 +1,221 @@
+"""The shared compile cache against real servers, on the fixture tree (issue #29).
+
+A real ``redis-server`` (Debian's, started here on a unix socket, nothing saved) and a
+small HTTP server that takes PUT and GET, as ccache's ``http://`` backend needs; two
+mpforge checkouts at different paths, each with its own fresh ``CCACHE_DIR``. ccache's own
+counters (``ccache --print-stats`` with that ``CCACHE_DIR``) are the judge.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Mirror, git, run_cli
+
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="redis-server is not installed (Debian package redis-server; "
+                                        ".ci/run installs it)")
+
+
+# --- the servers ----------------------------------------------------------------------
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[str]:
+    """A redis-server on a unix socket in ``tmp_path``; yields its ``redis+unix:`` URL."""
+    sock = tmp_path / "redis.sock"
+    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not _redis_answers(sock):
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis+unix:{sock}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _redis_answers(sock: Path) -> bool:
+    try:
+        return _redis(sock, "PING") == "+PONG"
+    except OSError:
+        return False
+
+
+def _redis(sock: Path, *command: str) -> str:
+    """One command in Redis's protocol; the first line of the reply."""
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(5)
+        conn.connect(str(sock))
+        conn.sendall(f"*{len(command)}\r\n".encode() + b"".join(
+            f"${len(c.encode())}\r\n{c}\r\n".encode() for c in command))
+        return conn.recv(4096).split(b"\r\n")[0].decode()
+
+
+def redis_keys(url: str) -> int:
+    """How many keys the server behind ``url`` (``redis+unix:PATH``) holds."""
+    return int(_redis(Path(url.split(":", 1)[1].split("|")[0]), "DBSIZE").lstrip(":"))
+
+
+class _Store(http.server.BaseHTTPRequestHandler):
+    """GET/HEAD/PUT/DELETE on an in-memory dict: the whole protocol ccache's http backend uses."""
+
+    store: dict[str, bytes]
+    puts: list[str]
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's names)
+        body = self.store.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        if body is not None and self.command == "GET":
+            self.wfile.write(body)
+
+    do_HEAD = do_GET
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self.store[self.path] = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.puts.append(self.path)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.store.pop(self.path, None)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_store() -> Iterator[tuple[str, type[_Store]]]:
+    """An HTTP server on a loopback port the OS chose; yields its URL and its handler class
+    (``store``: what it holds, ``puts``: every PUT)."""
+    handler = type("Store", (_Store,), {"store": {}, "puts": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ccache/", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# --- two checkouts ----------------------------------------------------------------------
+
+def second_checkout(project: Path, where: Path) -> Path:
+    """Another mpforge checkout of the same commit, at ``where`` (another path, deeper)."""
+    where.parent.mkdir(parents=True)
+    git(where.parent, "clone", "-q", str(project), str(where))
+    (where / "micropython").mkdir(exist_ok=True)
+    return where
+
+
+def build(project: Path, mirror: Mirror, ccache_dir: Path, *extra: str):
+    return run_cli(project, "build", "--mirror", str(mirror.base), *extra,
+                   env={"CCACHE_DIR": str(ccache_dir), "MPFORGE_CCACHE": None, "MPFORGE_CCACHE_REMOTE": None})
+
+
+def counters(ccache_dir: Path) -> dict[str, int]:
+    """ccache's own counters for ``ccache_dir``."""
+    out = subprocess.run(["ccache", "--print-stats"], env={"CCACHE_DIR": str(ccache_dir), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout
+    pairs = (line.split("\t") for line in out.splitlines())
+    return {name: int(value) for name, value in pairs if value.strip().isdigit()}
+
+
+def artifacts(project: Path) -> dict[str, str]:
+    manifest = json.loads((project / "dist" / "unix" / "manifest.json").read_text())
+    return {a["name"]: a["sha256"] for a in manifest["artifacts"]}
+
+
+def _remote_run(fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path, url: str):
+    first, second_dir = tmp_path / "cc-first", tmp_path / "cc-second"
+    cold = build(fixture_project, fixture_mirror, first, "--ccache-remote", url)
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    written = counters(first)
+    assert written["cache_miss"] >= 4 and written.get("remote_storage_hit", 0) == 0
+    other = second_checkout(fixture_project, tmp_path / "elsewhere" / "a-longer-path" / "mpforge")
+    warm = build(other, fixture_mirror, second_dir, "--ccache-remote", url)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
+    got = counters(second_dir)
+    # every object the first checkout compiled comes from the remote: none compiled again
+    assert got["remote_storage_hit"] == written["cache_miss"], got
+    assert got["cache_miss"] == 0, got
+    assert f"{written['cache_miss']} remote" in warm.stdout
+    assert artifacts(other) == artifacts(fixture_project)
+    assert (other / "dist" / "unix" / "micropython").read_bytes() == \
+        (fixture_project / "dist" / "unix" / "micropython").read_bytes()
+
+
+@needs_redis
+def test_a_second_checkout_elsewhere_gets_every_object_from_redis(fixture_project, fixture_mirror, tmp_path,
+                                                                   redis):
+    _remote_run(fixture_project, fixture_mirror, tmp_path, redis)
+
+
+def test_a_second_checkout_elsewhere_gets_every_object_over_http(fixture_project, fixture_mirror, tmp_path,
+                                                                  http_store):
+    url, handler = http_store
+    _remote_run(fixture_project, fixture_mirror, tmp_path, url)
+    assert handler.puts  # the first checkout wrote them there
+
+
+@needs_redis
+def test_read_only_writes_nothing(fixture_project, fixture_mirror, tmp_path, redis, http_store):
+    url, handler = http_store
+    result = build(fixture_project, fixture_mirror, tmp_path / "cc", "--ccache-remote",
+                   f"{redis}|read-only {url}|read-only")
+    assert result.returncode == 0, result.stdout + result.stderr
+    stats = counters(tmp_path / "cc")
+    assert stats["cache_miss"] >= 4 and stats["remote_storage_miss"] >= 4  # it asked both...
+    assert redis_keys(redis) == 0 and handler.puts == []  # ...and wrote to neither
+
+
+def test_a_stopped_server_costs_one_warning_not_the_build(fixture_project, fixture_mirror, tmp_path):
+    with socket.socket() as probe:  # a loopback port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/ccache/"
+    result = build(fixture_project, fixture_mirror, tmp_path / "cc", "--ccache-remote", url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (fixture_project / "dist" / "unix" / "micropython").is_file()
+    assert counters(tmp_path / "cc")["remote_storage_error"] >= 1
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if url in line]
+    assert len(warnings) == 1 and "did not answer" in warnings[0], warnings
+
+
+def test_an_edited_header_rebuilds_every_object_that_includes_it(fixture_project, fixture_mirror, tmp_path):
+    """The price ccache's base_dir would have cost (dependency files naming targets make
+    never builds): with the make folder's relative paths, make still sees the header."""
+    assert build(fixture_project, fixture_mirror, tmp_path / "cc").returncode == 0
+    obj = fixture_project / "build" / "unix" / "obj"
+    deps = (obj / "obj.d").read_text()
+    assert "../py/obj.h" in deps and str(fixture_project) not in deps  # relative, as make got them
+    before = {p.name: p.stat().st_mtime_ns for p in obj.glob("*.o")}
+    time.sleep(0.01)
+    header = fixture_project / "micropython" / "py" / "obj.h"
+    header.write_text(header.read_text().replace("#define STATIC static", "#define STATIC static\n"
+                                                 "#define FIXTURE_EDITED 1"))
+    again = build(fixture_project, fixture_mirror, tmp_path / "cc")
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in obj.glob("*.o")}
+    rebuilt = {name for name in before if after[name] != before[name]}
+    # obj.c includes py/obj.h and nothing else that changed; gc.c and banner.c do not include it
+    assert "obj.o" in rebuilt and "mini.o" in rebuilt
+    assert not {"gc.o", "banner.o"} & rebuilt, rebuilt
