@@ -63,6 +63,9 @@ from mpforge.firmware.size import elf_size
 from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
 from mpforge.tree.prepare import TreeInfo
 
+#: ccache's stats log of a build, in its build folder (CCACHE_STATSLOG)
+STATS_LOG = "ccache-stats.log"
+
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
 # otherwise: a tool's "error:" (not -Werror=... in a command line), or make giving up
 _ANY_ERROR = re.compile(r"^(?:.*\berror:.*|make(?:\[\d+\])?: \*\*\*.*|.*No such file.*)$", re.MULTILINE)
@@ -183,8 +186,8 @@ class BuildResult:
     duration: float
     cached: bool = False
     cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
-    #: ccache's hits and misses during the build (None: compiled without ccache); set by
-    #: :meth:`~mpforge.firmware.pipeline.Pipeline.build_one`
+    #: ccache's hits and misses during the build, from its own stats log (None: compiled
+    #: without ccache, or nothing made)
     ccache: CcacheStats | None = None
     #: where the tree built was not the pin plus the series (also in the manifest)
     tree_differs: list[str] = field(default_factory=list)
@@ -230,7 +233,11 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     # what the firmware says it is: the tree's makeversionhdr.py appends the suffix
     build_env = {"SOURCE_DATE_EPOCH": str(epoch),
                  "MPFORGE_VERSION_SUFFIX": version_suffix(tree.patches, clean_tree)}
-    env = {**build_env, **(cache.env_for(_debug_mapped(target)) if cache else {}), **(make_env or {})}
+    stats_log = target.build_dir / STATS_LOG
+    env = {**build_env, **(cache.env_for(_debug_mapped(target), str(stats_log)) if cache else {}),
+           **(make_env or {})}
+    if cache and not project.executor.dry_run:
+        stats_log.write_text("")  # this build's compiles only (CcacheStats.from_log)
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
@@ -278,7 +285,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     else:  # the same firmware again: what dist/ holds stays, with its build time
         manifest, changed = old, False
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
-                       cpu_seconds=cpu, tree_differs=differs)
+                       cpu_seconds=cpu, tree_differs=differs,
+                       ccache=CcacheStats.from_log(stats_log.read_text()) if cache and stats_log.exists() else None)
 
 
 #: inputs that make itself notices (a changed file) or that change no object file:
