@@ -219,3 +219,63 @@ def test_an_edited_header_rebuilds_every_object_that_includes_it(fixture_project
     # obj.c includes py/obj.h and nothing else that changed; gc.c and banner.c do not include it
     assert "obj.o" in rebuilt and "mini.o" in rebuilt
     assert not {"gc.o", "banner.o"} & rebuilt, rebuilt
+
+
+# --- seen, not guessed -------------------------------------------------------------------
+
+needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+
+
+def _row(output: str, target: str) -> str:
+    return next(line for line in output.splitlines() if line.strip().startswith(target + " "))
+
+
+@needs_arm
+def test_each_target_of_a_matrix_has_its_own_figures(fixture_project, fixture_mirror, tmp_path):
+    """Two targets built at once into one ccache folder: each row has its own
+    local/remote/miss figures (ccache's stats log per target), not the run's sum."""
+    cache = tmp_path / "cc"
+    cold = build(fixture_project, fixture_mirror, cache, "--port", "unix,bare-arm")
+    assert cold.returncode == 0, cold.stdout + cold.stderr
+    unix_misses = int(_row(cold.stdout, "unix").split("0/0/")[1].split()[0])
+    bare_misses = int(_row(cold.stdout, "bare-arm").split("0/0/")[1].split()[0])
+    assert unix_misses == 4 and bare_misses >= 1 and counters(cache)["cache_miss"] == unix_misses + bare_misses
+    warm = build(fixture_project, fixture_mirror, cache, "--port", "unix,bare-arm", "--clean")
+    assert f"{unix_misses}/0/0" in _row(warm.stdout, "unix")
+    assert f"{bare_misses}/0/0" in _row(warm.stdout, "bare-arm")
+
+
+def test_summary_json_carries_each_targets_figures():
+    from mpforge.ci.run import CiReport
+    from mpforge.cli.render.ci import _summary
+    from mpforge.firmware.ccache import CcacheStats
+    from mpforge.firmware.matrix import MatrixReport, Status, TargetResult
+    from mpforge.firmware.target import BuildResult
+
+    stats = CcacheStats.from_log("# a.c\ndirect_cache_hit\nremote_storage_hit\nremote_storage_read_hit\n"
+                                 "remote_storage_read_hit\n# b.c\ncache_miss\nremote_storage_error\n"
+                                 "# c.c\npreprocessed_cache_hit\n# d.c\ncalled_for_link\n")
+    assert (stats.local_hits, stats.remote_hits, stats.misses, stats.remote_errors, stats.uncacheable) == \
+        (1, 1, 1, 1, 1)
+    done = TargetResult("unix", Status.OK, built=BuildResult("unix", Path("d"), {}, True, 1.0, ccache=stats))
+    data = _summary(CiReport(matrix=MatrixReport([done, TargetResult("x", Status.SKIPPED)], 1.0, 2)))
+    figures = {t["target"]: t["ccache"] for t in data["targets"]}
+    assert figures["x"] is None
+    unix = figures["unix"]
+    assert (unix["local_hits"], unix["remote_hits"], unix["misses"], unix["remote_errors"]) == (1, 1, 1, 1)
+
+
+@needs_redis
+def test_doctor_names_the_remote_where_it_came_from_and_whether_it_answers(fixture_project, redis):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = f"http://127.0.0.1:{port}/cache/"
+    result = run_cli(fixture_project, "doctor", env={"MPFORGE_CCACHE_REMOTE": f"{redis} {down}"})
+    out = result.stdout + result.stderr
+    assert f"ccache_remote: {redis} {down} (MPFORGE_CCACHE_REMOTE)" in out
+    assert f"ccache remote {redis} answers" in out
+    answers = [line for line in out.splitlines() if down in line and "does not answer" in line]
+    assert len(answers) == 1 and "refused" in answers[0], out
+    given = run_cli(fixture_project, "doctor", "--ccache-remote", redis)
+    assert f"ccache_remote: {redis} (--ccache-remote)" in given.stdout + given.stderr
