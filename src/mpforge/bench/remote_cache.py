@@ -21,6 +21,7 @@ The local folders are handed to ccache as ``CCACHE_DIR`` for the duration of eac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -131,6 +132,7 @@ def bench_remote(pipeline: Pipeline, targets: list[Target], jobs: int, remote: s
                              + ("; ".join(cold.failed) or "nothing was made"),
                              "install what `invoke doctor --port P` names, or pick other ports")
         names = [r.target for r in first.built]
+        chosen = [t for t in targets if t.name in names]
 
         console.step(f"2/3 a second checkout at another path ({other_root.parent.name}/), "
                      "an empty local cache, the same remote")
@@ -139,11 +141,12 @@ def bench_remote(pipeline: Pipeline, targets: list[Target], jobs: int, remote: s
         other = Project(other_root, project.console, executor)
         second_pipeline = Pipeline(other, pipeline.mirror, keep_going=True, options=options)
         with ccache_dir(work / "ccache-second"):
-            second, second_report = _run(second_pipeline, [other.target(n) for n in names], options)
+            second, second_report = _run(second_pipeline, [dataclasses.replace(t, project=other) for t in chosen],
+                                         options)
 
         console.step("3/3 warm local: this checkout, the local cache of run 1, no remote")
         with ccache_dir(work / "ccache-first"):
-            warm, _ = _run(pipeline, [project.target(n) for n in names],
+            warm, _ = _run(pipeline, chosen,
                            BuildOptions(jobs=jobs, clean=True, ccache=True, clean_deplibs=False))
         mine, theirs = _artifacts(first), _artifacts(second_report)
         differing = sorted(n for n in names if mine.get(n) != theirs.get(n))
