@@ -20,17 +20,17 @@ unaffected by the prefix. ``CCACHE_BASEDIR`` is deliberately *not* set (and is
 cleared if the user's environment sets it): with it, ccache hands the compiler
 relative paths, and the dependency files the tree's makefiles include then name
 ``../../build/...`` targets that make never matches to its absolute object paths,
-so an edited header would no longer rebuild what includes it. The price: a
-cache serves one checkout folder (a CI workspace keeps its path from run to
-run, so CI caches still hit). ``CCACHE_DIR`` is ccache's own setting: CI jobs
+so an edited header would no longer rebuild what includes it. Instead make itself
+gets the checkout's paths relative to the port's make folder
+(:mod:`mpforge.firmware.make_paths`): the command lines are the same in every checkout,
+and the dependency files name make's own targets. ``CCACHE_DIR`` is ccache's own setting: CI jobs
 point it into the workspace (``.ccache``) so the CI cache can keep it.
 
 **A shared cache** (``ccache_remote``, :mod:`mpforge.firmware.ccache_remote`) is handed
 to ccache as ``CCACHE_REMOTE_STORAGE``; objects a team member or a CI job compiled come
-from it (a *remote hit*, then kept locally too). Today that serves checkouts at the
-same absolute path only: the build folder (``BUILD=/abs/...``) enters the command lines
-ccache hashes. (Not done yet: handing make a build folder relative to the port's folder,
-so that the dependency files name the targets make builds and another path still hits.)
+from it (a *remote hit*, then kept locally too), whatever the checkout's path (the
+relative paths above; ``hash_dir`` is off where the compiler's prefix maps cover the make
+folder, :meth:`Ccache.env_for`).
 
 A server that is down or slow costs no build: ccache compiles locally and counts
 ``remote_storage_error``/``remote_storage_timeout``, which :meth:`CcacheStats.warning`
