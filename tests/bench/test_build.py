@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,26 @@ def test_bench_build_measures_the_matrix_and_the_targets_one_by_one(fixture_proj
     assert figures["run"]["command"] == (f"invoke bench-build --port {ports} --jobs 2 --mirror '<mirror>' "
                                          "--json '<path>/bench.json'")
     assert str(tmp_path) not in out.read_text() and str(fixture_mirror.base) not in out.read_text()
+
+
+def test_bench_build_remote_cache_measures_a_second_checkout_against_cold_and_warm(fixture_project,
+                                                                                   fixture_mirror, tmp_path):
+    """--remote-cache on the fixture tree with a file: remote (the server tests are in
+    tests/firmware/test_shared_cache.py): the second checkout elsewhere gets every object
+    from the remote, its artifacts are the first's, and the figures are recorded."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    out = tmp_path / "remote.json"
+    result = run_cli(fixture_project, "bench-build", "--port", "unix", "--remote-cache", f"file:{remote}",
+                     "--json", str(out), "--mirror", str(fixture_mirror.base))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    cold, second, warm = data["cold"]["ccache"], data["second_checkout"]["ccache"], data["warm_local"]["ccache"]
+    assert cold["misses"] == 4 and cold["remote_hits"] == 0
+    assert second["remote_hits"] == 4 and second["misses"] == 0 and second["local_hits"] == 0
+    assert warm["local_hits"] == 4 and warm["remote_hits"] == 0
+    assert data["differing"] == [] and data["remote_was_warm"] is False
+    checked = {t["name"]: t for t in data["targets_checked"]}
+    assert checked["second checkout: remote hits / compiles"]["measured"] == 1.0
+    assert "a-second-checkout" not in subprocess.run(["git", "worktree", "list"], cwd=fixture_project,
+                                                     capture_output=True, text=True).stdout

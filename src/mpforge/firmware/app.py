@@ -173,6 +173,18 @@ def make_vars(target: Target) -> dict[str, str]:
     return variables
 
 
+def below_build_vars(target: Target) -> set[str]:
+    """The make variables of :func:`make_vars` whose paths the port's makefile puts below
+    ``$(BUILD)/`` (the board folder's ``*.c``, the folder to freeze, the C modules'
+    sources): they keep their absolute paths (see :mod:`mpforge.firmware.make_paths`)."""
+    names = {EXTRA_SRC_VAR}
+    if target.port.board_dir_var:
+        names.add(target.port.board_dir_var)
+    if target.app is not None and target.app.frozen:
+        names.add(FreezeMethod.of(target.port).var)
+    return names
+
+
 def needs(target: Target) -> list[str]:
     """The ports to build before this target because of its app (``mpy-cross`` to freeze)."""
     if target.app is None or not target.app.frozen:

@@ -20,23 +20,29 @@ unaffected by the prefix. ``CCACHE_BASEDIR`` is deliberately *not* set (and is
 cleared if the user's environment sets it): with it, ccache hands the compiler
 relative paths, and the dependency files the tree's makefiles include then name
 ``../../build/...`` targets that make never matches to its absolute object paths,
-so an edited header would no longer rebuild what includes it. The price: a
-cache serves one checkout folder (a CI workspace keeps its path from run to
-run, so CI caches still hit). ``CCACHE_DIR`` is ccache's own setting: CI jobs
+so an edited header would no longer rebuild what includes it. Instead make itself
+gets the checkout's paths relative to the port's make folder
+(:mod:`mpforge.firmware.make_paths`): the command lines are the same in every checkout,
+and the dependency files name make's own targets. ``CCACHE_DIR`` is ccache's own setting: CI jobs
 point it into the workspace (``.ccache``) so the CI cache can keep it.
 
 **A shared cache** (``ccache_remote``, :mod:`mpforge.firmware.ccache_remote`) is handed
 to ccache as ``CCACHE_REMOTE_STORAGE``; objects a team member or a CI job compiled come
-from it (a *remote hit*, then kept locally too). Today that serves checkouts at the
-same absolute path only: the build folder (``BUILD=/abs/...``) enters the command lines
-ccache hashes. (Not done yet: handing make a build folder relative to the port's folder,
-so that the dependency files name the targets make builds and another path still hits.)
+from it (a *remote hit*, then kept locally too), whatever the checkout's path (the
+relative paths above; ``hash_dir`` is off where the compiler's prefix maps cover the make
+folder, :meth:`Ccache.env_for`).
 
 A server that is down or slow costs no build: ccache compiles locally and counts
 ``remote_storage_error``/``remote_storage_timeout``, which :meth:`CcacheStats.warning`
 turns into one line naming the URL.
 
-**Figures.** ccache keeps global counters (``ccache --print-stats``: one
+**Figures per target.** Each build hands ccache a stats log of its own
+(``CCACHE_STATSLOG=build/<target>/ccache-stats.log``, emptied when make starts): ccache
+appends each compile's counters to it, so a target's local hits, remote hits, misses and
+remote errors are its own even when a matrix builds several targets into one cache folder
+(:meth:`CcacheStats.from_log`).
+
+**Figures of a run.** ccache keeps global counters (``ccache --print-stats``: one
 ``name<TAB>value`` line each). A run's figures are the difference between the
 counters read before and after it (:meth:`CcacheStats.between`). Another process
 compiling into the same cache directory at the same time is counted too: the
@@ -123,6 +129,24 @@ class CcacheStats:
                    remote_hits=delta("remote_storage_hit"),
                    remote_errors=delta("remote_storage_error", "remote_storage_timeout"))
 
+    @classmethod
+    def from_log(cls, text: str) -> CcacheStats:
+        """One build's figures from ccache's stats log (``CCACHE_STATSLOG``): a ``# SOURCE``
+        line per compiler call, then the counters it raised, one name a line. A target's
+        own log holds only its compiles, even while other targets share the cache folder."""
+        counts: dict[str, int] = {}
+        for record in ("\n" + text).split("\n# ")[1:]:
+            # once a call: a read counter is listed twice when ccache read two files
+            for name in set(record.splitlines()[1:]):
+                if name.strip():
+                    counts[name.strip()] = counts.get(name.strip(), 0) + 1
+        return cls.between({}, counts)
+
+    def cell(self) -> str:
+        """The matrix table's cell: ``local/remote/miss``, ``(N err)`` after it on remote errors."""
+        errors = f" ({self.remote_errors} err)" if self.remote_errors else ""
+        return f"{self.local_hits}/{self.remote_hits}/{self.misses}{errors}"
+
     def as_dict(self) -> dict[str, int | float | None]:
         """For ``summary.json``: hits (and of them local and remote), misses, remote errors,
         uncacheable and the hit rates (0..1, None when nothing was compiled)."""
@@ -185,7 +209,19 @@ class Ccache:
     @property
     def env(self) -> dict[str, str]:
         """The environment make (and so ccache) runs with."""
+        return self.env_for(debug_mapped=False)
+
+    def env_for(self, debug_mapped: bool, stats_log: str = "") -> dict[str, str]:
+        """The environment make (and so ccache) runs with; ``debug_mapped``: the compiler's
+        prefix maps cover its working folder, so ccache's ``hash_dir`` is turned off
+        (``CCACHE_NOHASHDIR``): the debug information names the mapped folder, the same in
+        every checkout, and the working folder need not be in the key. ``stats_log``: the
+        build's own stats log (``CCACHE_STATSLOG``; see the module docstring)."""
         env = {"CCACHE_BASEDIR": self.basedir}  # empty: ccache's default, paths as given
+        if stats_log:
+            env["CCACHE_STATSLOG"] = stats_log
+        if debug_mapped:
+            env["CCACHE_NOHASHDIR"] = "1"
         if self.remote:
             env["CCACHE_REMOTE_STORAGE"] = self.remote
         return env

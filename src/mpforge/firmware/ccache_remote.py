@@ -18,8 +18,12 @@ There is no TLS in ccache 4.7's backends (``https://``, ``rediss://`` are refuse
 
 from __future__ import annotations
 
+import http.client
+import os
 import re
-from urllib.parse import urlsplit
+import socket
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from mpforge.core.errors import ConfigError
 
@@ -94,3 +98,48 @@ def shown(value: str) -> str:
     """``value`` with any password (``redis://:SECRET@host``) and bearer token masked, for output."""
     masked = re.sub(r"(//[^/@|]*:)[^/@|]*@", r"\1***@", value)
     return re.sub(r"(\|bearer-token=)[^|\s]*", r"\1***", masked)
+
+
+#: how long :func:`probe` waits for a server (seconds): longer than ccache's own 100 ms
+#: connect timeout, so that doctor's answer is about the server, not a loaded machine
+PROBE_TIMEOUT = 3.0
+
+
+def probe(entry: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Ask the server of one remote ``entry`` (checked by :func:`check_remote`) whether it
+    answers, the way ccache reaches it: None when it does, else why not (one line).
+
+    ``redis://`` and ``redis+unix:`` get a ``PING`` (any reply, ``NOAUTH`` included, is an
+    answer: ccache sends the password itself); ``http://`` a ``HEAD`` of the base URL (any
+    HTTP status is an answer); ``file:`` must be a folder this user can write."""
+    url = entry.split("|")[0]
+    scheme = url.partition(":")[0].lower()
+    parts = urlsplit(url)
+    try:
+        if scheme == "file":
+            folder = Path(unquote(parts.path))
+            if not folder.is_dir():
+                return f"{folder} is not a folder"
+            return None if os.access(folder, os.W_OK | os.X_OK) else f"{folder} is not writable"
+        if scheme == "http":
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
+            try:
+                conn.request("HEAD", parts.path or "/")
+                conn.getresponse()
+            finally:
+                conn.close()
+            return None
+        if scheme == "redis+unix":
+            sock = socket.socket(socket.AF_UNIX)
+            address: str | tuple[str, int] = unquote(parts.path)
+        else:
+            sock = socket.socket(socket.AF_INET6 if ":" in (parts.hostname or "") else socket.AF_INET)
+            address = (parts.hostname or "", parts.port or 6379)
+        with sock:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = sock.recv(64)
+        return None if reply[:1] in (b"+", b"-") else "the reply is not Redis's"
+    except (OSError, http.client.HTTPException) as exc:
+        return str(exc) or type(exc).__name__

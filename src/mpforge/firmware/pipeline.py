@@ -224,7 +224,7 @@ class Pipeline:
             self.keep_going = keep_going
         built = report.results[0].built
         assert built is not None  # without keep_going a target without a result raised
-        built.ccache = report.ccache
+        built.ccache = built.ccache or report.ccache  # its own stats log first
         return built
 
     def _prepare(self, targets: Sequence[Target], results: dict[str, TargetResult],

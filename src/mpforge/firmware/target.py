@@ -48,6 +48,7 @@ from mpforge.firmware import app as app_mod
 from mpforge.firmware import materials as materials_mod
 from mpforge.firmware.ccache import Ccache, CcacheStats
 from mpforge.firmware.dist import publish, tidy_dist
+from mpforge.firmware.make_paths import from_make_dir, hash_dir_mapped
 from mpforge.firmware.manifest import (
     files_digest,
     inputs_key,
@@ -63,6 +64,9 @@ from mpforge.firmware.size import elf_size
 from mpforge.firmware.toolchain import Found, find_tool, find_toolchain
 from mpforge.firmware.verify import SHAPES, plain_name
 from mpforge.tree.prepare import TreeInfo
+
+#: ccache's stats log of a build, in its build folder (CCACHE_STATSLOG)
+STATS_LOG = "ccache-stats.log"
 
 _COMPILER_ERROR = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?:fatal )?error: .*$", re.MULTILINE)
 # otherwise: a tool's "error:" (not -Werror=... in a command line), or make giving up
@@ -126,16 +130,36 @@ def make_argvs(target: Target, extra_vars: dict[str, str], jobs: int | None,
     flags = with_assembler_prefix_maps(target.toolchain.cc_flags + port.cc_flags)
     if flags or cc_prefix:
         variables["CC"] = " ".join([*(cc_prefix or []), "{cc}", *flags])
+    # checkout paths relative to the make folder, so that the command lines ccache hashes
+    # are the same in every checkout (mpforge.firmware.make_paths); CC keeps its prefix
+    # maps absolute, and what the makefile puts below $(BUILD)/ stays absolute
+    absolute = {"CC", *app_mod.below_build_vars(target)}
     passes = port.make_passes or [MakePass("", {}, [])]
     argvs = []
     for make_pass in passes:
         pass_vars = {**variables, **make_pass.vars}
         pass_vars[port.build_var] = "{obj}/" + make_pass.name if make_pass.name else "{obj}"
         argv = ["make", "-C", str(target.port_dir), *([f"-j{jobs}"] if jobs else []), "V=1"]
-        argv += [f"{k}={expand(v, values)}" for k, v in pass_vars.items()]
-        argv += [expand(t, values) for t in (make_pass.targets or port.make_targets)]
+        argv += [f"{k}={expand(v, values) if k in absolute else from_make_dir_of(target, expand(v, values))}"
+                 for k, v in pass_vars.items()]
+        argv += [from_make_dir_of(target, expand(t, values)) for t in (make_pass.targets or port.make_targets)]
         argvs.append(argv)
     return argvs
+
+
+def from_make_dir_of(target: Target, value: str) -> str:
+    """``value`` (a make variable's value or a make target) with the checkout's paths
+    relative to the target's make folder (:func:`mpforge.firmware.make_paths.from_make_dir`)."""
+    project = target.project
+    return from_make_dir(value, target.port_dir, [project.root, project.tree, project.build_root,
+                                                  project.dist_root, project.deplibs_root])
+
+
+def _debug_mapped(target: Target) -> bool:
+    """Whether the compiler's prefix maps cover the make folder (then ccache's ``hash_dir``
+    can be off: the debug information names the mapped folder in every checkout)."""
+    flags = [expand(f, target.placeholders()) for f in target.toolchain.cc_flags + target.port.cc_flags]
+    return hash_dir_mapped(flags, target.port_dir)
 
 
 def with_assembler_prefix_maps(flags: list[str]) -> list[str]:
@@ -164,8 +188,8 @@ class BuildResult:
     duration: float
     cached: bool = False
     cpu_seconds: float = 0.0  # of make and everything it ran (0 when cached)
-    #: ccache's hits and misses during the build (None: compiled without ccache); set by
-    #: :meth:`~mpforge.firmware.pipeline.Pipeline.build_one`
+    #: ccache's hits and misses during the build, from its own stats log (None: compiled
+    #: without ccache, or nothing made)
     ccache: CcacheStats | None = None
     #: where the tree built was not the pin plus the series (also in the manifest)
     tree_differs: list[str] = field(default_factory=list)
@@ -211,7 +235,11 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     # what the firmware says it is: the tree's makeversionhdr.py appends the suffix
     build_env = {"SOURCE_DATE_EPOCH": str(epoch),
                  "MPFORGE_VERSION_SUFFIX": version_suffix(tree.patches, clean_tree)}
-    env = {**build_env, **(cache.env if cache else {}), **(make_env or {})}
+    stats_log = target.build_dir / STATS_LOG
+    env = {**build_env, **(cache.env_for(_debug_mapped(target), str(stats_log)) if cache else {}),
+           **(make_env or {})}
+    if cache and not project.executor.dry_run:
+        stats_log.write_text("")  # this build's compiles only (CcacheStats.from_log)
     if found.extra_path:
         env["PATH"] = os.pathsep.join([found.extra_path, os.environ.get("PATH", "")])
     make_started = time.monotonic()
@@ -259,7 +287,8 @@ def build_target(target: Target, tree: TreeInfo, deplib_vars: dict[str, str], *,
     else:  # the same firmware again: what dist/ holds stays, with its build time
         manifest, changed = old, False
     return BuildResult(target.name, target.dist_dir, manifest, changed, time.monotonic() - started,
-                       cpu_seconds=cpu, tree_differs=differs)
+                       cpu_seconds=cpu, tree_differs=differs,
+                       ccache=CcacheStats.from_log(stats_log.read_text()) if cache and stats_log.exists() else None)
 
 
 #: inputs that make itself notices (a changed file) or that change no object file:
@@ -279,10 +308,11 @@ def _inputs(target: Target, tree: TreeInfo, found: Found, deplib_vars: dict[str,
         "patches": tree.patches,
         "toolchain": [target.toolchain.name, found.version],
         "source_date_epoch": epoch,
-        # build folders made while CCACHE_BASEDIR was set hold dependency files whose
-        # relative targets make never matches (header edits rebuilt nothing): the
-        # dependency layout is an input, so those folders start afresh once
-        "dependency_paths": "absolute",
+        # the dependency files name the targets as make got them (absolute before, relative
+        # to the make folder now: mpforge.firmware.make_paths); a folder whose dependency
+        # files name other targets would rebuild nothing on a header edit: the dependency
+        # layout is an input, so such folders start afresh once
+        "dependency_paths": "relative-to-make-dir",
         # artifacts, sizes...: a change re-runs make and republishes (no fresh build dir)
         "port_data": files_digest([target.port.source, target.toolchain.source]),
         # neither -j nor a ccache prefix changes what is built

@@ -12,6 +12,7 @@ from mpforge.bench.build import ONE_AT_A_TIME, BuildBench
 from mpforge.bench.gc.guest import threshold_label
 from mpforge.bench.gc.host import MIB, Report, threshold_text
 from mpforge.bench.gc.results import Cell, EmuReport
+from mpforge.bench.remote_cache import RemoteBench, Run
 from mpforge.bench.targets import BenchTarget
 from mpforge.bench.testsuite import TestBench
 from mpforge.cli.ui import Console
@@ -96,6 +97,26 @@ def show_build_bench(console: Console, result: BuildBench) -> None:
         console.warn(f"failed: {', '.join(result.failed)}")
     if result.skipped:
         console.warn(f"skipped (left out of the figures): {', '.join(result.skipped)}")
+
+
+def show_remote_bench(console: Console, result: RemoteBench) -> None:
+    """``bench-build --remote-cache``: cold, a second checkout with a warm remote, warm local."""
+    def figures(run: Run) -> str:
+        c = run.ccache
+        return (f"{run.wall:.1f} s; {c.get('local_hits', 0)} local, {c.get('remote_hits', 0)} remote hits, "
+                f"{c.get('misses', 0)} misses, {c.get('remote_errors', 0)} remote errors")
+
+    console.table(f"bench-build --remote-cache {result.remote}: {len(result.targets)} target(s), "
+                  f"{result.jobs} jobs", ["run", "wall (parallel phase); ccache"], [
+        ("1 cold: empty local cache, remote read-write", figures(result.cold)),
+        ("2 second checkout elsewhere: empty local cache, warm remote", figures(result.second_checkout)),
+        ("3 warm local cache, no remote", figures(result.warm_local)),
+        ("artifacts identical between the checkouts", "yes" if not result.differing
+         else f"NO: {', '.join(result.differing)}")])
+    _targets(console, result.limits)
+    for run in (result.cold, result.second_checkout, result.warm_local):
+        if run.failed:
+            console.warn(f"failed or skipped: {', '.join(run.failed)}")
 
 
 def show_test_bench(console: Console, result: TestBench) -> None:

@@ -24,11 +24,17 @@ def _size_cells(size: dict[str, int]) -> list[str]:
 
 def matrix_rows(results: Sequence[TargetResult]) -> list[tuple[str, ...]]:
     """The summary table's rows: one per target."""
-    return [(r.target, r.status.value, f"{r.duration:.1f} s", *_size_cells(r.size),
+    return [(r.target, r.status.value, f"{r.duration:.1f} s", *_size_cells(r.size), _ccache_cell(r),
              r.reason or regions_note(r.size)) for r in results]
 
 
-MATRIX_COLUMNS = ["target", "status", "time", "text", "data", "bss", "reason"]
+def _ccache_cell(result: TargetResult) -> str:
+    """ccache's figures for the target, from its own stats log: local/remote hits, misses."""
+    stats = result.built.ccache if result.built else None
+    return stats.cell() if stats else ""
+
+
+MATRIX_COLUMNS = ["target", "status", "time", "text", "data", "bss", "ccache local/remote/miss", "reason"]
 _STYLES = {Status.OK: "green", Status.CACHED: "green", Status.FAILED: "red",
            Status.SKIPPED: "yellow", Status.BUILDING: "cyan", Status.QUEUED: "dim"}
 
@@ -41,7 +47,8 @@ def _live_table(results: Sequence[TargetResult]) -> Table:
     for r in results:
         elapsed = r.duration if r.status in DONE else (now - r.started if r.started else 0.0)
         table.add_row(r.target, Text(r.status.value, style=_STYLES[r.status]),
-                      f"{elapsed:.1f} s" if elapsed else "", *_size_cells(r.size), r.reason)
+                      f"{elapsed:.1f} s" if elapsed else "", *_size_cells(r.size), _ccache_cell(r),
+                      r.reason)
     return table
 
 

@@ -40,7 +40,10 @@ def _summary(report: CiReport) -> dict:
                   "tests": None}
     if report.matrix:
         data["targets"] = [{"target": r.target, "status": r.status.value, "seconds": round(r.duration, 2),
-                            "reason": r.reason, "size": r.size} for r in report.matrix.results]
+                            "reason": r.reason, "size": r.size,
+                            # its own figures (ccache's stats log): local/remote hits, misses, errors
+                            "ccache": r.built.ccache.as_dict() if r.built and r.built.ccache else None}
+                           for r in report.matrix.results]
         data["ccache"] = report.matrix.ccache.as_dict() if report.matrix.ccache else None
     if report.tests:
         data["tests"] = {v.value: sum(t.count(v) for t in report.tests) for v in Verdict}

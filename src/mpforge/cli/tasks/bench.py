@@ -126,14 +126,26 @@ def _bench_gc_emulated(project: Project, emulator: str, thresholds: str | None, 
     jobs="job budget (default: CPU count)",
     json="also write the figures (and the run: commit, host, date, command) to this JSON file",
     record=RECORD_HELP + "bench-build.json",
-    check=CHECK_HELP))
+    check=CHECK_HELP,
+    remote_cache="instead: what a shared ccache at this URL saves a second checkout at another path "
+                 "(cold, second checkout with an empty local cache, warm local; bench-build-remote.json)"))
 def bench_build(c: Context, port: str = "all", board: str = "all", jobs: int = 0,
-                json: str | None = None, record: bool = False, check: bool = False) -> None:
+                json: str | None = None, record: bool = False, check: bool = False,
+                remote_cache: str | None = None) -> None:
     """Benchmark the build matrix against the same targets built one at a time (both from clean)."""
     project = fw.checkout()
     jobs = jobs or os.cpu_count() or 1
     pipeline = fw.pipeline(project, keep_going=True)
     targets = select(project, port, board).targets(pipeline)
+    if remote_cache is not None:
+        from mpforge.bench import remote_cache as remote_bench
+        from mpforge.firmware.ccache_remote import check_remote
+
+        remote = remote_bench.bench_remote(pipeline, targets, jobs, check_remote(remote_cache, "--remote-cache"))
+        render_bench.show_remote_bench(fw.console_of(project), remote)
+        _bench_results(project, "bench-build-remote", remote.as_dict(), remote.limits, json=json,
+                       record=record, check=check)
+        return
     result = build_bench.bench_build(pipeline, targets, jobs)
     render_bench.show_build_bench(fw.console_of(project), result)
     _bench_results(project, "bench-build", result.as_dict(), result.limits, json=json, record=record,

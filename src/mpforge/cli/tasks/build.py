@@ -11,6 +11,7 @@ from mpforge.cli import framework as fw
 from mpforge.cli import render
 from mpforge.cli.framework import task
 from mpforge.cli.render import sizes as render_sizes
+from mpforge.firmware import ccache_remote as remote_mod
 from mpforge.firmware import doctor as doctor_mod
 from mpforge.firmware import signing
 from mpforge.firmware import size as size_mod
@@ -68,11 +69,11 @@ def build(c: Context, port: str = "unix", board: str | None = None, all: bool = 
         return
     result = report.results[0].built
     assert result is not None  # a single target's failure was raised
-    result.ccache = report.ccache
+    result.ccache = result.ccache or report.ccache  # its own stats log first
     render.show_build(console, result, project.root)
 
 
-@task(locks=False, help=dict(fix="apt-get install what the ports lack (as root)",
+@task(locks=False, shared=("ccache_remote",), help=dict(fix="apt-get install what the ports lack (as root)",
                  port="port(s) whose needs decide the exit status: NAME, A,B or all",
                  packages="only print the Debian packages the port(s) need, on one line"))
 def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = False) -> None:
@@ -98,6 +99,13 @@ def doctor(c: Context, fix: bool = False, port: str = "unix", packages: bool = F
         if line.startswith("mirror:") and not settings.mirror:
             line += "; clones go to https://github.com/ (`--mirror BASE` once to use one)"
         fw.console_of(project).info(line)
+    for entry in (settings.ccache_remote or "").split():  # one probe each: does it answer?
+        said = remote_mod.probe(entry)
+        if said is None:
+            fw.console_of(project).ok(f"ccache remote {remote_mod.shown(entry)} answers")
+        else:  # a build would still go on, compiling locally: a warning, not a failure
+            fw.console_of(project).warn(f"ccache remote {remote_mod.shown(entry)} does not answer: {said}; "
+                                        "builds go on compiling locally")
     missing = diagnosis.missing_by_port()
     if missing:
         for name, pieces in missing.items():
