@@ -64,6 +64,6 @@ def find(port: str, board: str | None) -> PerfTarget:
     if len(matches) != 1:
         known = ", ".join(f"--port {t.port}" + (f" --board {t.board}" if t.board else "")
                           for t in TARGETS.values())
-        raise UsageError(f"perf: no perf target for --port {port}"
-                         + (f" --board {board}" if board else ""), f"choose one of: {known}")
+        raise UsageError(f"perf: --port {port}" + (f" --board {board}" if board else "")
+                         + " is not supported yet (no perf target)", f"choose one of: {known}")
     return matches[0]
