@@ -278,3 +278,53 @@ def test_a_missing_emulator_is_one_missing_tool():
         emulated.require_tools(["sh", "no-such-qemu-xyz"])
     assert info.value.program == "no-such-qemu-xyz"
     emulated.require_tools(["sh"])
+
+
+def test_the_prescrub_is_small_next_to_the_scrub_it_precedes():
+    # what the prescrub leaves live must lie inside the raw REPL's buffer for bench-gc's
+    # scrub program, so that the scrub's own blocks come from memory the prescrub zeroed
+    from mpforge.bench.gc.guest import scrub_program
+
+    compile(emulated.PRESCRUB, "prescrub", "exec")
+    assert "bytearray(n)" in emulated.PRESCRUB and "gc.collect()" in emulated.PRESCRUB
+    assert 8 * len(emulated.PRESCRUB) < len(scrub_program())
+
+
+class CalibratingBoard:
+    """A board whose calibration gives ``ratio`` instructions per clock count."""
+
+    ratio = 1.0
+    exited: list[str] = []
+
+    def __init__(self, command: str, **_: object) -> None:
+        self.command = command
+
+    def __enter__(self) -> CalibratingBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.exited.append(self.command)
+
+    def calibrate(self) -> float:
+        if self.ratio < 0:
+            raise GuestError("the calibration printed no timing")
+        return self.ratio
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.5, -1])
+def test_a_board_starts_only_with_a_clock_that_counts_instructions(monkeypatch, ratio: float):
+    from mpforge.bench.gc import session
+
+    monkeypatch.setattr(session, "GuestSession", CalibratingBoard)
+    monkeypatch.setattr(CalibratingBoard, "ratio", ratio)
+    monkeypatch.setattr(CalibratingBoard, "exited", [])
+    if ratio == 1.0:
+        board, got = session.calibrated_session("qemu a", "fw")
+        assert got == 1.0 and isinstance(board, CalibratingBoard) and CalibratingBoard.exited == []
+        return
+    with pytest.raises(GuestError) as info:
+        session.calibrated_session("qemu b", "fw")
+    if ratio == 0.5:
+        assert "fw: the guest clock counts 2.000 per instruction" in info.value.message
+        assert "-icount shift=0" in info.value.hint
+    assert CalibratingBoard.exited == ["qemu b"]  # a refused board is stopped
