@@ -328,3 +328,24 @@ def test_a_board_starts_only_with_a_clock_that_counts_instructions(monkeypatch, 
         assert "fw: the guest clock counts 2.000 per instruction" in info.value.message
         assert "-icount shift=0" in info.value.hint
     assert CalibratingBoard.exited == ["qemu b"]  # a refused board is stopped
+
+
+def test_a_board_that_does_not_boot_is_started_again_then_one_error(tmp_path: Path):
+    starts: list[str] = []
+
+    def opener(command: str, what: str) -> FakeBoard:
+        starts.append(what)
+        if len(starts) == 1:
+            raise TargetSilent("no REPL prompt within 30 s")
+        return FakeBoard(what, {("a", 0): [9, 9]}, [])
+    bench = emulated.EmulatedBench(Executor(), tmp_path / "work", "qemu {dist}/firmware.elf", "objcopy",
+                                   opener=opener)
+    with bench:
+        assert bench.measure(elf(tmp_path, "a", b"x"), "w", "print(1)\n", (0,))[0].repeat == (9, 9)
+
+    def never(command: str, what: str) -> FakeBoard:
+        raise TargetSilent("no REPL prompt within 30 s")
+    with emulated.EmulatedBench(Executor(), tmp_path / "work", "qemu {dist}/firmware.elf", "objcopy",
+                                opener=never) as bench, \
+            pytest.raises(GuestError, match="w: the emulated board stopped answering 2 times"):
+        bench.measure(elf(tmp_path, "b", b"x"), "w", "print(1)\n", (0,))

@@ -206,8 +206,10 @@ class EmulatedBench:
                 repeat = self._count(binary, name, programs[0])
                 others = [self._count(binary, name, program) for program in programs[1:]]
                 return Counts((first, repeat), (first, *others)), Measured(first, {})
-            except TargetSilent as exc:
-                self.boards.pop(binary).__exit__()
+            except TargetSilent as exc:  # a board that stopped answering, or never booted
+                board = self.boards.pop(binary, None)
+                if board is not None:
+                    board.__exit__()
                 if attempt == ATTEMPTS:
                     raise GuestError(f"{name}: the emulated board stopped answering "
                                      f"{ATTEMPTS} times", "run it by hand: invoke emulate --pty",
