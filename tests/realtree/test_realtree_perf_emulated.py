@@ -1,6 +1,10 @@
 """invoke perf on the emulated pyboard, on the pinned tree (marker ``realtree``): two runs
 count the same, identical firmwares show 0 everywhere, and a slowdown put into the tree's
-float arithmetic is a regression on the float workload only."""
+float arithmetic is a regression on the float workload only.
+
+Passed once in full (13 min 47 s, cold builds). A later run failed on one `unstable` row
+among int_loops/closures/recursion: the residual run-to-run drift of a few instructions
+(docs/perf-emulated.md) reaches these too under heavy load; this test states the goal."""
 
 from __future__ import annotations
 
