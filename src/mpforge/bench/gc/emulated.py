@@ -55,7 +55,7 @@ from pathlib import Path
 
 from mpforge.bench.gc.guest import WORKLOADS, Workload, threshold_label
 from mpforge.bench.gc.results import Cell, EmuReport, Variant, check_targets, make_cell
-from mpforge.bench.gc.session import GuestSession, icount_command
+from mpforge.bench.gc.session import GuestSession, calibrated_session, icount_command
 from mpforge.bench.gc.trace import Outcome, Probes, count_collections, find_probes, parse_run
 from mpforge.bench.gc.variants import LABELS, build_variant
 from mpforge.core.config import PortDef
@@ -77,16 +77,8 @@ def measure_variant(variant: Variant, command: str, workloads: list[str], diviso
     returned notes says so), up to :data:`ATTEMPTS` times in all.
     """
     def start() -> GuestSession:
-        session = GuestSession(command, probes=variant.probes, log=log).__enter__()
-        try:
-            variant.instructions_per_count = ratio = session.calibrate()
-        except BaseException:
-            session.__exit__()
-            raise
-        if abs(ratio - 1) > 0.01:
-            session.__exit__()
-            raise GuestError(f"{variant.name}: the guest clock counts {1 / ratio:.3f} per "
-                             "instruction, not 1", "run the emulator with -icount shift=0")
+        session, variant.instructions_per_count = calibrated_session(
+            command, variant.name, probes=variant.probes, log=log)
         return session
 
     def run_cell(session: GuestSession, workload: Workload, divisor: int) -> list[Outcome]:

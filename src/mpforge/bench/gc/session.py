@@ -136,3 +136,26 @@ class GuestSession:
 
     def calibrate(self) -> float:
         return parse_calibration(self.run(calibration_program(), scrub=False))
+
+
+def calibrated_session(command: str, what: str, *, silence: float = 15.0,
+                       probes: Probes | None = None, log: Path | None = None
+                       ) -> tuple[GuestSession, float]:
+    """A booted board whose clock was checked, and its instructions per clock count.
+
+    bench-gc and ``invoke perf`` both start boards this way: boot, run the calibration
+    (:meth:`GuestSession.calibrate`) and refuse a clock that does not count one per guest
+    instruction (an emulator not under ``-icount shift=0`` would time the host).
+    ``what`` names the firmware in that error. The caller closes the session.
+    """
+    session = GuestSession(command, silence=silence, probes=probes, log=log).__enter__()
+    try:
+        ratio = session.calibrate()
+    except BaseException:
+        session.__exit__()
+        raise
+    if abs(ratio - 1) > 0.01:
+        session.__exit__()
+        raise GuestError(f"{what}: the guest clock counts {1 / ratio:.3f} per instruction, "
+                         "not 1", "run the emulator with -icount shift=0")
+    return session, ratio

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from mpforge.bench.perf.compare import Comparison, judge
-from mpforge.bench.perf.layouts import DEFAULT_PADS, Bench, sha256
-from mpforge.bench.perf.valgrind import top_functions
+from mpforge.bench.perf.compare import Comparison, Counts, judge
+from mpforge.bench.perf.layouts import DEFAULT_PADS, sha256
+from mpforge.bench.perf.valgrind import Measured, top_functions
 from mpforge.bench.perf.workloads import Workload
 
 
-def compare(bench: Bench, base: tuple[str, Path], head: tuple[str, Path],
+class Measurer(Protocol):
+    """What counts a workload on a binary: :class:`~.layouts.Bench` (valgrind, the host)
+    or :class:`~.emulated.EmulatedBench` (QEMU, the emulated pyboard)."""
+
+    def measure(self, binary: Path, name: str, source: str,
+                pads: Sequence[int]) -> tuple[Counts, Measured]: ...
+
+
+def compare(bench: Measurer, base: tuple[str, Path], head: tuple[str, Path],
             workloads: Sequence[Workload], pads: Sequence[int] = DEFAULT_PADS,
             on_row: Callable[[str], None] | None = None) -> Comparison:
     """``base``/``head``: (label, binary). Workload problems are raised (nothing kept)."""
