@@ -283,6 +283,9 @@ def run_task(cwd: Path, *args: str, env: dict[str, str | None] | None = None,
     from mpforge.core import processes, state
     from mpforge.firmware import dist
 
+    if "MPFORGE_FAULT" in {**os.environ, **(env or {})}:
+        # a fault point kills or stops the process it is in: here, the test run itself
+        raise ValueError("MPFORGE_FAULT needs a process of its own: use run_cli")
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
     saved_argv = sys.argv

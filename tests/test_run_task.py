@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import REPO, _fd_capture, run_cli, run_task
 
 COMMANDS = [

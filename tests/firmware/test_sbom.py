@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, Mirror, git, run_cli
+from conftest import FIXTURES, Mirror, git, run_task
 from mpforge.firmware.manifest import series_id
 from mpforge.firmware.materials import declared_license
 
@@ -53,7 +53,7 @@ def built(fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path) -> Path
     """``dist/unix`` of the fixture tree with the example app (frozen package, C module)."""
     app = tmp_path / "work" / "thermostat"
     shutil.copytree(FIXTURES / "thermostat", app)
-    result = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
+    result = run_task(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
     assert result.returncode == 0, result.stdout + result.stderr
     return fixture_project / "dist" / "unix"
 
@@ -140,7 +140,7 @@ def test_the_same_build_gives_the_same_sbom(built: Path, fixture_project: Path, 
     first = (built / "sbom.spdx.json").read_bytes()
     shutil.rmtree(built)
     app = fixture_project.parent / "work" / "thermostat"  # where the fixture put the app
-    again = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
+    again = run_task(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
     assert again.returncode == 0, again.stdout + again.stderr
     assert (built / "sbom.spdx.json").read_bytes() == first
 
