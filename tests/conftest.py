@@ -129,7 +129,12 @@ def fixture_mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
 @pytest.fixture
 def fixture_project(tmp_path: Path, fixture_mirror: Mirror) -> Path:
     """An mpforge checkout pinned to the fixture tree, not yet fetched."""
-    proj = tmp_path / "proj"
+    return make_project(tmp_path / "proj", fixture_mirror)
+
+
+def make_project(proj: Path, fixture_mirror: Mirror) -> Path:
+    """``fixture_project`` at ``proj``: for a fixture of a wider scope (a build that
+    several tests only read)."""
     (proj / "patches").mkdir(parents=True)
     shutil.copytree(REPO / "ports", proj / "ports")
     shutil.copytree(REPO / "toolchains", proj / "toolchains")
