@@ -10,13 +10,19 @@ submodule is pinned to the fixture tree. Nothing here touches the network.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -123,7 +129,12 @@ def fixture_mirror(tmp_path_factory: pytest.TempPathFactory) -> Mirror:
 @pytest.fixture
 def fixture_project(tmp_path: Path, fixture_mirror: Mirror) -> Path:
     """An mpforge checkout pinned to the fixture tree, not yet fetched."""
-    proj = tmp_path / "proj"
+    return make_project(tmp_path / "proj", fixture_mirror)
+
+
+def make_project(proj: Path, fixture_mirror: Mirror) -> Path:
+    """``fixture_project`` at ``proj``: for a fixture of a wider scope (a build that
+    several tests only read)."""
     (proj / "patches").mkdir(parents=True)
     shutil.copytree(REPO / "ports", proj / "ports")
     shutil.copytree(REPO / "toolchains", proj / "toolchains")
@@ -202,3 +213,141 @@ def write_baseline(project_root: Path, entries: dict[str, str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f'[[known]]\ntest = "{t}"\nreason = "{r}"\n\n' for t, r in entries.items()))
     return path
+
+
+# --- the task wiring, in-process ---------------------------------------------------------
+
+class _Timeout(BaseException):
+    """Raised in the main thread when an in-process task overruns ``run_task``'s timeout
+    (a BaseException: a task's ``except Exception`` must not swallow it)."""
+
+
+@contextmanager
+def _fd_capture() -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """File descriptors 1 and 2 (and ``sys.stdout`` / ``sys.stderr`` over them) into two
+    temporary files for the block, as a child's pipes would hold them: what mpforge prints
+    and what the programs it starts print (make, gcc, a fake board) land in one stream each,
+    in the order written. Nothing is a TTY, as under ``run_cli``."""
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    streams = sys.stdout, sys.stderr, sys.stdin
+    for stream in streams[:2]:
+        stream.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
+                                      errors="backslashreplace", write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                      errors="backslashreplace", write_through=True)
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (closed below)
+        yield out, err
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        sys.stdin.close()
+        sys.stdout, sys.stderr, sys.stdin = streams
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+
+
+def _read(file: BinaryIO) -> str:
+    file.seek(0)
+    text = file.read().decode("utf-8", errors="replace")
+    file.close()
+    return text
+
+
+def run_task(cwd: Path, *args: str, env: dict[str, str | None] | None = None,
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``run_cli``, in this process: the console script's own invoke program
+    (:func:`mpforge.cli.main.make_program` over the task namespace) parses ``args`` and runs
+    the task here, with the same environment (``CI=1``, ``env`` added, ``MPFORGE_ROOT``
+    removed), folder, ``sys.argv`` and no TTY; the result is what ``run_cli`` returns
+    (stdout, stderr, the exit status: 0, the task's ``Exit`` code, 1 and a traceback on
+    stderr for an uncaught exception, as Python's own exit gives).
+
+    For tests of the task wiring and rendering: it saves the interpreter's start (about a
+    second on a loaded 2-core machine) per call. Everything a task changes in the process
+    is put back: the environment, the working folder, ``sys.argv``, the signal handlers,
+    the streams, and the per-process records of the library (``dist.published``, the fault
+    injection's pass counts). What needs a process boundary (signals sent to mpforge,
+    ``kill -9``, the lock held by another process, the console script itself, a fresh
+    interpreter's imports) keeps ``run_cli``.
+
+    ``timeout`` is kept too: SIGALRM interrupts a task that overruns it, and
+    ``subprocess.TimeoutExpired`` is raised, as ``run_cli`` would.
+    """
+    from mpforge.cli.main import make_program
+    from mpforge.cli.tasks import ns
+    from mpforge.core import processes, state
+    from mpforge.firmware import dist
+
+    if "MPFORGE_FAULT" in {**os.environ, **(env or {})}:
+        # a fault point kills or stops the process it is in: here, the test run itself
+        raise ValueError("MPFORGE_FAULT needs a process of its own: use run_cli")
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_argv = sys.argv
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    os.environ["CI"] = "1"
+    for name, value in (env or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    os.environ.pop("MPFORGE_ROOT", None)
+    argv = [str(Path(processes.__file__).parents[1] / "__main__.py"), *args]
+    code = 0
+
+    def overran(signum: int, frame: object) -> None:
+        raise _Timeout
+
+    try:
+        os.chdir(cwd)
+        sys.argv = argv
+        dist.published.clear()
+        state._passes.clear()
+        with _fd_capture() as (out, err):
+            signal.signal(signal.SIGALRM, overran)
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                make_program(ns).run(argv)
+            except SystemExit as exc:
+                code = _exit_status(exc)
+            except _Timeout:
+                code = -1
+            except BaseException:  # what the interpreter would print before exiting 1
+                traceback.print_exc()
+                code = 1
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                processes.stop_all()  # as the process's end would (the task layer did already)
+    finally:
+        for signum, handler in saved_signals.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        dist.published.clear()
+        state._passes.clear()
+    stdout, stderr = _read(out), _read(err)
+    if code == -1:
+        raise subprocess.TimeoutExpired(["mpforge", *args], timeout, stdout, stderr)
+    return subprocess.CompletedProcess(["mpforge", *args], code, stdout, stderr)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status the interpreter exits with for ``exc`` (a message is printed, status 1)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return 1

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, project_for, run_cli
+from conftest import git, project_for, run_cli, run_task
 from mpforge.tree.fetch import fetch
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -52,15 +52,15 @@ def fetched(fixture_project, fixture_mirror):
     fetch(project, [project.catalog.port("unix")], str(fixture_mirror.base))
     tree = fixture_project / "micropython"
     pristine = snapshot(tree)
-    assert run_cli(fixture_project, "patch").returncode == 0
+    assert run_task(fixture_project, "patch").returncode == 0
     patched = snapshot(tree)
-    assert run_cli(fixture_project, "patch", "--revert").returncode == 0
+    assert run_task(fixture_project, "patch", "--revert").returncode == 0
     assert snapshot(tree) == pristine != patched
     return fixture_project, tree, pristine, patched
 
 
 def status_rows(project: Path) -> tuple[int, list[str]]:
-    result = run_cli(project, "patch", "--status")
+    result = run_task(project, "patch", "--status")
     no_traceback(result)
     states = [line.split(None, 1)[1].rsplit(None, 1)[0] for line in result.stdout.splitlines()
               if line.startswith(("0001-gc", "0002-gc"))]  # the table's rows: one per patch
@@ -101,12 +101,12 @@ def test_sigkill_at_every_step_is_finished_by_the_next_command(fetched, op):
     args = ["patch"] if op == "apply" else ["patch", "--revert"]
     for step in STEPS:
         if snapshot(tree) != start:
-            assert run_cli(project, *(["patch", "--revert"] if op == "apply" else ["patch"])).returncode == 0
+            assert run_task(project, *(["patch", "--revert"] if op == "apply" else ["patch"])).returncode == 0
         killed = run_cli(project, *args, env={"MPFORGE_FAULT": step})
         # killed there, not finished: a step the run never passes would test nothing
         assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
         check_status_is_honest(project, tree, pristine, patched)
-        again = run_cli(project, *args)
+        again = run_task(project, *args)
         no_traceback(again)
         assert again.returncode == 0, (step, again.stderr)
         assert snapshot(tree) == goal, step
@@ -119,7 +119,7 @@ def test_after_an_interrupted_apply_revert_gives_the_pristine_tree(fetched):
     assert killed.returncode == -signal.SIGKILL
     code, states = status_rows(project)
     assert code == 1 and set(states) == {"interrupted"}
-    reverted = run_cli(project, "patch", "--revert")
+    reverted = run_task(project, "patch", "--revert")
     assert reverted.returncode == 0, reverted.stderr
     assert "finished an interrupted `invoke patch`" in reverted.stdout
     assert snapshot(tree) == pristine
@@ -186,7 +186,7 @@ def test_ctrl_c_at_many_moments_of_patch_and_revert(fetched):
             out, err = proc.communicate()
             assert "Traceback" not in err and proc.returncode in (0, 130), (moment, proc.returncode, err)
             check_status_is_honest(project, tree, pristine, patched)
-            again = run_cli(project, *args)
+            again = run_task(project, *args)
             assert again.returncode == 0 and snapshot(tree) == goal, (moment, again.stderr)
 
 
@@ -195,7 +195,7 @@ def test_a_users_edit_during_an_interruption_is_never_overwritten(fetched):
     assert run_cli(project, "patch", env={"MPFORGE_FAULT": "patch.committed"}).returncode == -signal.SIGKILL
     gc = tree / "py" / "gc.c"
     gc.write_text("/* my own rewrite */\n")
-    result = run_cli(project, "patch")
+    result = run_task(project, "patch")
     no_traceback(result)
     assert result.returncode == 1 and "py/gc.c changed since; nothing was overwritten" in result.stderr
     assert gc.read_text() == "/* my own rewrite */\n"
@@ -232,7 +232,8 @@ def test_a_wrong_typed_patch_journal_is_one_line_naming_file_and_key_and_nothing
 # --- builds: publish, SIGTERM, damaged state files, concurrency ---------------------------------
 
 def build(project: Path, mirror, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return run_cli(project, "build", "--mirror", str(mirror.base), *extra, env=env)
+    run = run_cli if env and "MPFORGE_FAULT" in env else run_task  # a fault point kills its process
+    return run(project, "build", "--mirror", str(mirror.base), *extra, env=env)
 
 
 def dist_is_whole(project: Path, target: str = "unix") -> None:
@@ -366,14 +367,14 @@ def test_a_truncated_state_file_costs_one_rebuild(fixture_project, fixture_mirro
 
 def test_a_truncated_patch_record_is_read_as_missing(fetched):
     project, tree, pristine, patched = fetched
-    assert run_cli(project, "patch").returncode == 0
+    assert run_task(project, "patch").returncode == 0
     record = Path(git(tree, "rev-parse", "--absolute-git-dir")) / "mpforge-patches" / "applied.json"
     record.write_text('{"format": 2, "pat')
-    result = run_cli(project, "patch")
+    result = run_task(project, "patch")
     no_traceback(result)
     assert result.returncode == 0 and "applied.json is damaged" in result.stdout
     assert snapshot(tree) == patched
-    assert run_cli(project, "patch", "--revert").returncode == 0 and snapshot(tree) == pristine
+    assert run_task(project, "patch", "--revert").returncode == 0 and snapshot(tree) == pristine
 
 
 def test_two_builds_at_once_both_succeed_one_waiting(fixture_project, fixture_mirror):
@@ -386,7 +387,7 @@ def test_two_builds_at_once_both_succeed_one_waiting(fixture_project, fixture_mi
     for proc, (_out, err) in zip(procs, results):
         assert proc.returncode == 0 and "Traceback" not in err, err
     dist_is_whole(fixture_project)
-    busy = run_cli(fixture_project, "patch", "--status")
+    busy = run_task(fixture_project, "patch", "--status")
     assert busy.returncode == 0
 
 
@@ -401,8 +402,8 @@ def test_no_wait_fails_in_one_line_while_another_command_runs(fetched):
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        refused = run_cli(project, "patch", "--no-wait")
-        status = run_cli(project, "patch", "--status")
+        refused = run_task(project, "patch", "--no-wait")
+        status = run_task(project, "patch", "--status")
     finally:
         holder.kill()
         holder.wait()
@@ -412,7 +413,7 @@ def test_no_wait_fails_in_one_line_while_another_command_runs(fetched):
         in refused.stderr
     assert "another mpforge command is using this checkout" in status.stdout
     assert snapshot(tree) == pristine
-    waited = run_cli(project, "patch")  # the holder is gone: no wait at all
+    waited = run_task(project, "patch")  # the holder is gone: no wait at all
     assert waited.returncode == 0 and snapshot(tree) == patched
 
 
@@ -505,10 +506,10 @@ def test_a_checkout_path_with_a_space_is_refused_up_front(fixture_project, fixtu
 @pytest.mark.parametrize("jobs", ["abc", "-3", "0", "4097", "65535", "99999999999999999999"])
 def test_jobs_must_be_a_whole_number_from_1_to_4096(fixture_project, jobs):
     # 65535 tokens once filled the jobserver's 64 KiB pipe and hung; a huge one overflowed
-    result = run_cli(fixture_project, "build", "--jobs", jobs)
+    result = run_task(fixture_project, "build", "--jobs", jobs)
     assert result.returncode == 1
     assert result.stderr.strip() == f"--jobs takes a whole number from 1 to 4096, not '{jobs}'"
-    env = run_cli(fixture_project, "build", env={"MPFORGE_JOBS": jobs})
+    env = run_task(fixture_project, "build", env={"MPFORGE_JOBS": jobs})
     assert env.returncode == 1 and "Traceback" not in env.stderr
     assert "MPFORGE_JOBS" in env.stderr and len(env.stderr.strip().splitlines()) == 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_task
 from mpforge.cli.framework import SHORT_FLAGS
 from mpforge.cli.tasks import ns
 
@@ -13,7 +13,7 @@ TASKS = sorted(ns.task_names)
 
 @pytest.mark.parametrize("name", TASKS)
 def test_dash_h_is_help_on_every_task_and_runs_nothing(name):
-    result = run_cli(REPO, name, "-h", timeout=60)
+    result = run_task(REPO, name, "-h", timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Usage:") and "Options:" in result.stdout
     assert "==>" not in result.stdout  # no step of the task started

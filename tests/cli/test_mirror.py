@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEPS, Mirror, git, project_for, run_cli
+from conftest import DEPS, Mirror, git, project_for, run_cli, run_task
 from mpforge.core.errors import ConfigError
 from mpforge.tree.bundle import INDEX, is_bundle, unpack_bundle
 from mpforge.tree.mirror import PIN_BRANCH, check_mirror, github_name
@@ -27,7 +27,7 @@ def pinned(fixture_mirror: Mirror) -> dict[str, str]:
 @pytest.fixture
 def made(fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path) -> Path:
     new = tmp_path / "new-mirror"
-    result = run_cli(fixture_project, "mirror", str(new), "--from", str(fixture_mirror.base), "--port", "unix")
+    result = run_task(fixture_project, "mirror", str(new), "--from", str(fixture_mirror.base), "--port", "unix")
     assert result.returncode == 0, result.stdout + result.stderr
     return new
 
@@ -42,25 +42,25 @@ def test_mirror_from_another_holds_exactly_the_pinned_commits(made, fixture_mirr
         assert git(repo, "rev-parse", "HEAD") == sha  # a clone has a HEAD to check out
     assert not list(made.glob("*/.*.tmp-*"))  # no half-made repository left
     # again: nothing to fetch, everything up to date, sizes reported
-    again = run_cli(fixture_project, "mirror", str(made), "--from", str(fixture_mirror.base), "--port", "unix")
+    again = run_task(fixture_project, "mirror", str(made), "--from", str(fixture_mirror.base), "--port", "unix")
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("up to date") == 4 and " kB" in again.stdout
     # a fresh checkout fetches the tree and the unix submodules through it
-    fetched = run_cli(fixture_project, "fetch", "--port", "unix", "--mirror", str(made))
+    fetched = run_task(fixture_project, "fetch", "--port", "unix", "--mirror", str(made))
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
     assert git(fixture_project / "micropython", "rev-parse", "HEAD") == fixture_mirror.tree_sha
     assert (fixture_project / "micropython" / "lib" / "axtls" / ".git").exists()
 
 
 def test_check_passes_then_names_a_removed_repository_and_a_missing_commit(made, fixture_project, fixture_mirror):
-    ok = run_cli(fixture_project, "mirror", "--check", str(made), "--port", "unix")
+    ok = run_task(fixture_project, "mirror", "--check", str(made), "--port", "unix")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     shutil.rmtree(made / "pfalcon" / "berkeley-db-1.xx.git")
     axtls = made / "pfalcon" / "axtls.git"
     git(axtls, "update-ref", "-d", f"refs/heads/{PIN_BRANCH}{pinned(fixture_mirror)['pfalcon/axtls.git']}")
     git(axtls, "reflog", "expire", "--expire=now", "--all")
     git(axtls, "gc", "-q", "--prune=now")
-    bad = run_cli(fixture_project, "mirror", "--check", str(made), "--port", "unix")
+    bad = run_task(fixture_project, "mirror", "--check", str(made), "--port", "unix")
     assert bad.returncode == 1
     out = bad.stdout + bad.stderr
     assert "pfalcon/berkeley-db-1.xx.git: missing (needed by micropython/lib/berkeley-db-1.xx)" in out
@@ -81,7 +81,7 @@ def test_check_names_a_damaged_repository_through_fsck(made, fixture_project):
 
 def test_a_bundle_moved_to_another_folder_serves_fetch_as_a_mirror(made, fixture_project, fixture_mirror, tmp_path):
     bundle = tmp_path / "mirror.tar"
-    result = run_cli(fixture_project, "mirror", str(made), "--port", "unix", "--bundle", str(bundle))
+    result = run_task(fixture_project, "mirror", str(made), "--port", "unix", "--bundle", str(bundle))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "bundle" in result.stdout and is_bundle(bundle)
     elsewhere = tmp_path / "usb-stick"
@@ -89,14 +89,14 @@ def test_a_bundle_moved_to_another_folder_serves_fetch_as_a_mirror(made, fixture
     moved = elsewhere / "mirror.tar"
     shutil.move(bundle, moved)
     shutil.rmtree(made)  # the folder it came from is gone
-    fetched = run_cli(fixture_project, "fetch", "--port", "unix", "--mirror", str(moved))
+    fetched = run_task(fixture_project, "fetch", "--port", "unix", "--mirror", str(moved))
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
     assert git(fixture_project / "micropython", "rev-parse", "HEAD") == fixture_mirror.tree_sha
     assert (fixture_project / "micropython" / "lib" / "libffi" / ".git").exists()
     unpacked = [p for p in (fixture_project / ".mpforge" / "mirrors").iterdir() if not p.name.startswith(".")]
     assert len(unpacked) == 1 and (unpacked[0] / INDEX).is_file()
     # --check takes the bundle too
-    checked = run_cli(fixture_project, "mirror", "--check", str(moved), "--port", "unix")
+    checked = run_task(fixture_project, "mirror", "--check", str(moved), "--port", "unix")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -105,7 +105,7 @@ def test_a_file_that_is_not_a_bundle_is_refused_in_one_line(fixture_project, tmp
     junk.write_text("not a tar")
     with pytest.raises(ConfigError, match="not a mirror bundle"):
         unpack_bundle(junk, tmp_path / "cache")
-    result = run_cli(fixture_project, "fetch", "--port", "unix", "--mirror", str(junk))
+    result = run_task(fixture_project, "fetch", "--port", "unix", "--mirror", str(junk))
     assert result.returncode == 1 and "not a mirror bundle" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -114,7 +114,7 @@ def test_a_source_without_the_pinned_commit_is_named_and_nothing_half_made_is_le
     (empty / "micropython" / "micropython.git").mkdir(parents=True)
     git(empty / "micropython" / "micropython.git", "init", "-q", "--bare")
     new = tmp_path / "new"
-    result = run_cli(fixture_project, "mirror", str(new), "--from", str(empty), "--port", "unix")
+    result = run_task(fixture_project, "mirror", str(new), "--from", str(empty), "--port", "unix")
     assert result.returncode == 1
     assert "micropython/micropython.git:" in result.stdout + result.stderr
     assert not (new / "micropython" / "micropython.git").exists()
@@ -137,7 +137,7 @@ def test_tags_on_the_pinned_history_come_along_and_no_others(fixture_project, fi
     later = git(upstream, "commit-tree", "-p", pin, "-m", "later", f"{pin}^{{tree}}")
     git(upstream, "tag", "v9.9", later)
     new = tmp_path / "new"
-    result = run_cli(fixture_project, "mirror", str(new), "--from", str(base), "--port", "unix")
+    result = run_task(fixture_project, "mirror", str(new), "--from", str(base), "--port", "unix")
     assert result.returncode == 0, result.stdout + result.stderr
     repo = new / "micropython" / "micropython.git"
     assert git(repo, "tag", "-l") == "v1.8.2"
@@ -150,8 +150,8 @@ def test_a_run_killed_before_a_repository_is_complete_leaves_none_in_place(fixtu
                      env={"MPFORGE_FAULT": "mirror.fetched"})
     assert killed.returncode == -9
     assert not (new / "micropython" / "micropython.git").exists()  # only its temporary folder
-    check = run_cli(fixture_project, "mirror", "--check", str(new), "--port", "unix")
+    check = run_task(fixture_project, "mirror", "--check", str(new), "--port", "unix")
     assert check.returncode == 1 and "micropython/micropython.git: missing" in check.stdout + check.stderr
-    again = run_cli(fixture_project, "mirror", str(new), "--from", str(fixture_mirror.base), "--port", "unix")
+    again = run_task(fixture_project, "mirror", str(new), "--from", str(fixture_mirror.base), "--port", "unix")
     assert again.returncode == 0, again.stdout + again.stderr
     assert not list(new.glob("*/.*.tmp-*"))  # the stopped run's leftovers are gone

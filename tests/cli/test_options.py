@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from invoke import Collection, Config, Context, task
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_task
 from mpforge.cli.main import make_program
 from mpforge.cli.options import SharedOptions, shared_options
 from mpforge.core import settings
@@ -248,7 +248,7 @@ def test_a_task_takes_its_mirror_from_the_checkouts_invoke_yaml(fixture_project,
 
 def test_an_unknown_key_in_invoke_yaml_fails_any_task_in_one_line(fixture_project):
     (fixture_project / "invoke.yaml").write_text("mpforge:\n  job: 4\n")
-    result = run_cli(fixture_project, "size")
+    result = run_task(fixture_project, "size")
     assert result.returncode == 1
     assert "invoke.yaml: unknown key 'mpforge.job' (did you mean 'jobs'?)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -276,7 +276,7 @@ def test_a_relative_mirror_in_invoke_yaml_is_relative_to_the_checkout(checkout, 
 
 
 def test_jobs_from_the_environment_reach_the_build_a_test_run_makes(fixture_project, fixture_mirror):
-    result = run_cli(fixture_project, "test", "-v", "-k", "basics/int", "--mirror", str(fixture_mirror.base),
+    result = run_task(fixture_project, "test", "-v", "-k", "basics/int", "--mirror", str(fixture_mirror.base),
                      env={"MPFORGE_JOBS": "3"})
     makes = [line for line in result.stdout.splitlines() if "make -C" in line and "micropython/unix " in line]
     assert makes and all(" -j3 " in line for line in makes), result.stdout[-2000:]
@@ -297,7 +297,7 @@ def test_a_damaged_settings_file_reaches_the_user_as_one_line(fixture_project):
     path = settings.settings_path(fixture_project)
     path.parent.mkdir(parents=True)
     path.write_text("not json")
-    result = run_cli(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})  # else that mirror wins
+    result = run_task(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})  # else that mirror wins
     warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
     assert len(warned) == 1 and "damaged" in warned[0], result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -307,7 +307,7 @@ def test_a_wrong_typed_setting_reaches_the_user_as_one_line_naming_file_and_key(
     path = settings.settings_path(fixture_project)
     path.parent.mkdir(parents=True)
     path.write_text('{"mirror": 5}')
-    result = run_cli(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})
+    result = run_task(fixture_project, "doctor", env={"MPFORGE_MIRROR": None})
     warned = [line for line in result.stderr.splitlines() + result.stdout.splitlines() if "settings.json" in line]
     assert len(warned) == 1 and "'mirror'" in warned[0] and "got the number 5" in warned[0], \
         result.stdout + result.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml, TestSuite
 
-from conftest import project_for, run_cli, write_baseline
+from conftest import project_for, run_task, write_baseline
 from mpforge.ci import run as ci_mod
 from mpforge.cli.render import ci as render_ci
 from mpforge.cli.render.files import element, readable, xml_text
@@ -221,14 +221,14 @@ def test_without_retries_a_flaky_test_is_a_failure(tmp_path):
 
 def test_ci_with_a_test_printing_control_bytes_fails_cleanly_with_loadable_junit(
         fixture_project, fixture_mirror, tmp_path):
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     write_baseline(fixture_project, {"misc/drift.py": "the fixture's drift", "misc/fixed.py": "old"})
     # the fixture interpreter prints 4; the expected output is full of control bytes
     tests = fixture_project / "micropython" / "tests"
     (tests / "misc" / "ctrl.py").write_text("print(2 + 2)\n")
     (tests / "misc" / "ctrl.py.exp").write_bytes(CONTROL.encode() + b"\n")
     out = tmp_path / "ci-out"
-    result = run_cli(fixture_project, "ci", "--ports", "unix", "--out", str(out),
+    result = run_task(fixture_project, "ci", "--ports", "unix", "--out", str(out),
                      "--mirror", str(fixture_mirror.base))
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -259,7 +259,7 @@ else:
 
 def test_a_flaky_test_on_a_device_is_retried_on_it_and_does_not_fail_the_run(
         fixture_project, fixture_mirror, tmp_path):
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     write_baseline(fixture_project, {"misc/drift.py": "the fixture's drift", "misc/fixed.py": "old"})
     marker = tmp_path / "tried-once"
     tests = fixture_project / "micropython" / "tests"
@@ -267,12 +267,12 @@ def test_a_flaky_test_on_a_device_is_retried_on_it_and_does_not_fail_the_run(
     (tests / "misc" / "flaky.py.exp").write_text("4\n")
     device = ["--port", "minimal", "--jobs", "2", "--device", f"execpty:{sys.executable} {FAKE}"]
 
-    plain = run_cli(fixture_project, "test", *device, "-k", "misc/")
+    plain = run_task(fixture_project, "test", *device, "-k", "misc/")
     assert plain.returncode == 1 and "FAIL misc/flaky.py" in plain.stderr  # no retry: a failure
 
     marker.unlink()
     junit, out = tmp_path / "junit.xml", tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", *device, "--retry-failed", "1",
+    result = run_task(fixture_project, "test", *device, "--retry-failed", "1",
                      "--junit", str(junit), "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "1 flaky test(s), passed on a retry" in result.stdout and "misc/flaky.py" in result.stdout

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic.dataclasses import dataclass
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_task
 from mpforge.cli.tasks.schemas import main
 from mpforge.core.errors import DataFileError
 from mpforge.core.model import schemas
@@ -196,7 +196,7 @@ def test_a_wrong_type_in_a_port_is_one_line_and_exit_1_from_the_command(tmp_path
     shutil.copytree(REPO / "toolchains", tmp_path / "toolchains")
     with (tmp_path / "ports" / "stmhal.toml").open("a") as fh:
         fh.write("\n[size_regions.iram]\nlimit = \"big\"\n")
-    result = run_cli(tmp_path, "build", "--port", "unix", "--dry-run")
+    result = run_task(tmp_path, "build", "--port", "unix", "--dry-run")
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

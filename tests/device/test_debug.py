@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_for, run_cli
+from conftest import project_for, run_task
 from mpforge.core.errors import ConfigError, DeviceError
 from mpforge.core.executor import Executor
 from mpforge.core.project import Project, Target
@@ -195,14 +195,14 @@ def test_a_target_not_built_is_named(project):
 # --- the task ---------------------------------------------------------------------------------
 
 def test_bad_input_ends_in_one_line(fixture_project, tmp_path):
-    no_debugger = run_cli(fixture_project, "debug", "--port", "minimal", "--batch", __file__)
+    no_debugger = run_task(fixture_project, "debug", "--port", "minimal", "--batch", __file__)
     assert no_debugger.returncode == 1
     assert no_debugger.stderr.strip().splitlines()[-1].endswith(
         "port 'minimal' declares no debugger (add [debug] to ports/minimal.toml (gdb, elf), "
         "as stmhal.toml and unix.toml do)")
-    no_script = run_cli(fixture_project, "debug", "--port", "unix", "--batch", str(tmp_path / "nope.gdb"))
+    no_script = run_task(fixture_project, "debug", "--port", "unix", "--batch", str(tmp_path / "nope.gdb"))
     assert no_script.returncode == 1 and "no gdb script" in no_script.stderr
-    no_terminal = run_cli(fixture_project, "debug", "--port", "unix")
+    no_terminal = run_task(fixture_project, "debug", "--port", "unix")
     assert no_terminal.returncode == 1 and "run it on one, or pass --batch FILE" in no_terminal.stderr
     for result in (no_debugger, no_script, no_terminal):
         assert "Traceback" not in result.stderr
@@ -220,7 +220,7 @@ def test_debug_on_a_board_connects_gdb_to_the_probes_server_and_exits_with_gdbs_
     script = tmp_path / "bt.gdb"
     script.write_text("bt\n")
     (state / "gdb-status").write_text("3")
-    result = run_cli(fixture_project, "debug", "--port", "stmhal", "--board", "PYBV11", "--batch", str(script),
+    result = run_task(fixture_project, "debug", "--port", "stmhal", "--board", "PYBV11", "--batch", str(script),
                      "--device", "probe:066DFF", "--mirror", str(fixture_mirror.base), env=env, timeout=300)
     assert result.returncode == 3, result.stderr  # gdb's status
     # how full the board's flash is (the fixture's linker script: FLASH, 1 MiB at 0x08000000)
@@ -239,7 +239,7 @@ def test_debug_on_a_board_connects_gdb_to_the_probes_server_and_exits_with_gdbs_
 def test_gdb_on_the_stripped_unix_program_finds_file_and_line(fixture_project, fixture_mirror, tmp_path):
     """The fixture's unix program (a real one, built with -g) is published stripped with its
     debug file beside it; gdb breaks in gc_collect and the backtrace names the files and lines."""
-    built = run_cli(fixture_project, "build", "--port", "unix", "--mirror", str(fixture_mirror.base), timeout=600)
+    built = run_task(fixture_project, "build", "--port", "unix", "--mirror", str(fixture_mirror.base), timeout=600)
     assert built.returncode == 0, built.stderr
     dist = fixture_project / "dist" / "unix"
     sections = subprocess.run(["readelf", "-S", "-W", str(dist / "micropython")], capture_output=True,
@@ -253,7 +253,7 @@ def test_gdb_on_the_stripped_unix_program_finds_file_and_line(fixture_project, f
     commands.write_text("alloc 20\n")  # 20 allocations of 100 bytes fill the 1 KiB heap: a collection
     script = tmp_path / "gc.gdb"
     script.write_text(f"break gc_collect\nrun < {commands}\nbt\nlist gc_collect\n")
-    result = run_cli(fixture_project, "debug", "--port", "unix", "--batch", str(script), timeout=120)
+    result = run_task(fixture_project, "debug", "--port", "unix", "--batch", str(script), timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     # (the fixture series patches gc.c: gc_collect's first line is 17)
     assert "Breakpoint 1, gc_collect () at ../py/gc.c:17" in result.stdout
@@ -262,5 +262,5 @@ def test_gdb_on_the_stripped_unix_program_finds_file_and_line(fixture_project, f
     assert "heap_used = 0;" in result.stdout  # list: the source itself, found in the checkout
     failing = tmp_path / "bad.gdb"
     failing.write_text("list no_such_function_anywhere\n")
-    refused = run_cli(fixture_project, "debug", "--port", "unix", "--batch", str(failing), timeout=120)
+    refused = run_task(fixture_project, "debug", "--port", "unix", "--batch", str(failing), timeout=120)
     assert refused.returncode == 1  # gdb's status for a script whose last command failed

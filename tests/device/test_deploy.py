@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_task
 from fakes.board import FakeBoard
 from mpforge.device import deploy as deploy_mod
 from mpforge.device import dfuse
@@ -96,12 +96,12 @@ def calls(state: Path) -> list[str]:
 
 
 def deploy(project, mirror, *args, env):
-    return run_cli(project, "deploy", "--port", "stmhal", "--board", "PYBV11", "--mirror",
+    return run_task(project, "deploy", "--port", "stmhal", "--board", "PYBV11", "--mirror",
                    str(mirror.base), *args, env=env, timeout=300)
 
 
 def build_pyboard(project, mirror, env):
-    result = run_cli(project, "build", "--port", "stmhal", "--board", "PYBV11", "--mirror",
+    result = run_task(project, "build", "--port", "stmhal", "--board", "PYBV11", "--mirror",
                      str(mirror.base), env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     return json.loads((project / "dist" / "stmhal-PYBV11" / "manifest.json").read_text())

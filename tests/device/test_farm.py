@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_task
 from mpforge.core.errors import FarmError
 from mpforge.device import farm
 
@@ -63,7 +63,7 @@ def test_a_board_that_never_starts_stops_everything_started(tmp_path: Path) -> N
 
 
 def test_invoke_farm_takes_one_action(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, "farm", "--start", "--stop")
+    done = run_task(tmp_path, "farm", "--start", "--stop")
     assert done.returncode == 1
     assert "give one of --start, --stop, --status" in done.stderr
     assert "Traceback" not in done.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_labgrid import farm_unavailable
 
-from conftest import run_cli
+from conftest import run_task
 from mpforge.device import farm
 from mpforge.device import labgrid as lg
 
@@ -78,7 +78,7 @@ def _other(state: farm.FarmState, *args: str) -> None:
 def project(fixture_project: Path, fixture_mirror, lab: farm.FarmState) -> Iterator[Path]:
     """The fixture checkout, fetched, with a manifest for the fake boards' firmware; every
     place free afterwards (what another user took, released for them)."""
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     _manifest(fixture_project, FAKE_BANNER_VERSION)
     yield fixture_project
     with lg.Coordinator(lab.coordinator) as session:
@@ -104,11 +104,11 @@ def test_a_suite_sharded_over_places_gives_the_verdicts_of_one_board_and_names_e
     from junitparser import JUnitXml, Properties, Property
 
     out, junit = tmp_path / "r.json", tmp_path / "j.xml"
-    result = run_cli(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "3",
+    result = run_task(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "3",
                      "--json", str(out), "--junit", str(junit), env=_env(lab), timeout=300)
     assert result.returncode == 1, result.stderr  # misc/drift.py fails, as on one board
     one = tmp_path / "one.json"
-    run_cli(project, "test", "--port", "minimal", "--jobs", "1", "--json", str(one),
+    run_task(project, "test", "--port", "minimal", "--jobs", "1", "--json", str(one),
             "--device", f"execpty:{sys.executable} {FAKES / 'board.py'}")
     assert _verdicts(out) == _verdicts(one) and len(_verdicts(out)) == 9
     data = json.loads(out.read_text())
@@ -131,7 +131,7 @@ def test_with_a_place_held_by_another_user_the_run_uses_the_others_and_says_so(
         project: Path, lab: farm.FarmState, tmp_path: Path) -> None:
     _other(lab, "-p", "pyb-2", "acquire")
     out = tmp_path / "r.json"
-    result = run_cli(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "3", "-k", "basics",
+    result = run_task(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "3", "-k", "basics",
                      "--json", str(out), env=_env(lab), timeout=300)
     said = result.stdout + result.stderr
     assert "3 places asked for" in said and "2 free" in said and "pyb-2 held by" in said, said
@@ -143,7 +143,7 @@ def test_with_a_place_held_by_another_user_the_run_uses_the_others_and_says_so(
 def test_a_board_with_another_firmware_is_refused_in_one_line_before_any_test(
         project: Path, lab: farm.FarmState) -> None:
     _manifest(project, "v1.9.4-1-gabcdef")
-    result = run_cli(project, "test", "--port", "minimal", "--device", "labgrid:pyb-1", env=_env(lab))
+    result = run_task(project, "test", "--port", "minimal", "--device", "labgrid:pyb-1", env=_env(lab))
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "pyb-1 runs 'MicroPython v1.8.2 on fake; fake board', not v1.9.4" in errors[0]
@@ -155,17 +155,17 @@ def test_run_on_a_place_and_a_busy_place_named_by_its_holder(project: Path, lab:
                                                               tmp_path: Path) -> None:
     script = tmp_path / "hello.py"
     script.write_text("print('from', 6 * 7)\n")
-    done = run_cli(project, "run", str(script), "--device", "labgrid:pyb-1", env=_env(lab))
+    done = run_task(project, "run", str(script), "--device", "labgrid:pyb-1", env=_env(lab))
     assert done.returncode == 0 and done.stdout == "from 42\n", done.stderr
     assert _holders(lab)["pyb-1"] is None
     _other(lab, "-p", "pyb-1", "acquire")
-    busy = run_cli(project, "run", str(script), "--device", "labgrid:pyb-1", "--wait", "1", env=_env(lab))
+    busy = run_task(project, "run", str(script), "--device", "labgrid:pyb-1", "--wait", "1", env=_env(lab))
     assert busy.returncode == 1 and "Traceback" not in busy.stderr
     assert "no free place after waiting 1 s" in busy.stderr and "/other" in busy.stderr
 
 
 def test_deploy_refuses_a_place_without_a_flashing_resource(project: Path, lab: farm.FarmState) -> None:
-    result = run_cli(project, "deploy", "--port", "stmhal", "--board", "PYBV10", "--device", "labgrid:pyb-3",
+    result = run_task(project, "deploy", "--port", "stmhal", "--board", "PYBV10", "--device", "labgrid:pyb-3",
                      "--yes", env=_env(lab))
     assert result.returncode == 1
     assert "place pyb-3 has no flashing resource" in result.stderr and "NetworkSerialPort" in result.stderr
@@ -215,9 +215,9 @@ def failing_lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 def _run_minimal(project: Path, mirror, lab: farm.FarmState,
                  tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
     """``invoke test --port minimal`` sharded over two of ``lab``'s places; (the command, its JSON)."""
-    assert run_cli(project, "fetch", "--mirror", str(mirror.base)).returncode == 0
+    assert run_task(project, "fetch", "--mirror", str(mirror.base)).returncode == 0
     out = tmp_path / "r.json"
-    result = run_cli(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "2",
+    result = run_task(project, "test", "--port", "minimal", "--device", TAGS, "--jobs", "2",
                      "--json", str(out), env=_env(lab), timeout=300)
     return result, json.loads(out.read_text())
 

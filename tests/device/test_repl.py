@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_task
 from fakes.board import FakeBoard
 from mpforge.device.repl import LineEndings, ScriptResult, connect, run_script
 from mpforge.device.spec import SerialPath
@@ -100,9 +100,9 @@ def test_the_runners_pyboard_recovers_a_board_left_in_the_raw_repl(fake, capsys)
 
 def test_invoke_test_passes_right_after_a_client_left_the_raw_repl(fixture_project, fixture_mirror,
                                                                    tmp_path):
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "1", "-k", "sum",
+    result = run_task(fixture_project, "test", "--port", "minimal", "--jobs", "1", "-k", "sum",
                      "--device", EXECPTY, "--json", str(out),
                      env={"FAKE_START_IN": "raw", "MPFORGE_SILENCE": "3"}, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -115,7 +115,7 @@ def test_invoke_test_passes_right_after_a_client_left_the_raw_repl(fixture_proje
 def test_invoke_run_prints_the_output_and_exits_0(tmp_path):
     script = tmp_path / "hello.py"
     script.write_text("print('hello from the board')\nprint(sum(range(10)))\n")
-    result = run_cli(tmp_path, "run", str(script), "--device", EXECPTY,
+    result = run_task(tmp_path, "run", str(script), "--device", EXECPTY,
                      env={"FAKE_START_IN": "raw-running"}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "hello from the board\n45\n"
@@ -124,22 +124,22 @@ def test_invoke_run_prints_the_output_and_exits_0(tmp_path):
 def test_invoke_run_exits_1_when_the_script_raises(tmp_path):
     script = tmp_path / "bad.py"
     script.write_text("print('before')\nx = 1 / 0\n")
-    result = run_cli(tmp_path, "run", str(script), "--device", EXECPTY, timeout=60)
+    result = run_task(tmp_path, "run", str(script), "--device", EXECPTY, timeout=60)
     assert result.returncode == 1
     assert result.stdout == "before\n"
     assert "ZeroDivisionError" in result.stderr
 
 
 def test_invoke_run_explains_a_missing_script_and_a_missing_board(tmp_path):
-    missing = run_cli(tmp_path, "run", "nope.py", "--device", EXECPTY, timeout=60)
+    missing = run_task(tmp_path, "run", "nope.py", "--device", EXECPTY, timeout=60)
     assert missing.returncode == 1 and "cannot read nope.py" in missing.stderr
     (tmp_path / "x.py").write_text("print(1)\n")
-    gone = run_cli(tmp_path, "run", "x.py", "--device", "/dev/nonexistent-board", timeout=60)
+    gone = run_task(tmp_path, "run", "x.py", "--device", "/dev/nonexistent-board", timeout=60)
     assert gone.returncode == 1 and "cannot open /dev/nonexistent-board" in gone.stderr
 
 
 def test_deploy_repl_needs_a_device_and_says_so_before_anything(tmp_path):
-    result = run_cli(tmp_path, "deploy", "--repl", timeout=60)
+    result = run_task(tmp_path, "deploy", "--repl", timeout=60)
     assert result.returncode == 1
     assert "deploy --repl opens the REPL on the board's serial port (pass --device)" in result.stderr
 
@@ -182,7 +182,7 @@ def test_invoke_repl_is_the_boards_repl_in_a_terminal_until_ctrl_bracket(tmp_pat
 
 
 def test_invoke_repl_refuses_without_a_terminal(tmp_path):
-    result = run_cli(tmp_path, "repl", "--device", EXECPTY, timeout=60)
+    result = run_task(tmp_path, "repl", "--device", EXECPTY, timeout=60)
     assert result.returncode == 1 and "invoke repl attaches a terminal" in result.stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, project_for, run_cli
+from conftest import REPO, project_for, run_task
 from mpforge.core.config import Catalog
 from mpforge.core.errors import ConfigError
 from mpforge.core.project import Project
@@ -134,7 +134,7 @@ def test_an_unknown_runner_in_a_ports_file_names_the_file_and_key(fixture_projec
     assert error.value.message == "ports/stmhal.toml: unknown runner 'pydfo' in [flash] fallback"
     assert error.value.hint.startswith("did you mean 'pydfu'?")
     _set_flash(fixture_project, "stmhal", 'runner = "dfu-util"', 'runner = "dfuutil"')
-    result = run_cli(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board", "PYBV11")
+    result = run_task(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board", "PYBV11")
     assert result.returncode == 1
     assert "ports/stmhal.toml: unknown runner 'dfuutil' in [flash] runner (did you mean 'dfu-util'?" \
         in result.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, project_for, run_cli
+from conftest import REPO, project_for, run_task
 from mpforge.core.config import Catalog, DebugDef, OpenOcdDef, PyOcdDef
 from mpforge.core.errors import DeviceSpecError
 from mpforge.core.project import Project
@@ -111,7 +111,7 @@ def test_hex_ranges_follow_extended_addresses_and_merge_adjacent_records():
 @pytest.fixture
 def fetched(fixture_project: Path, fixture_mirror) -> Project:
     """The fixture checkout with its tree fetched (the boards' linker scripts)."""
-    result = run_cli(fixture_project, "fetch", "--port", "stmhal", "--mirror", str(fixture_mirror.base))
+    result = run_task(fixture_project, "fetch", "--port", "stmhal", "--mirror", str(fixture_mirror.base))
     assert result.returncode == 0, result.stderr
     return project_for(fixture_project)
 
@@ -233,7 +233,7 @@ def _calls(state: Path) -> list[list[str]]:
 
 def test_dry_run_prints_the_swd_command_and_runs_nothing(fixture_project, swd_state):
     env, state = swd_state
-    result = run_cli(fixture_project, "deploy", "--dry-run", "--port", "teensy", "--runner", "openocd",
+    result = run_task(fixture_project, "deploy", "--dry-run", "--port", "teensy", "--runner", "openocd",
                      "--device", "probe:066DFF", env=env)
     assert result.returncode == 0, result.stderr
     assert "runner: openocd" in result.stdout
@@ -248,7 +248,7 @@ def test_dry_run_prints_the_swd_command_and_runs_nothing(fixture_project, swd_st
 def test_deploy_writes_the_boards_hex_file_through_the_named_probe(fixture_project, fixture_mirror,
                                                                    swd_state, name):
     env, state = swd_state
-    result = run_cli(fixture_project, "deploy", "--yes", "--port", "stmhal", "--board", "PYBV11",
+    result = run_task(fixture_project, "deploy", "--yes", "--port", "stmhal", "--board", "PYBV11",
                      "--runner", name, "--device", "probe:066DFF", "--mirror", str(fixture_mirror.base),
                      env=env, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -262,7 +262,7 @@ def test_deploy_writes_the_boards_hex_file_through_the_named_probe(fixture_proje
     assert "flashed stmhal-PYBV11" in result.stdout
     # the tool's failure is the command's: one line, exit 1
     (state / "fail").write_text("Error: open failed")
-    failed = run_cli(fixture_project, "deploy", "--yes", "--port", "stmhal", "--board", "PYBV11",
+    failed = run_task(fixture_project, "deploy", "--yes", "--port", "stmhal", "--board", "PYBV11",
                      "--runner", name, "--mirror", str(fixture_mirror.base), env=env, timeout=300)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
 

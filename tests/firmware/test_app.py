@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO, Mirror, run_cli
+from conftest import FIXTURES, REPO, Mirror, run_task
 from mpforge.core import appfile
 from mpforge.core.config import PortDef
 from mpforge.core.errors import BuildFailed, ConfigError, UnknownTarget
@@ -244,7 +244,7 @@ def test_board_folders_are_checked(tmp_path: Path, example: Path):
 # --- built with the fixture tree ----------------------------------------------------
 
 def build(project: Path, mirror: Mirror, *args: str, env: dict[str, str] | None = None):
-    return run_cli(project, "build", "--mirror", str(mirror.base), *args, env=env)
+    return run_task(project, "build", "--mirror", str(mirror.base), *args, env=env)
 
 
 def run_fixture(binary: Path, script: str) -> list[str]:
@@ -415,12 +415,12 @@ def test_the_example_board_outside_the_checkout_builds_lists_and_deploys(fixture
     bin_dir.mkdir()
     (bin_dir / "dfu-util").symlink_to(FAKES / "dfu-util")
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DFU_STATE": str(tmp_path)}
-    plan = run_cli(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--app", str(example),
+    plan = run_task(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--app", str(example),
                    env=env)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"$ dfu-util -a 0 -d 0483:df11 -s :leave -D {dist / 'firmware.dfu'}" in plan.stdout
     assert "first: build stmhal-THERMO_V1 again if its inputs changed" in plan.stdout
-    by_dir = run_cli(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board-dir",
+    by_dir = run_task(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board-dir",
                      str(board), env=env)
     assert by_dir.returncode == 0, by_dir.stderr
     assert str(dist / "firmware.dfu") in by_dir.stdout
@@ -428,7 +428,7 @@ def test_the_example_board_outside_the_checkout_builds_lists_and_deploys(fixture
     (board / "mpconfigboard.mk").write_text("LD_FILE = boards/small.ld\n")
     small = fixture_project / "micropython" / "stmhal" / "boards" / "small.ld"
     small.write_text("MEMORY\n{\n    FLASH (rx) : ORIGIN = 0x08000000, LENGTH = 16\n}\n")
-    refused = run_cli(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board-dir",
+    refused = run_task(fixture_project, "deploy", "--dry-run", "--port", "stmhal", "--board-dir",
                       str(board), env=env)
     assert refused.returncode == 1
     assert "firmware.dfu writes 0x08000000.." in refused.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import project_for, run_cli
+from conftest import project_for, run_task
 from mpforge.core.errors import MpforgeError
 from mpforge.core.executor import Executor
 from mpforge.firmware import doctor
@@ -26,7 +26,7 @@ def bin_with(tmp_path: Path, *programs: str) -> str:
 
 
 def test_doctor_passes_when_everything_unix_needs_is_installed(fixture_project):
-    result = run_cli(fixture_project, "doctor")
+    result = run_task(fixture_project, "doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "host-gcc" in result.stdout and "needed by" in result.stdout
     assert "everything the requested ports need is installed" in result.stdout
@@ -34,7 +34,7 @@ def test_doctor_passes_when_everything_unix_needs_is_installed(fixture_project):
 
 def test_doctor_fails_naming_missing_required_tools_and_packages(fixture_project, tmp_path):
     path = bin_with(tmp_path, "git", "make", "gcc", "python3")
-    result = run_cli(fixture_project, "doctor", env={"PATH": path})
+    result = run_task(fixture_project, "doctor", env={"PATH": path})
     assert result.returncode == 1
     assert "missing for unix: autoconf, automake, libtool" in result.stderr
     # each missing row says where it comes from
@@ -90,7 +90,7 @@ def test_doctor_names_libltdl_dev_when_its_macro_is_missing(fixture_project, tmp
   *) echo "$p install ok installed" ;;
 esac; done
 """)
-    result = run_cli(fixture_project, "doctor", env={"PATH": path})
+    result = run_task(fixture_project, "doctor", env={"PATH": path})
     assert result.returncode == 1, result.stdout + result.stderr
     assert "missing for unix: libltdl-dev, LT_SYS_SYMBOL_USCORE" in result.stderr
     assert "sudo apt-get update && sudo apt-get install libltdl-dev" in result.stderr
@@ -104,7 +104,7 @@ def test_missing_pieces_are_blamed_on_the_ports_that_need_them(fixture_project, 
     # everything unix needs, and no cross compiler at all
     path = bin_with(tmp_path, "git", "make", "gcc", "python3", "autoconf", "automake",
                     "libtoolize", "pkg-config", "aclocal")
-    result = run_cli(fixture_project, "doctor", "--port", "all", env={"PATH": path})
+    result = run_task(fixture_project, "doctor", "--port", "all", env={"PATH": path})
     assert result.returncode == 1
     errors = [line.split("error ", 1)[1] for line in result.stderr.splitlines() if "missing for" in line]
     assert "missing for pic16bit: xc16" in errors
@@ -114,7 +114,7 @@ def test_missing_pieces_are_blamed_on_the_ports_that_need_them(fixture_project, 
 
 
 def test_doctor_packages_prints_the_apt_list_of_the_ports(fixture_project):
-    result = run_cli(fixture_project, "doctor", "--packages", "--port", "unix,bare-arm")
+    result = run_task(fixture_project, "doctor", "--packages", "--port", "unix,bare-arm")
     assert result.returncode == 0
     packages = result.stdout.split()
     assert {"libltdl-dev", "gcc-arm-none-eabi", "python3-venv"} <= set(packages)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Mirror, run_cli
+from conftest import Mirror, run_task
 
 #: on the tests that compile the ARM ports (the others stop before any compiler runs)
 needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
@@ -25,7 +25,7 @@ needs_arm = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
 
 
 def matrix(project: Path, mirror: Mirror, *args: str, env: dict[str, str] | None = None):
-    return run_cli(project, "build", "--mirror", str(mirror.base), "--no-ccache", *args, env=env)
+    return run_task(project, "build", "--mirror", str(mirror.base), "--no-ccache", *args, env=env)
 
 
 def summary(stdout: str) -> dict[str, str]:
@@ -152,12 +152,12 @@ rev = "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, fixture_mirror):
-    first = run_cli(fixture_project, "fetch", "--port", "bare-arm", "--mirror",
+    first = run_task(fixture_project, "fetch", "--port", "bare-arm", "--mirror",
                     str(fixture_mirror.base))  # the tree only: unix's submodules come later
     assert first.returncode == 0, first.stderr
     env = {k: v for k, v in os.environ.items() if k != "MPFORGE_MIRROR"}
     unset: dict[str, str | None] = {"MPFORGE_MIRROR": None}  # run_cli adds to os.environ: remove it
-    doctor = run_cli(fixture_project, "doctor", env=unset)
+    doctor = run_task(fixture_project, "doctor", env=unset)
     assert f"mirror: {fixture_mirror.base}" in doctor.stdout
     # a later build clones what fetch did not (unix's submodules), without --mirror
     assert not (fixture_project / "micropython" / "lib" / "axtls" / ".git").exists()
@@ -165,9 +165,9 @@ def test_the_mirror_given_once_is_remembered_by_later_commands(fixture_project, 
                            cwd=fixture_project, env={**env, "CI": "1"}, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert (fixture_project / "dist" / "unix" / "micropython").exists()
-    forgotten = run_cli(fixture_project, "fetch", "--mirror", "none", env=unset)
+    forgotten = run_task(fixture_project, "fetch", "--mirror", "none", env=unset)
     assert forgotten.returncode == 0  # everything is there already: nothing to clone
-    assert "mirror: none" in run_cli(fixture_project, "doctor", env=unset).stdout
+    assert "mirror: none" in run_task(fixture_project, "doctor", env=unset).stdout
 
 
 @needs_arm

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, Mirror, git, run_cli
+from conftest import FIXTURES, Mirror, git, make_project, run_task
 from mpforge.firmware.manifest import series_id
 from mpforge.firmware.materials import declared_license
 
@@ -53,9 +53,21 @@ def built(fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path) -> Path
     """``dist/unix`` of the fixture tree with the example app (frozen package, C module)."""
     app = tmp_path / "work" / "thermostat"
     shutil.copytree(FIXTURES / "thermostat", app)
-    result = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
+    result = run_task(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
     assert result.returncode == 0, result.stdout + result.stderr
     return fixture_project / "dist" / "unix"
+
+
+@pytest.fixture(scope="module")
+def built_once(fixture_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``built``, made once for the tests that only read it: (the checkout, its dist/unix)."""
+    root = tmp_path_factory.mktemp("sbom")
+    project = make_project(root / "proj", fixture_mirror)
+    app = root / "work" / "thermostat"
+    shutil.copytree(FIXTURES / "thermostat", app)
+    result = run_task(project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project, project / "dist" / "unix"
 
 
 def load(dist: Path) -> tuple[dict, dict]:
@@ -68,7 +80,8 @@ def by_id(doc: dict) -> dict[str, dict]:
 
 
 def test_the_sbom_names_the_firmware_its_artifacts_tree_submodules_patches_toolchain_and_app(
-        built: Path, fixture_project: Path, fixture_mirror: Mirror):
+        built_once: tuple[Path, Path], fixture_mirror: Mirror):
+    fixture_project, built = built_once
     doc, manifest = load(built)
     assert doc["spdxVersion"] == "SPDX-2.3" and doc["dataLicense"] == "CC0-1.0"
     elements = by_id(doc)
@@ -140,13 +153,14 @@ def test_the_same_build_gives_the_same_sbom(built: Path, fixture_project: Path, 
     first = (built / "sbom.spdx.json").read_bytes()
     shutil.rmtree(built)
     app = fixture_project.parent / "work" / "thermostat"  # where the fixture put the app
-    again = run_cli(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
+    again = run_task(fixture_project, "build", "--mirror", str(fixture_mirror.base), "--app", str(app))
     assert again.returncode == 0, again.stdout + again.stderr
     assert (built / "sbom.spdx.json").read_bytes() == first
 
 
 @pytest.mark.skipif(PYSPDXTOOLS is None, reason="needs spdx-tools (pip install -e '.[test]')")
-def test_pyspdxtools_accepts_the_sbom(built: Path):
+def test_pyspdxtools_accepts_the_sbom(built_once: tuple[Path, Path]):
+    built = built_once[1]
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
@@ -158,7 +172,8 @@ def test_pyspdxtools_accepts_the_sbom(built: Path):
 
 
 @pytest.mark.skipif(NTIA is None, reason="needs ntia-conformance-checker (pip install -e '.[test]')")
-def test_the_ntia_checker_finds_every_minimum_element_and_no_floating_component(built: Path):
+def test_the_ntia_checker_finds_every_minimum_element_and_no_floating_component(built_once: tuple[Path, Path]):
+    built = built_once[1]
     ran = subprocess.run([str(NTIA), "--file", str(built / "sbom.spdx.json")], text=True,
                          capture_output=True, timeout=120)
     out = ran.stdout + ran.stderr

@@ -10,11 +10,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import Mirror, git, run_cli
+from conftest import Mirror, git, run_task
 
 
 def build(project: Path, mirror: Mirror, *extra: str):
-    return run_cli(project, "build", "--mirror", str(mirror.base), *extra)
+    return run_task(project, "build", "--mirror", str(mirror.base), *extra)
 
 
 def test_build_from_mirror_produces_working_binary_and_manifest(fixture_project, fixture_mirror):
@@ -94,12 +94,12 @@ def test_compile_error_shows_first_error_and_log_and_keeps_previous_dist(fixture
 
 
 def test_unknown_port_and_board_list_the_valid_names(fixture_project, fixture_mirror):
-    result = run_cli(fixture_project, "build", "--port", "nosuch")
+    result = run_task(fixture_project, "build", "--port", "nosuch")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         result.stderr.strip().splitlines()[0]]  # one line
     assert "unknown port 'nosuch'" in result.stderr and "unix" in result.stderr
-    board = run_cli(fixture_project, "build", "--board", "PYBV10")
+    board = run_task(fixture_project, "build", "--board", "PYBV10")
     assert board.returncode == 1
     assert "port 'unix' has no boards" in board.stderr
     assert not (fixture_project / "dist").exists()
@@ -109,7 +109,7 @@ def test_offline_without_mirror_fails_fast_naming_url_and_option(fixture_project
     # an unreachable address: refused at once, as a machine without network is
     git(fixture_project, "config", "-f", ".gitmodules", "submodule.micropython.url",
         "https://127.0.0.1:9/micropython/micropython.git")
-    result = run_cli(fixture_project, "fetch", env={"MPFORGE_MIRROR": ""}, timeout=60)
+    result = run_task(fixture_project, "fetch", env={"MPFORGE_MIRROR": ""}, timeout=60)
     assert result.returncode == 1
     first = result.stderr.splitlines()[0]
     assert "cannot reach https://127.0.0.1:9/micropython/micropython.git" in first
@@ -118,7 +118,7 @@ def test_offline_without_mirror_fails_fast_naming_url_and_option(fixture_project
 
 
 def test_debug_flag_shows_traceback(fixture_project):
-    result = run_cli(fixture_project, "build", "--port", "nosuch", "--debug")
+    result = run_task(fixture_project, "build", "--port", "nosuch", "--debug")
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "UnknownTarget" in result.stderr
 

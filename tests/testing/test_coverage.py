@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import git, project_for, run_cli
+from conftest import git, project_for, run_task
 from mpforge.testing.coverage import PatchCoverage, _replay, lines_added_by, patch_coverage
 from mpforge.tree.series import read_series
 
@@ -58,12 +58,12 @@ needs_gcovr = pytest.mark.skipif(
 def test_invoke_test_coverage_writes_cobertura_html_and_the_patch_table(fixture_project, fixture_mirror,
                                                                        tmp_path):
     out = tmp_path / "cov"
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     # a test of our own that reaches the patched allocator (the fixture's threshold is 300 bytes)
     basics = fixture_project / "micropython" / "tests" / "basics"
     (basics / "alloc1.py").write_text("alloc 5\n")
     (basics / "alloc1.py.exp").write_text("collections 1\n")
-    result = run_cli(fixture_project, "test", "--port", "unix", "-k", "basics", "--coverage",
+    result = run_task(fixture_project, "test", "--port", "unix", "-k", "basics", "--coverage",
                      "--coverage-out", str(out), "--json", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stdout + result.stderr
     # its own build, never the default one
@@ -85,14 +85,14 @@ def test_invoke_test_coverage_writes_cobertura_html_and_the_patch_table(fixture_
     assert summary["line_total"] == report["lines"] and summary["line_covered"] == report["covered"]
     # a second run starts from zero counters: the same counts, not doubled ones
     counts = (out / "coverage.json").read_text()
-    assert run_cli(fixture_project, "test", "--port", "unix", "-k", "basics", "--coverage",
+    assert run_task(fixture_project, "test", "--port", "unix", "-k", "basics", "--coverage",
                    "--coverage-out", str(out)).returncode == 0
     assert {r["patch"]: r for r in json.loads((out / "patches.json").read_text())} == patches
     assert json.loads((out / "coverage.json").read_text()) == json.loads(counts)
 
 
 def test_a_port_without_a_coverage_variant_is_refused_in_one_line(fixture_project, fixture_mirror):
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--mirror", str(fixture_mirror.base),
+    result = run_task(fixture_project, "test", "--port", "minimal", "--mirror", str(fixture_mirror.base),
                      "--coverage")
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()

@@ -9,7 +9,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import run_cli, write_baseline
+from conftest import run_task, write_baseline
 from mpforge.testing.testrun import (
     TestResult,
     Verdict,
@@ -49,7 +49,7 @@ def test_baseline_turns_listed_failures_into_known_and_flags_fixed_ones():
 
 def test_host_suite_verdicts_match_one_unsharded_runner(fixture_project, fixture_mirror, tmp_path):
     out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "--jobs", "3",
+    result = run_task(fixture_project, "test", "--mirror", str(fixture_mirror.base), "--jobs", "3",
                      "--json", str(out))
     assert result.returncode == 1  # misc/drift.py fails and no baseline lists it
     ours = {r["test"]: r["verdict"] for r in json.loads(out.read_text())["results"]}
@@ -68,11 +68,11 @@ def test_host_suite_verdicts_match_one_unsharded_runner(fixture_project, fixture
 
 def test_baseline_makes_the_run_green_and_junit_is_valid(fixture_project, fixture_mirror, tmp_path):
     # the baseline is named after the tree's version: fetch the tree first
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     write_baseline(fixture_project, {"misc/drift.py": "expected output the fixture cannot give",
                                      "misc/fixed.py": "was broken once"})
     junit, out = tmp_path / "junit.xml", tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base),
+    result = run_task(fixture_project, "test", "--mirror", str(fixture_mirror.base),
                      "--junit", str(junit), "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "misc/fixed.py passes but is listed as a known difference" in result.stdout
@@ -102,7 +102,7 @@ def test_baseline_makes_the_run_green_and_junit_is_valid(fixture_project, fixtur
 
 def test_junit_failure_text_is_the_diff(fixture_project, fixture_mirror, tmp_path):
     junit = tmp_path / "junit.xml"
-    run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "drift",
+    run_task(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "drift",
             "--junit", str(junit))
     (case,) = ET.parse(junit).getroot().iter("testcase")
     failure = case.find("failure")
@@ -112,16 +112,16 @@ def test_junit_failure_text_is_the_diff(fixture_project, fixture_mirror, tmp_pat
 def test_k_selects_and_an_empty_selection_is_an_error(fixture_project, fixture_mirror, tmp_path):
     tests_dir = Path(__file__).resolve().parents[1] / "fixtures" / "minitree" / "tests"
     assert select_tests(tests_dir, ["basics", "misc"], "sum[12]") == ["basics/sum1.py", "basics/sum2.py"]
-    result = run_cli(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "nomatch")
+    result = run_task(fixture_project, "test", "--mirror", str(fixture_mirror.base), "-k", "nomatch")
     assert result.returncode == 1
     assert "no tests match 'nomatch'" in result.stderr
 
 
 def test_device_suite_runs_over_execpty_through_our_transport(fixture_project, fixture_mirror, tmp_path):
     # fetch the tree first (a device run does not build anything)
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "2",
+    result = run_task(fixture_project, "test", "--port", "minimal", "--jobs", "2",
                      "--device", f"execpty:{sys.executable} {FAKE}", "--json", str(out))
     verdicts = {r["test"]: r["verdict"] for r in json.loads(out.read_text())["results"]}
     assert verdicts["basics/sum4.py"] == "pass"
@@ -131,9 +131,9 @@ def test_device_suite_runs_over_execpty_through_our_transport(fixture_project, f
 
 
 def test_a_target_that_stops_answering_is_a_crash_and_the_run_goes_on(fixture_project, fixture_mirror, tmp_path):
-    assert run_cli(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
+    assert run_task(fixture_project, "fetch", "--mirror", str(fixture_mirror.base)).returncode == 0
     out = tmp_path / "r.json"
-    result = run_cli(fixture_project, "test", "--port", "minimal", "--jobs", "1",
+    result = run_task(fixture_project, "test", "--port", "minimal", "--jobs", "1",
                      "--device", f"execpty:{sys.executable} {FAKE}", "--json", str(out),
                      env={"FAKE_SILENT_AFTER": "2", "MPFORGE_SILENCE": "1"}, timeout=240)
     assert result.returncode == 1

@@ -59,10 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import os
 import sys
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,16 +76,18 @@ from mpforge.testing.baselines import RunOptions, baseline_path, load_baseline
 from mpforge.testing.coverage import collect, coverage_target, reset_counters
 from mpforge.testing.expcache import CACHE_VARIABLE, VERSION_VARIABLE
 from mpforge.testing.firmware_check import Firmware, check_boards, device_firmware, firmware_of
-from mpforge.testing.results import (
+
+# the result types and the runner's markers live in results; these names stay importable from here
+from mpforge.testing.results import (  # noqa: F401
     ABORT_MARKER,
     CONNECT_FAILED,
-    MAX_CRASHES_IN_A_ROW,
     TestReport,
     TestResult,
     Verdict,
     apply_baseline,
     parse_line,
 )
+from mpforge.testing.scheduler import SuiteRun, shard  # noqa: F401
 
 
 def select_tests(tests_dir: Path, dirs: list[str], pattern: str | None = None) -> list[str]:
@@ -98,18 +97,6 @@ def select_tests(tests_dir: Path, dirs: list[str], pattern: str | None = None) -
     if pattern:  # a substring or a glob, matched anywhere in the path
         tests = [t for t in tests if fnmatch.fnmatch(t, f"*{pattern}*")]
     return tests
-
-
-def shard(tests: list[str], count: int) -> list[list[str]]:
-    """Split round-robin into ``count`` shards; files with the same name share a shard
-    (the runner names its ``.exp``/``.out`` leftovers after the file name only)."""
-    shards: list[list[str]] = [[] for _ in range(max(1, count))]
-    home: dict[str, int] = {}
-    for index, test in enumerate(tests):
-        name = os.path.basename(test)
-        slot = home.setdefault(name, index % len(shards))
-        shards[slot].append(test)
-    return [s for s in shards if s]
 
 
 def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
@@ -135,166 +122,13 @@ def run_suite(project: Project, *, tests_dir: Path, tests: list[str], jobs: int,
     a board that stops answering ends the run (``aborted``). ``note`` hears what
     happened to the boards (also kept in the report's ``notes``).
     """
-    started = time.monotonic()
-    lock = threading.Lock()
-    aborted: list[str] = []
-    notes: list[str] = []
-    count = len(shard(tests, jobs))
-    alive = set(range(count))
-    orphans: list[str] = []  # files of dropped boards, not run yet
+    def runner(index: int, files: list[str], on_line: Callable[[str], None]) -> str:
+        done = project.executor.run([python, *(launcher or []), "run-tests", *runner_args(index), *files],
+                                    cwd=tests_dir, env=env, check=False, on_line=on_line, mutates=False)
+        return done.tail()
 
-    def say(line: str) -> None:
-        with lock:
-            notes.append(line)
-        if note:
-            note(line)
-
-    def name(index: int) -> str:
-        return boards[index] if boards and index < len(boards) else ""
-
-    def run_once(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
-                 report_each: bool) -> tuple[list[str], str | None]:
-        """One runner process for shard ``index`` over ``files``: the files it gave a
-        verdict for, and its abort message (None: it did not abort)."""
-        last = time.monotonic()
-        reported: list[str] = []
-        abort: list[str] = []
-
-        def seen(line: str) -> None:
-            nonlocal last
-            if line.startswith(ABORT_MARKER):
-                abort.append(line[len(ABORT_MARKER):].strip())
-                return
-            parsed = parse_line(line)
-            if parsed is None:
-                return
-            reported.append(parsed[1])
-            now = time.monotonic()
-            result = TestResult(parsed[1], parsed[0], round(now - last, 3), shard=index, board=name(index))
-            last = now
-            if result.verdict == Verdict.FAIL:
-                leftovers = [tests_dir / (os.path.basename(result.test) + ext) for ext in (".exp", ".out")]
-                if all(p.exists() for p in leftovers):
-                    result.expected = leftovers[0].read_bytes().decode("utf-8", "replace")
-                    result.output = leftovers[1].read_bytes().decode("utf-8", "replace")
-                for p in leftovers:
-                    p.unlink(missing_ok=True)
-            with lock:
-                into.append(result)
-            if on_result and report_each:
-                on_result(result)
-
-        try:
-            done = project.executor.run([python, *(launcher or []), "run-tests", *runner_args(index),
-                                         *files], cwd=tests_dir, env=env, check=False,
-                                        on_line=seen, mutates=False)
-        except MpforgeError as exc:
-            errors.append(exc)
-            return reported, None
-        if abort:
-            return reported, abort[0]
-        if len(reported) < len(files):
-            errors.append(MpforgeError(
-                f"run-tests (shard {index + 1}) stopped after {len(reported)} of {len(files)} tests",
-                "see its output below", done.tail()))
-        return reported, None
-
-    def run(index: int, files: list[str], into: list[TestResult], errors: list[MpforgeError],
-            report_each: bool) -> None:
-        """Shard ``index`` over ``files``: a runner, and after a crash of its board a new
-        one over the files left (the board recovered), or those files to ``orphans``."""
-        pending = list(files)
-        crashes = 0
-        while pending:
-            reported, abort = run_once(index, pending, into, errors, report_each)
-            if abort is None:
-                return
-            board = name(index) or f"shard {index + 1}"
-            left = [f for f in pending if f not in set(reported)]
-            crashes = 1 if reported else crashes + 1
-            if recover is None:  # no way to bring it back: the run ends here
-                with lock:
-                    aborted.append(abort)
-                return
-            if not abort.startswith(CONNECT_FAILED) and left:
-                crashed, left = left[0], left[1:]
-                result = TestResult(crashed, Verdict.FAIL, shard=index, board=name(index),
-                                    reason=f"crash: {board} stopped answering", output=abort + "\n")
-                with lock:
-                    into.append(result)
-                if on_result and report_each:
-                    on_result(result)
-                say(f"{crashed}: {board} stopped answering ({abort}); reported as a crash")
-            else:
-                say(f"{board} did not answer ({abort})")
-            if crashes >= MAX_CRASHES_IN_A_ROW or not recover(index, say):
-                why = (f"{crashes} crashes in a row" if crashes >= MAX_CRASHES_IN_A_ROW
-                       else "it did not come back")
-                with lock:
-                    alive.discard(index)
-                    orphans.extend(left)
-                say(f"{board} dropped ({why})" + (f"; its {len(left)} remaining test(s) go to the other boards"
-                                                   if left else ""))
-                return
-            pending = left
-
-    def run_shards(groups: dict[int, list[str]], into: list[TestResult],
-                   errors: list[MpforgeError], report_each: bool) -> None:
-        """Shard index -> its files, all shards at once, one thread (runner) each."""
-        threads = [threading.Thread(target=run, args=(index, files, into, errors, report_each),
-                                    daemon=True) for index, files in groups.items()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-    results: list[TestResult] = []
-    errors: list[MpforgeError] = []
-    run_shards(dict(enumerate(shard(tests, jobs))), results, errors, True)
-    while orphans and alive and not errors:  # the files of dropped boards, on those left
-        moved, orphans[:] = list(orphans), []
-        live = sorted(alive)
-        groups = {live[i]: files for i, files in enumerate(shard(moved, len(live)))}
-        say(f"{len(moved)} test(s) moved to {', '.join(name(i) or f'shard {i + 1}' for i in groups)}")
-        run_shards(groups, results, errors, True)
-    if errors:
-        raise errors[0]
-    if orphans:
-        aborted.append(f"no board left to run {len(orphans)} test(s): {', '.join(sorted(orphans))}")
-    apply_baseline(results, known or {})
-    for _ in range(retries):
-        failing = {r.test: r for r in results if r.verdict == Verdict.FAIL}
-        if not failing or aborted or not alive:  # nothing to retry, or the target is gone
-            break
-        groups = {}
-        live = sorted(alive)
-        for turn, result in enumerate(failing.values()):
-            home = result.shard if result.shard in alive else live[turn % len(live)]
-            groups.setdefault(home, []).append(result.test)
-        again: list[TestResult] = []
-        # a retry runner that stops early leaves its tests failed: no error of its own
-        run_shards(groups, again, [], False)
-        for retry in again:
-            first = failing.pop(retry.test, None)
-            if first is not None:
-                _merge_retry(first, retry)
-        for unreported in failing.values():
-            unreported.attempts += 1
-    order = {t: i for i, t in enumerate(tests)}
-    results.sort(key=lambda r: order.get(r.test, len(order)))
-    return TestReport(results, round(time.monotonic() - started, 2), jobs, target,
-                      aborted="; ".join(aborted), retries=retries, notes=notes)
-
-
-def _merge_retry(result: TestResult, retry: TestResult) -> None:
-    """Fold a retry's outcome into a failed ``result``: a pass makes it flaky (the first
-    failure's diff is kept); anything else leaves it failed."""
-    result.attempts += 1
-    result.seconds = round(result.seconds + retry.seconds, 3)
-    if retry.verdict == Verdict.PASS:
-        result.verdict = Verdict.FLAKY
-    elif retry.verdict == Verdict.FAIL and not (result.expected or result.output):
-        result.expected, result.output = retry.expected, retry.output
+    return SuiteRun(tests, jobs, runner, tests_dir=tests_dir, boards=boards, recover=recover,
+                    note=note, on_result=on_result).run(known=known, retries=retries, target=target)
 
 
 @dataclass
