@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mpforge.bench.perf.builds import Built
 from mpforge.bench.perf.gate import compare
 from mpforge.bench.perf.layouts import Bench
 from mpforge.bench.perf.valgrind import Measured
@@ -33,7 +34,7 @@ def test_identical_binaries_are_counted_once_and_same(tmp_path: Path) -> None:
     one, two = binaries(tmp_path, b"same", b"same")
     runs: list[str] = []
     bench = Bench(Executor(), tmp_path / "work", counter_by_binary({b"same": 5000}, runs))
-    result = compare(bench, ("base", one), ("head", two), [Workload("w", "print(1)", "mpforge")],
+    result = compare(bench, Built("base", one), Built("head", two), [Workload("w", "print(1)", "mpforge")],
                      pads=(0, 16))
     (row,) = result.workloads
     assert (row.delta_pct, row.verdict) == (0.0, "same") and len(runs) == 3
@@ -43,7 +44,7 @@ def test_a_slower_binary_is_a_regression_with_its_function(tmp_path: Path) -> No
     base, head = binaries(tmp_path, b"fast", b"slow")
     runs: list[str] = []
     bench = Bench(Executor(), tmp_path / "work", counter_by_binary({b"fast": 10_000, b"slow": 10_500}, runs))
-    result = compare(bench, ("pin + series", base), ("tree", head),
+    result = compare(bench, Built("pin + series", base, {"text": 10, "data": 2, "bss": 3}), Built("tree", head),
                      [Workload("dicts", "print(1)", "mpforge")], pads=(0, 16))
     (row,) = result.workloads
     assert (row.base, row.head, row.verdict) == (10_000, 10_500, "regression")

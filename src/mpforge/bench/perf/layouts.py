@@ -6,6 +6,10 @@ exactness check), every other pad once. The binary is copied first to
 ``<work>/bin/<sha256[:16]>/micropython`` and the script written to
 ``<work>/scripts/<workload>-<pad>.py``, and valgrind runs in ``<work>/run``: every binary
 compared gets paths of the same length and the same argv, so only its code differs.
+
+Measurements are kept by the binary's sha256 (and the workload's text and the pads):
+``--per-patch`` compares step k with k-1 and then k+1 with k, and two steps that
+built the same bytes are one binary, so each binary is counted once per workload.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpforge.bench.perf.compare import Counts
@@ -43,6 +47,9 @@ class Bench:
     executor: Executor
     work: Path
     counter: Counter = count
+    #: (binary sha256, workload, its source, pads) -> what :meth:`measure` found
+    memo: dict[tuple[str, str, str, tuple[int, ...]], tuple[Counts, Measured]] = field(
+        default_factory=dict)
 
     def install(self, binary: Path) -> Path:
         """A copy of ``binary`` at a path whose length does not depend on the build."""
@@ -55,7 +62,15 @@ class Bench:
 
     def measure(self, binary: Path, name: str, source: str,
                 pads: Sequence[int] = DEFAULT_PADS) -> tuple[Counts, Measured]:
-        """Counts of ``source`` at every pad, and the first pad's per-function figures."""
+        """Counts of ``source`` at every pad, and the first pad's per-function figures
+        (counted once per binary content: see the module docstring)."""
+        key = (sha256(binary), name, source, tuple(pads))
+        if key not in self.memo:
+            self.memo[key] = self._measure(binary, name, source, pads)
+        return self.memo[key]
+
+    def _measure(self, binary: Path, name: str, source: str,
+                 pads: Sequence[int]) -> tuple[Counts, Measured]:
         installed = self.install(binary)
         run_dir = self.work / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
