@@ -33,6 +33,7 @@ from mpforge.core.project import Project
 from mpforge.firmware.pipeline import BuildOptions, Pipeline
 from mpforge.firmware.size import SECTIONS
 from mpforge.firmware.target import BuildResult
+from mpforge.tree.fetch import fetch
 from mpforge.tree.git import Git
 from mpforge.tree.patches import Patch, read_series
 from mpforge.tree.variants import resolve_commit, variant_project
@@ -88,6 +89,7 @@ def ref_at(project: Project, ref: str, mirror: str | None) -> tuple[refs.SeriesA
     A pin other than micropython/'s is looked up there, then fetched through the mirror;
     a pin neither has is refused (nothing built)."""
     at_ref = refs.read_at(project, ref, project.build_root / "perf" / "base-series")
+    fetch(project, [project.catalog.port(PORT)], mirror)  # variants link its submodules
     current = Git(project.executor).head(project.tree)
     if not current:
         raise GitError("micropython/ is not fetched", "run `invoke fetch` first")
@@ -116,6 +118,7 @@ def per_patch(project: Project, *, mirror: str | None, options: BuildOptions,
               on_step: Callable[[str], None] | None = None) -> list[Pair]:
     """[(pin, patch 1), (patch 1, patch 2), ...]: each patch against the series before it."""
     series = read_series(project.patches_dir)
+    fetch(project, [project.catalog.port(PORT)], mirror)  # variants link its submodules
     steps_dir = project.build_root / "perf" / "steps"
     if steps_dir.exists():
         shutil.rmtree(steps_dir)
@@ -127,6 +130,8 @@ def per_patch(project: Project, *, mirror: str | None, options: BuildOptions,
         result = _variant_build(project, STEPS_VARIANT, series[:k], mirror=mirror, options=options)
         kept = steps_dir / f"{k:03d}" / "micropython"
         kept.parent.mkdir(parents=True)
-        shutil.copy2(result.dist_dir / "micropython", kept)
+        for name in ("micropython", "micropython.debug"):  # the symbols too (see layouts)
+            if (result.dist_dir / name).is_file():
+                shutil.copy2(result.dist_dir / name, kept.with_name(name))
         steps.append(_built(label, result, kept))
     return list(zip(steps, steps[1:]))

@@ -3,7 +3,9 @@
 A layout is a pad: the script starts by allocating ``bytearray(PAD)`` and keeping it, so
 every later object lands elsewhere in the heap. The first pad is counted twice (the
 exactness check), every other pad once. The binary is copied first to
-``<work>/bin/<sha256[:16]>/micropython`` and the script written to
+``<work>/bin/<sha256[:16]>/micropython`` (with its ``micropython.debug``, which
+valgrind finds by the stripped program's ``.gnu_debuglink``: per-function counts need
+symbols) and the script written to
 ``<work>/scripts/<workload>-<pad>.py``, and valgrind runs in ``<work>/run``: every binary
 compared gets paths of the same length and the same argv, so only its code differs.
 
@@ -57,6 +59,9 @@ class Bench:
         target = self.work / "bin" / digest / "micropython"
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
+            debug = binary.with_name(binary.name + ".debug")
+            if debug.is_file():  # a stripped program's symbols: valgrind finds them beside it
+                shutil.copy2(debug, target.with_name(debug.name))
             shutil.copy2(binary, target)
         return target
 
