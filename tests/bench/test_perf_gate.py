@@ -50,3 +50,16 @@ def test_a_slower_binary_is_a_regression_with_its_function(tmp_path: Path) -> No
     assert (row.base, row.head, row.verdict) == (10_000, 10_500, "regression")
     assert row.top == [{"function": "mp_map_lookup", "delta": 500}]
     assert [w.name for w in result.failing()] == ["dicts"] and len(runs) == 6
+
+
+def test_a_binary_in_two_comparisons_is_counted_once(tmp_path: Path) -> None:
+    # --per-patch: (pin, 0001), (0001, 0002); 0001 and 0002 built the same bytes
+    pin, one, two = binaries(tmp_path, b"pin", b"one", b"one")
+    runs: list[str] = []
+    bench = Bench(Executor(), tmp_path / "work", counter_by_binary({b"pin": 9_000, b"one": 9_900}, runs))
+    work = [Workload("w", "print(1)", "mpforge")]
+    first = compare(bench, Built("pin", pin), Built("0001", one), work, pads=(0, 16))
+    second = compare(bench, Built("0001", one), Built("0002", two), work, pads=(0, 16))
+    assert first.workloads[0].verdict == "regression"
+    assert (second.workloads[0].delta_pct, second.workloads[0].verdict) == (0.0, "same")
+    assert len(runs) == 6  # 3 runs per binary content, two contents

@@ -130,8 +130,8 @@ def plot(history: Path, out: Path) -> None:
     labels, lines = series_of(read_history(history))
     figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(labels) + 4), 6))
     for name, values in sorted(lines.items()):
-        xs = [i for i, v in enumerate(values) if v is not None]
-        axes.plot(xs, [values[i] for i in xs], marker="o", label=name)
+        points = [(i, v) for i, v in enumerate(values) if v is not None]
+        axes.plot([i for i, _ in points], [v for _, v in points], marker="o", label=name)
     axes.set_yscale("log")
     axes.set_xticks(range(len(labels)), labels, fontsize=7)
     axes.set_ylabel("instructions (cachegrind, first heap layout)")
