@@ -122,3 +122,18 @@ def test_valgrind_missing_is_one_line(fixture_project, tmp_path):
     assert result.returncode != 0
     assert "valgrind is not installed" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_ref_pinning_a_commit_nobody_has_is_refused_before_building(fixture_project, fixture_mirror,
+                                                                      tmp_path):
+    missing = "0123456789abcdef0123456789abcdef01234567"
+    git(fixture_project, "update-index", "--cacheinfo", f"160000,{missing},micropython")
+    git(fixture_project, "commit", "-q", "-m", "pin a commit nobody has")
+    git(fixture_project, "tag", "elsewhere")
+    git(fixture_project, "reset", "-q", "--hard", "HEAD~1")
+    out = tmp_path / "perf.json"
+    result = perf(fixture_project, fixture_mirror.base, "--base", "elsewhere", "--json", str(out))
+    assert result.returncode == 1
+    said = (result.stderr + result.stdout).strip().splitlines()
+    assert "pins micropython at 0123456789, which neither micropython/ nor the mirror has" in said[-1]
+    assert not out.exists() and not (fixture_project / "build" / "variants").exists()
