@@ -57,11 +57,13 @@ class Bench:
         """A copy of ``binary`` at a path whose length does not depend on the build."""
         digest = sha256(binary)[:16]
         target = self.work / "bin" / digest / "micropython"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        debug = binary.with_name(binary.name + ".debug")
+        if debug.is_file() and not target.with_name(debug.name).exists():
+            # a stripped program's symbols: valgrind finds them beside it (also when an
+            # earlier run installed the same bytes without them)
+            shutil.copy2(debug, target.with_name(debug.name))
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            debug = binary.with_name(binary.name + ".debug")
-            if debug.is_file():  # a stripped program's symbols: valgrind finds them beside it
-                shutil.copy2(debug, target.with_name(debug.name))
             shutil.copy2(binary, target)
         return target
 
