@@ -39,3 +39,16 @@ def test_two_builds_get_paths_of_the_same_length(tmp_path: Path) -> None:
         path.write_bytes(body)
     first, second = bench.install(one), bench.install(two)
     assert first != second and len(str(first)) == len(str(second))
+
+
+def test_the_debug_file_is_installed_beside_the_binary_even_late(tmp_path: Path) -> None:
+
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "micropython").write_bytes(b"stripped")
+    bench = Bench(Executor(), tmp_path / "work")
+    first = bench.install(dist / "micropython")
+    assert not first.with_name("micropython.debug").exists()
+    (dist / "micropython.debug").write_bytes(b"symbols")  # a later build of the same bytes has them
+    again = bench.install(dist / "micropython")
+    assert again == first and again.with_name("micropython.debug").read_bytes() == b"symbols"

@@ -24,15 +24,18 @@ fn=mp_obj_equal
 fl=py/vm.c
 fn=mp_execute_bytecode
 5 1000
-summary: 2050
+fl=./build/unix/../py/gc.c
+fn=???
+7 25
+summary: 2075
 """
 
 
 def test_the_output_file_gives_the_total_and_each_function() -> None:
     measured = parse_output_file(RECORDED)
-    assert measured.total == 2050
+    assert measured.total == 2075
     assert measured.functions == {"mp_map_lookup": 1000, "mp_obj_equal": 50,
-                                  "mp_execute_bytecode": 1000}
+                                  "mp_execute_bytecode": 1000, "??? (gc.c)": 25}
 
 
 def test_a_file_without_summary_is_an_error() -> None:

@@ -8,6 +8,11 @@ Landed so far:
 * :mod:`~mpforge.bench.perf.valgrind`: one program's instructions (total and per
   function) under ``cachegrind --cache-sim=no`` in a fixed environment.
 
-Not landed yet: the heap-layout runner, the workloads, the builds (default, ``--base``,
-``--per-patch``), the emulated pyboard and the task itself.
+* :mod:`~mpforge.bench.perf.layouts`, :mod:`~mpforge.bench.perf.workloads`,
+  :mod:`~mpforge.bench.perf.gate`: K heap layouts, our 22 workloads, one comparison;
+* :mod:`~mpforge.bench.perf.builds` and :mod:`~mpforge.bench.perf.refs`: the default
+  pair, ``--base REF`` and ``--per-patch``;
+* :mod:`~mpforge.bench.perf.report`: ``--markdown``, ``--record``, ``--plot``.
+
+Not landed here: the emulated pyboard.
 """

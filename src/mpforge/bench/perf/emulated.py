@@ -48,7 +48,7 @@ from typing import Protocol
 from mpforge.bench.gc.guest import prelude
 from mpforge.bench.gc.session import CELL_TIMEOUT, calibrated_session, icount_command
 from mpforge.bench.perf import gate
-from mpforge.bench.perf.builds import SERIES_VARIANT
+from mpforge.bench.perf.builds import SERIES_VARIANT, Built
 from mpforge.bench.perf.compare import Comparison, Counts
 from mpforge.bench.perf.layouts import pad_line
 from mpforge.bench.perf.targets import PerfTarget
@@ -269,7 +269,7 @@ def compare_emulated(project: Project, target: PerfTarget, chosen: Sequence[Work
     with EmulatedBench(project.executor, project.build_root / "perf-emulated", emu.command,
                        f"{cross}objcopy", opener=opener, on_note=on_row) as bench:
         base, head = bench.install(base_elf), bench.install(head_elf)
-        comparison = gate.compare(bench, (base_label, base), (head_label, head), chosen,
+        comparison = gate.compare(bench, Built(base_label, base), Built(head_label, head), chosen,
                                   pads=target.pads, on_row=on_row)
     for key, elf in (("base", base_elf), ("head", head_elf)):
         result = project.executor.run([f"{cross}size", str(elf)], mutates=False, what="size")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from mpforge.bench.perf.builds import Built
 from mpforge.bench.perf.compare import Comparison, Counts, judge
 from mpforge.bench.perf.layouts import DEFAULT_PADS, sha256
 from mpforge.bench.perf.valgrind import Measured, top_functions
@@ -26,18 +27,21 @@ class Measurer(Protocol):
                 pads: Sequence[int]) -> tuple[Counts, Measured]: ...
 
 
-def compare(bench: Measurer, base: tuple[str, Path], head: tuple[str, Path],
-            workloads: Sequence[Workload], pads: Sequence[int] = DEFAULT_PADS,
+def compare(bench: Measurer, base: Built, head: Built, workloads: Sequence[Workload],
+            pads: Sequence[int] = DEFAULT_PADS,
             on_row: Callable[[str], None] | None = None) -> Comparison:
-    """``base``/``head``: (label, binary). Workload problems are raised (nothing kept)."""
-    identical = sha256(base[1]) == sha256(head[1])
-    comparison = Comparison(base[0], head[0])
+    """One comparison of two builds, with their sizes. Workload problems are raised
+    (nothing kept)."""
+    identical = sha256(base.binary) == sha256(head.binary)
+    comparison = Comparison(base.label, head.label)
+    if base.size or head.size:
+        comparison.size = {"base": dict(base.size), "head": dict(head.size)}
     for workload in workloads:
-        base_counts, base_fns = bench.measure(base[1], workload.name, workload.source, pads)
+        base_counts, base_fns = bench.measure(base.binary, workload.name, workload.source, pads)
         if identical:
             row = judge(workload.name, base_counts, base_counts, identical=True)
         else:
-            head_counts, head_fns = bench.measure(head[1], workload.name, workload.source, pads)
+            head_counts, head_fns = bench.measure(head.binary, workload.name, workload.source, pads)
             row = judge(workload.name, base_counts, head_counts,
                         top=top_functions(base_fns, head_fns))
         comparison.workloads.append(row)

@@ -39,11 +39,15 @@ class Measured:
 def parse_output_file(text: str) -> Measured:
     """Cachegrind's output file (``--cache-sim=no``: one event, ``Ir``) -> totals."""
     per_fn: Counter[str] = Counter()
-    fn = "???"
+    fn, fl = "???", ""
     total = None
     for line in text.splitlines():
-        if line.startswith("fn="):
-            fn = line[3:]
+        if line.startswith("fl="):
+            fl = line[3:]
+        elif line.startswith("fn="):
+            # valgrind 3.19 may read a stripped program's line table from its .debug file
+            # but not its symbols: then the source file is the best name there is
+            fn = line[3:] if line[3:] != "???" or not fl else f"??? ({fl.rsplit('/', 1)[-1]})"
         elif line.startswith("summary:"):
             total = int(line.split()[1])
         elif line[:1].isdigit():
