@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mpforge.bench.perf import emulated, targets
+from mpforge.bench.perf.builds import Built
 from mpforge.bench.perf.compare import judge
 from mpforge.bench.perf.gate import compare
 from mpforge.bench.perf.workloads import Workload, ours, select
@@ -215,8 +216,8 @@ def test_the_gate_counts_identical_firmwares_once_and_flags_a_slower_one(tmp_pat
     with fake_bench(tmp_path, counts, log, []) as bench:
         a, same, slow = elf(tmp_path, "a", b"x"), elf(tmp_path, "b", b"x"), elf(tmp_path, "c", b"z")
         work = [Workload("w", "print(1)\n", "mpforge")]
-        same_result = compare(bench, ("base", a), ("head", same), work, pads=(0, 512))
-        slow_result = compare(bench, ("base", a), ("head", slow), work, pads=(0, 512))
+        same_result = compare(bench, Built("base", a), Built("head", same), work, pads=(0, 512))
+        slow_result = compare(bench, Built("base", a), Built("head", slow), work, pads=(0, 512))
     assert [(r.delta_pct, r.verdict) for r in same_result.workloads] == [(0.0, "same")]
     assert "b:0" not in log  # byte-identical: counted once
     (row,) = slow_result.workloads
