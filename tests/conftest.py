@@ -351,3 +351,20 @@ def _exit_status(exc: SystemExit) -> int:
         return exc.code & 0xFF
     print(exc.code, file=sys.stderr)
     return 1
+
+
+def path_without(tmp_path: Path, program: str) -> str:
+    """A PATH with every folder of this one, the folders holding ``program`` replaced by a
+    copy of their links without it."""
+    folders = []
+    for index, folder in enumerate(os.environ["PATH"].split(os.pathsep)):
+        if not (Path(folder) / program).exists():
+            folders.append(folder)
+            continue
+        copy = tmp_path / f"path{index}"
+        copy.mkdir()
+        for entry in Path(folder).iterdir():
+            if entry.name != program:
+                (copy / entry.name).symlink_to(entry)
+        folders.append(str(copy))
+    return os.pathsep.join(folders)

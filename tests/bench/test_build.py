@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from conftest import run_cli
+from conftest import path_without, run_cli
 from mpforge.bench import build
 from mpforge.bench.build import BuildBench
 from mpforge.cli.render import bench as render_bench
@@ -104,6 +104,7 @@ def test_bench_build_measures_the_matrix_and_the_targets_one_by_one(fixture_proj
     assert str(tmp_path) not in out.read_text() and str(fixture_mirror.base) not in out.read_text()
 
 
+@pytest.mark.skipif(shutil.which("ccache") is None, reason="needs ccache (apt-get install ccache)")
 def test_bench_build_remote_cache_measures_a_second_checkout_against_cold_and_warm(fixture_project,
                                                                                    fixture_mirror, tmp_path):
     """--remote-cache on the fixture tree with a file: remote (the server tests are in
@@ -125,3 +126,14 @@ def test_bench_build_remote_cache_measures_a_second_checkout_against_cold_and_wa
     assert checked["second checkout: remote hits / compiles"]["measured"] == 1.0
     assert "a-second-checkout" not in subprocess.run(["git", "worktree", "list"], cwd=fixture_project,
                                                      capture_output=True, text=True).stdout
+
+
+def test_bench_build_remote_cache_without_ccache_is_one_line_before_any_build(fixture_project, tmp_path):
+    """Without ccache every figure would read 0, as if nothing hit: refused first."""
+    out = tmp_path / "remote.json"
+    result = run_cli(fixture_project, "bench-build", "--port", "unix", "--remote-cache", f"file:{tmp_path}",
+                     "--json", str(out), env={"PATH": path_without(tmp_path, "ccache")})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bench-build --remote-cache: ccache is not installed" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+    assert not (fixture_project / "dist" / "unix").exists()

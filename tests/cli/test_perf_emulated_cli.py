@@ -3,28 +3,10 @@ written, before anything is fetched or built."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from tests.conftest import run_cli
-
-
-def path_without(tmp_path: Path, program: str) -> str:
-    """A PATH with every folder of this one, the folders holding ``program`` replaced by a
-    copy of their links without it."""
-    folders = []
-    for index, folder in enumerate(os.environ["PATH"].split(os.pathsep)):
-        if not (Path(folder) / program).exists():
-            folders.append(folder)
-            continue
-        copy = tmp_path / f"path{index}"
-        copy.mkdir()
-        for entry in Path(folder).iterdir():
-            if entry.name != program:
-                (copy / entry.name).symlink_to(entry)
-        folders.append(str(copy))
-    return os.pathsep.join(folders)
+from tests.conftest import path_without, run_cli
 
 
 def test_qemu_missing_is_one_line_and_writes_nothing(fixture_project: Path, tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import Mirror, git, run_cli
 
+needs_ccache = pytest.mark.skipif(shutil.which("ccache") is None,
+                                  reason="ccache is not installed (Debian package ccache; .ci/run installs it)")
 needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
                                  reason="redis-server is not installed (Debian package redis-server; "
                                         ".ci/run installs it)")
@@ -164,11 +166,13 @@ def _remote_run(fixture_project: Path, fixture_mirror: Mirror, tmp_path: Path, u
 
 
 @needs_redis
+@needs_ccache
 def test_a_second_checkout_elsewhere_gets_every_object_from_redis(fixture_project, fixture_mirror, tmp_path,
                                                                    redis):
     _remote_run(fixture_project, fixture_mirror, tmp_path, redis)
 
 
+@needs_ccache
 def test_a_second_checkout_elsewhere_gets_every_object_over_http(fixture_project, fixture_mirror, tmp_path,
                                                                   http_store):
     url, handler = http_store
@@ -177,6 +181,7 @@ def test_a_second_checkout_elsewhere_gets_every_object_over_http(fixture_project
 
 
 @needs_redis
+@needs_ccache
 def test_read_only_writes_nothing(fixture_project, fixture_mirror, tmp_path, redis, http_store):
     url, handler = http_store
     result = build(fixture_project, fixture_mirror, tmp_path / "cc", "--ccache-remote",
@@ -187,6 +192,7 @@ def test_read_only_writes_nothing(fixture_project, fixture_mirror, tmp_path, red
     assert redis_keys(redis) == 0 and handler.puts == []  # ...and wrote to neither
 
 
+@needs_ccache
 def test_a_stopped_server_costs_one_warning_not_the_build(fixture_project, fixture_mirror, tmp_path):
     with socket.socket() as probe:  # a loopback port nothing listens on any more
         probe.bind(("127.0.0.1", 0))
@@ -231,6 +237,7 @@ def _row(output: str, target: str) -> str:
 
 
 @needs_arm
+@needs_ccache
 def test_each_target_of_a_matrix_has_its_own_figures(fixture_project, fixture_mirror, tmp_path):
     """Two targets built at once into one ccache folder: each row has its own
     local/remote/miss figures (ccache's stats log per target), not the run's sum."""
@@ -266,6 +273,7 @@ def test_summary_json_carries_each_targets_figures():
 
 
 @needs_redis
+@needs_ccache
 def test_doctor_names_the_remote_where_it_came_from_and_whether_it_answers(fixture_project, redis):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from mpforge.bench.targets import BenchTarget
-from mpforge.core.errors import BenchError
+from mpforge.core.errors import BenchError, MissingTool
 from mpforge.core.project import Project, Target
 from mpforge.firmware.ccache import CcacheStats
 from mpforge.firmware.ccache_remote import shown
@@ -118,6 +118,9 @@ def bench_remote(pipeline: Pipeline, targets: list[Target], jobs: int, remote: s
     """The three builds of the module docstring; ``remote`` is checked already."""
     if not targets:
         raise BenchError("bench-build: the selection holds no target", "pick ports with --port")
+    if shutil.which("ccache") is None:  # without it every figure would be 0, and read as a miss
+        raise MissingTool("ccache", "bench-build --remote-cache: ccache is not installed",
+                          "apt-get install ccache")
     project, console = pipeline.project, pipeline.project.console
     executor = project.executor
     work = Path(tempfile.mkdtemp(prefix="mpforge-bench-remote-"))
