@@ -47,7 +47,7 @@ from mpforge.core.state import move_file, read_json, write_json
 from mpforge.firmware import app as app_mod
 from mpforge.firmware import materials as materials_mod
 from mpforge.firmware.ccache import Ccache, CcacheStats
-from mpforge.firmware.dist import publish, tidy_dist
+from mpforge.firmware.dist import publish
 from mpforge.firmware.make_paths import from_make_dir, hash_dir_mapped
 from mpforge.firmware.manifest import (
     files_digest,
@@ -326,13 +326,12 @@ def _inputs(target: Target, tree: TreeInfo, found: Found, deplib_vars: dict[str,
 def _published_manifest(target: Target) -> dict | None:
     """The manifest of what ``dist/<target>/`` holds (None: nothing, or a dry run).
 
-    Leftovers of interrupted publishes are tidied first; a damaged manifest is a
-    warning, and the target is rebuilt and replaced."""
+    Leftovers of interrupted publishes were tidied when the command began
+    (:func:`mpforge.cli.framework.checkout`) and are again before a publish; a damaged
+    manifest is a warning, and the target is rebuilt and replaced."""
     project = target.project
     if project.executor.dry_run:
         return None
-    for line in tidy_dist(project.dist_root):
-        project.console.info(line)
     manifest = read_json(target.dist_dir / "manifest.json", project.console.warn)
     return manifest if _well_formed(target, "manifest.json", manifest) else None
 
